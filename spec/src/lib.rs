@@ -1,0 +1,3 @@
+//! River's session protocol on statebound.
+
+pub mod wire;

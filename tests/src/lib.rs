@@ -1,0 +1,1 @@
+//! Test-only crate: compile-fail, hygiene and lint cases live under `tests/`.
