@@ -1,0 +1,52 @@
+//! What the user wrote, as syntax: every identifier and span kept, nothing resolved.
+
+use proc_macro2::Span;
+use syn::{Ident, ItemMod, Path, Signature};
+
+/// Arguments of `#[machine(...)]`.
+#[derive(Default)]
+pub(crate) struct Args {
+    /// `name = Ident`: the machine type (default `Machine`).
+    pub(crate) name: Option<Ident>,
+    /// `any = Ident`: the all-states enum (default `AnyState`).
+    pub(crate) any: Option<Ident>,
+}
+
+/// The annotated module.
+pub(crate) struct Machine {
+    pub(crate) args: Args,
+    /// The module as written, with statebound's attributes removed from its items.
+    pub(crate) module: ItemMod,
+    pub(crate) context: Vec<Context>,
+    pub(crate) states: Vec<State>,
+    /// Every free function in the module, for hook lookup.
+    pub(crate) fns: Vec<Signature>,
+    /// Every item identifier in the module, for name clashes with generated items.
+    pub(crate) item_idents: Vec<Ident>,
+}
+
+/// A struct marked `#[context]`.
+pub(crate) struct Context {
+    pub(crate) ident: Ident,
+    /// Span of the `context` attribute.
+    pub(crate) attr: Span,
+}
+
+/// A struct marked `#[state]`.
+pub(crate) struct State {
+    pub(crate) ident: Ident,
+    /// First line of the doc comment.
+    pub(crate) doc: String,
+    pub(crate) exit: Option<Path>,
+    pub(crate) close: Option<Path>,
+    /// Span of `transient`, when given.
+    pub(crate) transient: Option<Span>,
+    pub(crate) entries: Vec<Ident>,
+    pub(crate) transitions: Vec<Transition>,
+}
+
+/// `#[transition(name -> Target)]`.
+pub(crate) struct Transition {
+    pub(crate) name: Ident,
+    pub(crate) target: Ident,
+}
