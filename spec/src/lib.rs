@@ -1,3 +1,4 @@
 //! River's session protocol on statebound.
 
+pub mod graph;
 pub mod wire;
