@@ -130,21 +130,21 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
                 }
             }
 
-            impl<S> #pv::core::ops::Deref for #ty<S> {
+            impl<S> ::core::ops::Deref for #ty<S> {
                 type Target = S;
                 fn deref(&self) -> &S {
                     self.__live.state()
                 }
             }
 
-            impl<S> #pv::core::ops::DerefMut for #ty<S> {
+            impl<S> ::core::ops::DerefMut for #ty<S> {
                 fn deref_mut(&mut self) -> &mut S {
                     self.__live.state_mut()
                 }
             }
 
-            impl<S: #pv::core::fmt::Debug> #pv::core::fmt::Debug for #ty<S> {
-                fn fmt(&self, f: &mut #pv::core::fmt::Formatter<'_>) -> #pv::core::fmt::Result {
+            impl<S: ::core::fmt::Debug> ::core::fmt::Debug for #ty<S> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(self.__live.name())
                         .field("id", &self.__live.id())
                         .field("state", self.__live.state())
@@ -187,15 +187,10 @@ fn state_spec(m: &Machine, index: usize, state: &State) -> TokenStream {
     let has_ctx = m.context.is_some();
     let exit = match &state.exit {
         Some(path) => {
-            let call = if has_ctx {
-                quote_spanned!(path.span()=> #path(state, context))
-            } else {
-                quote_spanned!(path.span()=> #path(state))
-            };
+            let (param, call) = hook_call(path, has_ctx);
             let f = format_ident!("__statebound_exit_{}", index);
             quote! {
-                fn #f(state: &mut #ident, context: &mut #ctx) {
-                    let _ = &context;
+                fn #f(state: &mut #ident, #param: &mut #ctx) {
                     #call
                 }
                 #f
@@ -205,15 +200,10 @@ fn state_spec(m: &Machine, index: usize, state: &State) -> TokenStream {
     };
     let close = match &state.close {
         Some(path) => {
-            let call = if has_ctx {
-                quote_spanned!(path.span()=> #path(state, context))
-            } else {
-                quote_spanned!(path.span()=> #path(state))
-            };
+            let (param, call) = hook_call(path, has_ctx);
             let f = format_ident!("__statebound_close_{}", index);
             quote! {
-                fn #f(state: #ident, context: &mut #ctx) {
-                    let _ = &context;
+                fn #f(state: #ident, #param: &mut #ctx) {
                     #call
                 }
                 #f
@@ -228,6 +218,21 @@ fn state_spec(m: &Machine, index: usize, state: &State) -> TokenStream {
             exit: { #exit },
             close: { #close },
         };
+    }
+}
+
+/// The context parameter's name and the call of the user's hook, spanned at the hook's path so
+/// that a type mismatch points there.
+fn hook_call(path: &syn::Path, has_ctx: bool) -> (Ident, TokenStream) {
+    if has_ctx {
+        let context = format_ident!("context");
+        let call = quote_spanned!(path.span()=> #path(state, #context));
+        (context, call)
+    } else {
+        (
+            format_ident!("_context"),
+            quote_spanned!(path.span()=> #path(state)),
+        )
     }
 }
 
@@ -275,12 +280,12 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
         quote! {
             #[doc = #doc]
             pub fn #role(#params) -> Self {
-                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, #pv::core::option::Option::None) }
+                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, ::core::option::Option::None) }
             }
 
             #[doc = #observed_doc]
             pub fn #observed(#params, observer: #pv::Arc<dyn #rt::Observer>) -> Self {
-                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, #pv::core::option::Option::Some(observer)) }
+                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, ::core::option::Option::Some(observer)) }
             }
         }
     });
@@ -304,7 +309,7 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
             );
             quote! {
                 #[doc = #doc]
-                pub fn #name(self, build: impl #pv::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
+                pub fn #name(self, build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
                     #ty { __live: self.__live.transition(#name_str, &#target_spec, build) }
                 }
             }
@@ -325,11 +330,11 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
             });
             quote! {
                 #[doc(hidden)]
-                pub fn #name<'__statebound>(self, _build: impl #pv::core::ops::FnOnce(#ident) -> #target) -> #ty<#target>
+                pub fn #name<'__statebound>(self, _build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target>
                 where
                     &'__statebound (): #refusal,
                 {
-                    #pv::core::unreachable!()
+                    ::core::unreachable!()
                 }
             }
         }
@@ -349,7 +354,7 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
             where
                 &'__statebound (): #refusal,
             {
-                #pv::core::unreachable!()
+                ::core::unreachable!()
             }
         }
     } else {
@@ -385,19 +390,19 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
             }
         }
 
-        impl #pv::core::convert::From<#ty<#ident>> for #any {
+        impl ::core::convert::From<#ty<#ident>> for #any {
             fn from(machine: #ty<#ident>) -> Self {
                 #any::#ident(machine)
             }
         }
 
-        impl #pv::core::convert::TryFrom<#any> for #ty<#ident> {
+        impl ::core::convert::TryFrom<#any> for #ty<#ident> {
             type Error = #any;
-            fn try_from(any: #any) -> #pv::core::result::Result<Self, #any> {
+            fn try_from(any: #any) -> ::core::result::Result<Self, #any> {
                 match any {
-                    #any::#ident(machine) => #pv::core::result::Result::Ok(machine),
+                    #any::#ident(machine) => ::core::result::Result::Ok(machine),
                     #[allow(unreachable_patterns)]
-                    other => #pv::core::result::Result::Err(other),
+                    other => ::core::result::Result::Err(other),
                 }
             }
         }
@@ -445,8 +450,8 @@ fn any_impl(m: &Machine) -> TokenStream {
             }
         }
 
-        impl #rt::__private::core::fmt::Debug for #any {
-            fn fmt(&self, f: &mut #rt::__private::core::fmt::Formatter<'_>) -> #rt::__private::core::fmt::Result {
+        impl ::core::fmt::Debug for #any {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(stringify!(#any))
                     .field("state", &self.name())
                     .field("id", &self.id())

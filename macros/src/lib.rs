@@ -17,7 +17,84 @@ use proc_macro::TokenStream;
 
 /// Turns an inline module that declares a state graph into typestate code.
 ///
-/// See the `statebound` crate for the grammar and a full example.
+/// # Grammar
+///
+/// ```text
+/// #[statebound::machine]                    or  #[statebound::machine(name = T, any = U)]
+/// mod NAME {
+///     #[context]                            at most one: data every state carries
+///     struct CONTEXT { .. }
+///
+///     #[state]                              or  #[state(exit = f, close = g, transient)]
+///     #[entry(ROLE, ..)]                    zero or more: constructors that start here
+///     #[transition(NAME -> TARGET)]         zero or more: edges that leave here
+///     struct STATE { .. }                   any non-generic struct: the state's own data
+///
+///     fn f(state: &mut STATE, ctx: &mut CONTEXT) { .. }   exit hook
+///     fn g(state: STATE, ctx: &mut CONTEXT) { .. }        close hook
+///     ..                                    any other items, kept as they are
+/// }
+/// ```
+///
+/// Without a context, hooks drop the context argument and the context type is `()`. Hooks may
+/// also be paths to functions outside the module.
+///
+/// # What is generated, inside the module
+///
+/// - `Machine<S>` (renamed with `name = ..`): the machine in state `S`. It dereferences to the
+///   state's data and has `context()`, `context_mut()`, `handle()`, `id()`, `name()` and
+///   `with_observer(..)` in every state.
+/// - Per entrypoint `ROLE` on `STATE`: `Machine::ROLE(context, state) -> Machine<STATE>`, and
+///   `ROLE_observed(context, state, observer)`.
+/// - Per transition `NAME -> TARGET` on `STATE`: `Machine<STATE>::NAME(self, build) ->
+///   Machine<TARGET>`, where `build: FnOnce(STATE) -> TARGET` makes the new state's data from the
+///   old. Calling a transition the state lacks fails to compile with a message naming the state and
+///   the transitions it has. Several states may declare the same transition name; a name always
+///   leads to one target.
+/// - `Machine<STATE>::close(self) -> CONTEXT`, except on `transient` states, which must be left by
+///   a transition. Dropping a machine closes it too.
+/// - `AnyState` (renamed with `any = ..`): an enum with one variant per state, with `From` and
+///   `TryFrom` conversions, for storing machines whose state varies.
+/// - `GRAPH`: a [`Graph`](../statebound/struct.Graph.html) constant describing it all, which
+///   renders as Mermaid or DOT.
+///
+/// Hooks run exactly once: a state's exit hook when a transition leaves it, its close hook when
+/// the machine is closed or dropped in it. Leaving a state seals it first, so its handles fail
+/// from then on.
+///
+/// # Checks
+///
+/// The graph must have at least one state and one entrypoint; every state must be reachable
+/// from an entrypoint; transition targets must be declared states; names must not repeat
+/// (states, a state's transitions, roles); a transient state must lead to a closable one; hooks
+/// must exist with the signatures above. Each violation is reported at the offending token.
+///
+/// # Example
+///
+/// ```
+/// #[statebound::machine]
+/// mod light {
+///     #[state]
+///     #[entry(install)]
+///     #[transition(switch_on -> On)]
+///     pub struct Off;
+///
+///     #[state(close = log_off)]
+///     #[transition(switch_off -> Off)]
+///     pub struct On {
+///         pub watts: u32,
+///     }
+///
+///     fn log_off(on: On) {
+///         assert!(on.watts > 0);
+///     }
+/// }
+///
+/// let on = light::Machine::install(light::Off).switch_on(|_| light::On { watts: 60 });
+/// assert_eq!(on.watts, 60);
+/// let off = on.switch_off(|_| light::Off);
+/// assert_eq!(off.name(), "Off");
+/// ```
 #[proc_macro_attribute]
 pub fn machine(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::machine(args.into(), item.into()).into()

@@ -16,7 +16,6 @@ pub use statebound_macros::machine;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::live::{Live, StateSpec};
-    pub use core;
     pub use std::sync::Arc;
 
     /// Hook used for states that declare none.
