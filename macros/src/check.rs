@@ -4,6 +4,7 @@
 //! and every violation is reported, before generation is attempted.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt::Write as _;
 
 use proc_macro2::Ident;
 use syn::spanned::Spanned;
@@ -104,14 +105,15 @@ fn unknown_state(ast: &ast::Machine, name: &Ident) -> String {
         if names.is_empty() {
             message.push_str("; no struct in this module is marked `#[state]`");
         } else {
-            message.push_str(&format!(
+            let _ = write!(
+                message,
                 "; the states are {}",
                 names
                     .iter()
                     .map(|n| format!("`{n}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            );
         }
     }
     message
@@ -353,7 +355,6 @@ fn check_reachable(
 /// Every other state can always close (`close()` or dropping the value), so transient states are
 /// the only way to build a state the machine can never be closed from.
 fn check_can_close(ast: &ast::Machine, transitions: &[model::Transition], errors: &Errors) {
-    let n = ast.states.len();
     let mut can_close: Vec<bool> = ast.states.iter().map(|s| s.transient.is_none()).collect();
     let mut changed = true;
     while changed {
@@ -365,9 +366,8 @@ fn check_can_close(ast: &ast::Machine, transitions: &[model::Transition], errors
             }
         }
     }
-    for i in 0..n {
-        if !can_close[i] {
-            let state = &ast.states[i];
+    for (state, closable) in ast.states.iter().zip(can_close) {
+        if !closable {
             let span = state.transient.unwrap_or_else(|| state.ident.span());
             errors.push_spanned(
                 span,

@@ -43,9 +43,10 @@ impl Errors {
 
 impl Drop for Errors {
     fn drop(&mut self) {
-        if !std::thread::panicking() && self.errors.borrow().is_some() {
-            panic!("statebound-macros: Errors dropped without `finish`");
-        }
+        assert!(
+            std::thread::panicking() || self.errors.borrow().is_none(),
+            "statebound-macros: Errors dropped without `finish`"
+        );
     }
 }
 

@@ -7,9 +7,9 @@ use crate::{check, generate, parse};
 
 /// Expands `#[machine(args)] item`. Always returns tokens: the expansion, or the errors and a
 /// skeleton of the module.
-pub(crate) fn machine(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn machine(args: TokenStream, item: &TokenStream) -> TokenStream {
     let errors = Errors::new();
-    let ast = match parse::machine(args, item.clone(), &errors) {
+    let ast = match parse::machine(args, item, &errors) {
         Ok(ast) => ast,
         Err(fatal) => {
             errors.push(fatal);

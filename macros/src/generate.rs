@@ -244,15 +244,9 @@ fn ticked_list<'a>(names: impl IntoIterator<Item = &'a Ident>) -> String {
 /// Everything specific to one state: entrypoints, transitions (real and refused), `close`,
 /// conversion into the all-states enum, and the refusal traits.
 fn state_impl(m: &Machine, index: usize) -> TokenStream {
-    let rt = runtime();
-    let pv = private();
     let ty = &m.ty;
     let any = &m.any;
-    let ctx = context_type(m);
-    let state = &m.states[index];
-    let ident = &state.ident;
-    let spec = spec_ident(index);
-    let machine = m.name.to_string();
+    let ident = &m.states[index].ident;
 
     let own: Vec<&Ident> = m.transitions_from(index).map(|t| &t.name).collect();
     let own_note = if own.is_empty() {
@@ -264,118 +258,14 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
         )
     };
 
-    let entries = m.entrypoints.iter().filter(|e| e.state == index).map(|e| {
-        let role = &e.role;
-        let observed = format_ident!("{}_observed", role);
-        let role_name = role.to_string();
-        let doc = format!("Starts a `{machine}` machine in `{ident}` through the `{role}` entrypoint.");
-        let observed_doc = format!(
-            "Like [`Self::{role}`], with an observer that sees this entry and every later step."
-        );
-        let (params, args) = if m.context.is_some() {
-            (quote!(context: #ctx, state: #ident), quote!(context, state))
-        } else {
-            (quote!(state: #ident), quote!((), state))
-        };
-        quote! {
-            #[doc = #doc]
-            pub fn #role(#params) -> Self {
-                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, ::core::option::Option::None) }
-            }
-
-            #[doc = #observed_doc]
-            pub fn #observed(#params, observer: #pv::Arc<dyn #rt::Observer>) -> Self {
-                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, ::core::option::Option::Some(observer)) }
-            }
-        }
-    });
-
+    let entries = entry_constructors(m, index);
     let mut refusals = Vec::new();
-    let transitions = m.transition_names().into_iter().map(|(name, to)| {
-        let target = &m.states[to].ident;
-        let target_spec = spec_ident(to);
-        let name_str = name.to_string();
-        let real = m.transitions_from(index).any(|t| t.name == *name);
-        if real {
-            let hook = match &state.exit {
-                Some(p) => format!(" (`{}`)", crate::parse::path_text(p)),
-                None => String::new(),
-            };
-            let doc = format!(
-                "Takes the transition `{name}` from `{ident}` to `{target}`.\n\n\
-                 `build` makes the `{target}` data from this state's data. Before it runs, the \
-                 state is sealed (its handles fail from then on) and its exit hook{hook} runs; \
-                 the context moves across unchanged."
-            );
-            quote! {
-                #[doc = #doc]
-                pub fn #name(self, build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
-                    #ty { __live: self.__live.transition(#name_str, &#target_spec, build) }
-                }
-            }
-        } else {
-            let sources: Vec<&Ident> = m
-                .transitions
-                .iter()
-                .filter(|t| t.name == *name)
-                .map(|t| &m.states[t.from].ident)
-                .collect();
-            let refusal = refusal_trait(ident, name);
-            let message = format!("no transition `{name}` from state `{ident}`");
-            let label = format!("`{ident}` has no transition `{name}`");
-            let note2 = format!("`{name}` leaves from {}", ticked_list(sources));
-            refusals.push(quote! {
-                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #own_note, note = #note2)]
-                pub trait #refusal {}
-            });
-            quote! {
-                #[doc(hidden)]
-                pub fn #name<'__statebound>(self, _build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target>
-                where
-                    &'__statebound (): #refusal,
-                {
-                    ::core::unreachable!()
-                }
-            }
-        }
-    }).collect::<Vec<_>>();
-
-    let close = if state.transient {
-        let refusal = refusal_trait(ident, &format_ident!("close"));
-        let message = format!("state `{ident}` is transient and cannot be closed");
-        let label = format!("`{ident}` must be left by a transition before the machine closes");
-        refusals.push(quote! {
-            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #own_note)]
-            pub trait #refusal {}
-        });
-        quote! {
-            #[doc(hidden)]
-            pub fn close<'__statebound>(self) -> #ctx
-            where
-                &'__statebound (): #refusal,
-            {
-                ::core::unreachable!()
-            }
-        }
-    } else {
-        let hook = match &state.close {
-            Some(p) => format!(
-                "Runs the close hook (`{}`), then returns",
-                crate::parse::path_text(p)
-            ),
-            None => "Returns".to_owned(),
-        };
-        let doc = format!(
-            "Closes the machine in `{ident}`. {hook} the context.\n\nDropping the value closes it \
-             the same way."
-        );
-        quote! {
-            #[doc = #doc]
-            pub fn close(self) -> #ctx {
-                self.__live.close()
-            }
-        }
-    };
+    let transitions: Vec<TokenStream> = m
+        .transition_names()
+        .into_iter()
+        .map(|(name, to)| transition_method(m, index, name, to, &own_note, &mut refusals))
+        .collect();
+    let close = close_method(m, index, &own_note, &mut refusals);
 
     let into_any_doc = format!("Wraps this machine in [`{any}`].");
     quote! {
@@ -408,6 +298,148 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
         }
 
         #(#refusals)*
+    }
+}
+
+/// The constructors of the entrypoints that start in state `index`.
+fn entry_constructors(m: &Machine, index: usize) -> Vec<TokenStream> {
+    let rt = runtime();
+    let pv = private();
+    let ty = &m.ty;
+    let ctx = context_type(m);
+    let ident = &m.states[index].ident;
+    let spec = spec_ident(index);
+    let machine = m.name.to_string();
+    m.entrypoints.iter().filter(|e| e.state == index).map(|e| {
+        let role = &e.role;
+        let observed = format_ident!("{}_observed", role);
+        let role_name = role.to_string();
+        let doc = format!("Starts a `{machine}` machine in `{ident}` through the `{role}` entrypoint.");
+        let observed_doc = format!(
+            "Like [`Self::{role}`], with an observer that sees this entry and every later step."
+        );
+        let (params, args) = if m.context.is_some() {
+            (quote!(context: #ctx, state: #ident), quote!(context, state))
+        } else {
+            (quote!(state: #ident), quote!((), state))
+        };
+        quote! {
+            #[doc = #doc]
+            pub fn #role(#params) -> Self {
+                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, ::core::option::Option::None) }
+            }
+
+            #[doc = #observed_doc]
+            pub fn #observed(#params, observer: #pv::Arc<dyn #rt::Observer>) -> Self {
+                #ty { __live: #pv::Live::enter(&#spec, #role_name, #args, ::core::option::Option::Some(observer)) }
+            }
+        }
+    }).collect()
+}
+
+/// The method for transition `name` (leading to `to`) on state `index`: the real one where the
+/// state has the edge, otherwise a hidden one whose unmet bound names the state's transitions.
+fn transition_method(
+    m: &Machine,
+    index: usize,
+    name: &Ident,
+    to: usize,
+    own_note: &str,
+    refusals: &mut Vec<TokenStream>,
+) -> TokenStream {
+    let ty = &m.ty;
+    let state = &m.states[index];
+    let ident = &state.ident;
+    let target = &m.states[to].ident;
+    if m.transitions_from(index).any(|t| t.name == *name) {
+        let target_spec = spec_ident(to);
+        let name_str = name.to_string();
+        let hook = match &state.exit {
+            Some(p) => format!(" (`{}`)", crate::parse::path_text(p)),
+            None => String::new(),
+        };
+        let doc = format!(
+            "Takes the transition `{name}` from `{ident}` to `{target}`.\n\n\
+             `build` makes the `{target}` data from this state's data. Before it runs, the \
+             state is sealed (its handles fail from then on) and its exit hook{hook} runs; \
+             the context moves across unchanged."
+        );
+        return quote! {
+            #[doc = #doc]
+            pub fn #name(self, build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
+                #ty { __live: self.__live.transition(#name_str, &#target_spec, build) }
+            }
+        };
+    }
+    let sources: Vec<&Ident> = m
+        .transitions
+        .iter()
+        .filter(|t| t.name == *name)
+        .map(|t| &m.states[t.from].ident)
+        .collect();
+    let refusal = refusal_trait(ident, name);
+    let message = format!("no transition `{name}` from state `{ident}`");
+    let label = format!("`{ident}` has no transition `{name}`");
+    let sources_note = format!("`{name}` leaves from {}", ticked_list(sources));
+    refusals.push(quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #own_note, note = #sources_note)]
+        pub trait #refusal {}
+    });
+    quote! {
+        #[doc(hidden)]
+        pub fn #name<'__statebound>(self, _build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target>
+        where
+            &'__statebound (): #refusal,
+        {
+            ::core::unreachable!()
+        }
+    }
+}
+
+/// `close` on state `index`, or on a transient state a hidden one that refuses to compile.
+fn close_method(
+    m: &Machine,
+    index: usize,
+    own_note: &str,
+    refusals: &mut Vec<TokenStream>,
+) -> TokenStream {
+    let ctx = context_type(m);
+    let state = &m.states[index];
+    let ident = &state.ident;
+    if state.transient {
+        let refusal = refusal_trait(ident, &format_ident!("close"));
+        let message = format!("state `{ident}` is transient and cannot be closed");
+        let label = format!("`{ident}` must be left by a transition before the machine closes");
+        refusals.push(quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #own_note)]
+            pub trait #refusal {}
+        });
+        return quote! {
+            #[doc(hidden)]
+            pub fn close<'__statebound>(self) -> #ctx
+            where
+                &'__statebound (): #refusal,
+            {
+                ::core::unreachable!()
+            }
+        };
+    }
+    let hook = match &state.close {
+        Some(p) => format!(
+            "Runs the close hook (`{}`), then returns",
+            crate::parse::path_text(p)
+        ),
+        None => "Returns".to_owned(),
+    };
+    let doc = format!(
+        "Closes the machine in `{ident}`. {hook} the context.\n\nDropping the value closes it \
+         the same way."
+    );
+    quote! {
+        #[doc = #doc]
+        pub fn close(self) -> #ctx {
+            self.__live.close()
+        }
     }
 }
 

@@ -97,5 +97,5 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn machine(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::machine(args.into(), item.into()).into()
+    expand::machine(args.into(), &item.into()).into()
 }

@@ -15,11 +15,11 @@ const ATTRS: [&str; 4] = ["state", "context", "entry", "transition"];
 /// goes on, so that one expansion reports them all.
 pub(crate) fn machine(
     args: TokenStream,
-    item: TokenStream,
+    item: &TokenStream,
     errors: &Errors,
 ) -> syn::Result<ast::Machine> {
     let args = parse_args(args, errors);
-    let mut module: ItemMod = match syn::parse2::<Item>(item) {
+    let mut module: ItemMod = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Mod(module)) => module,
         Ok(other) => {
             return Err(syn::Error::new(
@@ -186,12 +186,12 @@ fn parse_struct(
                     "`#[entry]` needs a role: `#[entry(client)]`",
                 ),
                 Ok(roles) => state.entries.extend(roles),
-                Err(e) => errors.push(with_expected(e, "expected `#[entry(role)]`")),
+                Err(e) => errors.push(with_expected(&e, "expected `#[entry(role)]`")),
             }
         } else if attr.path().is_ident("transition") {
             match attr.parse_args_with(parse_transition) {
                 Ok(t) => state.transitions.push(t),
-                Err(e) => errors.push(with_expected(e, "expected `#[transition(name -> State)]`")),
+                Err(e) => errors.push(with_expected(&e, "expected `#[transition(name -> State)]`")),
             }
         }
     }
@@ -243,7 +243,7 @@ fn parse_transition(input: ParseStream<'_>) -> syn::Result<ast::Transition> {
     Ok(ast::Transition { name, target })
 }
 
-fn with_expected(e: syn::Error, expected: &str) -> syn::Error {
+fn with_expected(e: &syn::Error, expected: &str) -> syn::Error {
     syn::Error::new(e.span(), format!("{e}; {expected}"))
 }
 

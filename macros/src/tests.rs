@@ -6,7 +6,7 @@ use quote::quote;
 
 use crate::expand;
 
-fn pretty(tokens: TokenStream) -> String {
+fn pretty(tokens: &TokenStream) -> String {
     match syn::parse2::<syn::File>(tokens.clone()) {
         Ok(file) => prettyplease::unparse(&file),
         Err(e) => panic!("expansion does not parse as a file: {e}\n{tokens}"),
@@ -61,14 +61,14 @@ fn small_machine() {
             fn leave_shut(_: &mut Shut, door: &mut Door) { door.opened += 1; }
         }
     };
-    let out = pretty(expand::machine(TokenStream::new(), item));
+    let out = pretty(&expand::machine(TokenStream::new(), &item));
     expect_test::expect_file!["../snapshots/door.rs"].assert_eq(&out);
 }
 
 #[test]
 fn river_session_graph() {
     let (args, item) = machine_in(include_str!("../../spec/src/graph.rs"));
-    let out = pretty(expand::machine(args, item));
+    let out = pretty(&expand::machine(args, &item));
     expect_test::expect_file!["../snapshots/river_session.rs"].assert_eq(&out);
 }
 
@@ -84,7 +84,7 @@ fn errors_come_with_a_skeleton() {
             pub struct Open;
         }
     };
-    let out = expand::machine(TokenStream::new(), item).to_string();
+    let out = expand::machine(TokenStream::new(), &item).to_string();
     assert!(
         out.contains("unknown state `Opn`; did you mean `Open`?"),
         "{out}"
