@@ -1,0 +1,16 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(install)]
+    #[transition(open -> Open)]
+    pub struct Shut;
+
+    #[state]
+    #[transition(shut -> Shut)]
+    pub struct Open;
+
+    #[state]
+    pub struct Shut;
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(install)]
+    pub struct Shut;
+
+    pub struct Machine;
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+#[statebound::machine]
+mod door {
+    #[context]
+    pub struct Door {
+        pub opened: u32,
+    }
+
+    #[state(close = close_shut)]
+    #[entry(install)]
+    pub struct Shut;
+
+    fn close_shut(_state: Shut, _door: Door) {}
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+#[statebound::machine]
+mod door {
+    #[context]
+    pub struct Door {
+        pub opened: u32,
+    }
+
+    #[state(exit = leave_shut)]
+    #[entry(install)]
+    pub struct Shut;
+
+    fn leave_shut<S>(_state: &mut S, _door: &mut Door) {}
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(install)]
+    #[transition(open -> Open)]
+    pub struct Shut;
+
+    #[state]
+    #[entry(open)]
+    #[transition(shut -> Shut)]
+    pub struct Open;
+}
+
+fn main() {}

@@ -1,0 +1,17 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(install)]
+    #[transition(open -> Open)]
+    pub struct Shut;
+
+    #[state]
+    #[transition(shut -> Shut)]
+    pub struct Open;
+
+    #[state]
+    #[transition(unlock -> Shut)]
+    pub struct Locked;
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(install)]
+    pub struct Shut;
+
+    #[state]
+    pub enum Open {
+        Wide,
+        Ajar,
+    }
+}
+
+fn main() {}

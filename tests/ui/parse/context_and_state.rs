@@ -1,0 +1,14 @@
+#[statebound::machine]
+mod door {
+    #[context]
+    #[state]
+    pub struct Door {
+        pub opened: u32,
+    }
+
+    #[state]
+    #[entry(install)]
+    pub struct Shut;
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+#[statebound::machine]
+mod door {
+    #[state(exit = leave_shut, exit = leave_shut)]
+    #[entry(install)]
+    pub struct Shut;
+
+    fn leave_shut(_state: &mut Shut) {}
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry]
+    pub struct Shut;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[statebound::machine]
+mod door;
+
+fn main() {}

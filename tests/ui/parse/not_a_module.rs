@@ -1,0 +1,4 @@
+#[statebound::machine]
+struct Door;
+
+fn main() {}
