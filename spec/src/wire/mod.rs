@@ -1,1 +1,48 @@
-//! placeholder
+//! River's wire format: the message envelope, control payloads, control flags and the two
+//! codecs (PROTOCOL.md sections 1-3).
+//!
+//! A frame decodes into a [`TransportMessage`] whose `payload` is a dynamic [`Value`]; control
+//! payloads are read from it with [`ControlPayload::parse`] or the handshake parsers, and the raw
+//! `controlFlags` are read with [`ControlFlags::from_bits`] under the session's
+//! [`ProtocolVersion`].
+//!
+//! ```
+//! use statebound_river::wire::{
+//!     Codec, CodecKind, ExpectedSessionState, HandshakeRequest, MessageHeader, PartialMessage,
+//!     ProtocolVersion, parse_handshake_request,
+//! };
+//!
+//! let request = HandshakeRequest::new(
+//!     ProtocolVersion::V2_0,
+//!     "session-1",
+//!     ExpectedSessionState::default(),
+//! );
+//! let msg = PartialMessage::handshake_request("stream-1", &request)
+//!     .into_message(MessageHeader::handshake("msg-1", "client", "SERVER"));
+//!
+//! let frame = CodecKind::Msgpack.encode(&msg)?;
+//! let codec = CodecKind::sniff(&frame).expect("a msgpack map");
+//! let decoded = codec.decode(&frame)?;
+//! assert_eq!(parse_handshake_request(&decoded.payload)?, request);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod codec;
+mod control;
+mod envelope;
+mod error;
+mod fields;
+mod flags;
+mod msgpack;
+mod value;
+
+pub use codec::{Codec, CodecKind, JsonCodec, MsgpackCodec};
+pub use control::{
+    ControlKind, ControlPayload, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
+    HandshakeResponse, MalformedControl, UnknownControl, ack_payload, close_payload,
+    parse_handshake_request, parse_handshake_response,
+};
+pub use envelope::{HEARTBEAT_STREAM_ID, MessageHeader, PartialMessage, Tracing, TransportMessage};
+pub use error::{DecodeError, EncodeError};
+pub use flags::{ControlFlags, ProtocolVersion, UnknownVersion, UnsupportedFlag};
+pub use value::{BYTES_TAG, INT_MAX, INT_MIN, Map, Value};

@@ -1,0 +1,331 @@
+//! The message envelope every River frame carries.
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::control::{self, HandshakeRequest, HandshakeResponse};
+use super::error::DecodeError;
+use super::fields::{self, FieldError};
+use super::flags::{ControlFlags, ProtocolVersion};
+use super::value::{Map, Value};
+
+/// The envelope's wire names, in the order River's peers write them for handshakes.
+mod name {
+    pub(super) const ID: &str = "id";
+    pub(super) const FROM: &str = "from";
+    pub(super) const TO: &str = "to";
+    pub(super) const SEQ: &str = "seq";
+    pub(super) const ACK: &str = "ack";
+    pub(super) const SERVICE_NAME: &str = "serviceName";
+    pub(super) const PROCEDURE_NAME: &str = "procedureName";
+    pub(super) const STREAM_ID: &str = "streamId";
+    pub(super) const CONTROL_FLAGS: &str = "controlFlags";
+    pub(super) const TRACING: &str = "tracing";
+    pub(super) const PAYLOAD: &str = "payload";
+    pub(super) const TRACEPARENT: &str = "traceparent";
+    pub(super) const TRACESTATE: &str = "tracestate";
+}
+
+/// The `streamId` of every heartbeat.
+pub const HEARTBEAT_STREAM_ID: &str = "heartbeat";
+
+/// One River message: what one binary WebSocket frame carries (PROTOCOL.md section 2).
+///
+/// Serde maps it to River's camelCase wire names. Absent optional fields are left out when
+/// encoding; when decoding, unknown fields are ignored, `null` reads as an absent optional field,
+/// and integer fields refuse floats (even whole ones) and out-of-range numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportMessage {
+    /// `id`: unique per message. Its format is the sender's business (TypeScript uses 12
+    /// characters, Python 21).
+    pub id: String,
+    /// `from`: the sender's client or server id.
+    pub from: String,
+    /// `to`: the recipient's id.
+    pub to: String,
+    /// `seq`: this message's sequence number; 0 on handshakes.
+    pub seq: u64,
+    /// `ack`: the next `seq` the sender expects from its peer; 0 on handshakes.
+    pub ack: u64,
+    /// `serviceName`: set on the message that opens a stream.
+    pub service_name: Option<String>,
+    /// `procedureName`: set on the message that opens a stream.
+    pub procedure_name: Option<String>,
+    /// `streamId`: [`HEARTBEAT_STREAM_ID`] for heartbeats, random on handshakes.
+    pub stream_id: String,
+    /// `controlFlags`: raw bits; read them with [`TransportMessage::flags`], which needs the
+    /// session's protocol version.
+    pub control_flags: u32,
+    /// `tracing`: W3C trace context.
+    pub tracing: Option<Tracing>,
+    /// `payload`: a control or application payload; may be `null` but is never absent.
+    pub payload: Value,
+}
+
+/// W3C trace context carried in `tracing`.
+///
+/// TypeScript clients send it on the handshake, possibly with empty strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tracing {
+    /// `traceparent` header value.
+    pub traceparent: String,
+    /// `tracestate` header value.
+    pub tracestate: String,
+}
+
+impl TransportMessage {
+    /// The control flags under the session's protocol `version`.
+    pub fn flags(&self, version: ProtocolVersion) -> ControlFlags {
+        ControlFlags::from_bits(self.control_flags, version)
+    }
+
+    /// Whether the ack bit is set; it means the same in every version.
+    pub fn is_heartbeat(&self) -> bool {
+        self.flags(ProtocolVersion::CURRENT).ack
+    }
+
+    /// Builds a message from a decoded value; this is the envelope check both codecs share.
+    pub fn from_value(value: Value) -> Result<TransportMessage, DecodeError> {
+        let Value::Map(mut map) = value else {
+            return Err(DecodeError::NotAMap {
+                found: value.kind(),
+            });
+        };
+        Ok(Self::from_map(&mut map)?)
+    }
+
+    fn from_map(map: &mut Map) -> Result<TransportMessage, FieldError> {
+        let string = |map: &mut Map, field| fields::into_string(fields::take(map, field)?, field);
+        let optional_string = |map: &mut Map, field| {
+            fields::take_optional(map, field)
+                .map(|v| fields::into_string(v, field))
+                .transpose()
+        };
+        let seq_field = |map: &mut Map, field| {
+            fields::to_int(&fields::take(map, field)?, field, "a non-negative integer")
+        };
+        let tracing = match fields::take_optional(map, name::TRACING) {
+            None => None,
+            Some(v) => {
+                let mut t = fields::into_map(v, name::TRACING)?;
+                Some(Tracing {
+                    traceparent: string(&mut t, name::TRACEPARENT)?,
+                    tracestate: string(&mut t, name::TRACESTATE)?,
+                })
+            }
+        };
+        Ok(TransportMessage {
+            id: string(map, name::ID)?,
+            from: string(map, name::FROM)?,
+            to: string(map, name::TO)?,
+            seq: seq_field(map, name::SEQ)?,
+            ack: seq_field(map, name::ACK)?,
+            service_name: optional_string(map, name::SERVICE_NAME)?,
+            procedure_name: optional_string(map, name::PROCEDURE_NAME)?,
+            stream_id: string(map, name::STREAM_ID)?,
+            control_flags: fields::to_int(
+                &fields::take(map, name::CONTROL_FLAGS)?,
+                name::CONTROL_FLAGS,
+                "an integer in 0..=4294967295",
+            )?,
+            tracing,
+            payload: fields::take(map, name::PAYLOAD)?,
+        })
+    }
+}
+
+impl From<FieldError> for DecodeError {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::Missing(field) => DecodeError::MissingField(field),
+            FieldError::Invalid {
+                field,
+                expected,
+                found,
+            } => DecodeError::InvalidField {
+                field,
+                expected,
+                found,
+            },
+        }
+    }
+}
+
+/// Writes the envelope as a map in River's field order, leaving absent fields out.
+impl Serialize for TransportMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let len = 8
+            + usize::from(self.service_name.is_some())
+            + usize::from(self.procedure_name.is_some())
+            + usize::from(self.tracing.is_some());
+        let mut map = serializer.serialize_map(Some(len))?;
+        map.serialize_entry(name::ID, &self.id)?;
+        map.serialize_entry(name::FROM, &self.from)?;
+        map.serialize_entry(name::TO, &self.to)?;
+        map.serialize_entry(name::SEQ, &self.seq)?;
+        map.serialize_entry(name::ACK, &self.ack)?;
+        if let Some(s) = &self.service_name {
+            map.serialize_entry(name::SERVICE_NAME, s)?;
+        }
+        if let Some(p) = &self.procedure_name {
+            map.serialize_entry(name::PROCEDURE_NAME, p)?;
+        }
+        map.serialize_entry(name::STREAM_ID, &self.stream_id)?;
+        map.serialize_entry(name::CONTROL_FLAGS, &self.control_flags)?;
+        if let Some(t) = &self.tracing {
+            map.serialize_entry(name::TRACING, t)?;
+        }
+        map.serialize_entry(name::PAYLOAD, &self.payload)?;
+        map.end()
+    }
+}
+
+impl Serialize for Tracing {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry(name::TRACEPARENT, &self.traceparent)?;
+        map.serialize_entry(name::TRACESTATE, &self.tracestate)?;
+        map.end()
+    }
+}
+
+/// Reads a [`Value`] and checks it with [`TransportMessage::from_value`], so serde users get the
+/// same rules as the codecs.
+impl<'de> Deserialize<'de> for TransportMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        TransportMessage::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The addressing and sequencing a session stamps on a [`PartialMessage`] when it sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageHeader {
+    /// `id`: fresh for each message.
+    pub id: String,
+    /// `from`: this side's id.
+    pub from: String,
+    /// `to`: the peer's id.
+    pub to: String,
+    /// `seq`: the session's next sequence number.
+    pub seq: u64,
+    /// `ack`: the next sequence number expected from the peer.
+    pub ack: u64,
+}
+
+impl MessageHeader {
+    /// A header for a handshake message, which always has `seq` 0 and `ack` 0.
+    pub fn handshake(
+        id: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+    ) -> MessageHeader {
+        MessageHeader {
+            id: id.into(),
+            from: from.into(),
+            to: to.into(),
+            seq: 0,
+            ack: 0,
+        }
+    }
+}
+
+/// A message before the session addresses and sequences it: everything but `id`, `from`, `to`,
+/// `seq` and `ack` (River's `PartialTransportMessage`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialMessage {
+    /// `streamId`.
+    pub stream_id: String,
+    /// `controlFlags`, as wire bits for the session's version.
+    pub control_flags: u32,
+    /// `serviceName`.
+    pub service_name: Option<String>,
+    /// `procedureName`.
+    pub procedure_name: Option<String>,
+    /// `tracing`.
+    pub tracing: Option<Tracing>,
+    /// `payload`.
+    pub payload: Value,
+}
+
+impl PartialMessage {
+    /// A heartbeat: payload `{"type":"ACK"}`, only the ack bit, stream [`HEARTBEAT_STREAM_ID`].
+    pub fn heartbeat() -> PartialMessage {
+        PartialMessage {
+            stream_id: HEARTBEAT_STREAM_ID.to_owned(),
+            // The ack bit is the same in every version.
+            control_flags: ControlFlags::ACK.bits_unchecked(ProtocolVersion::CURRENT),
+            service_name: None,
+            procedure_name: None,
+            tracing: None,
+            payload: control::ack_payload(),
+        }
+    }
+
+    /// A half-close of `stream_id` with no data: payload `{"type":"CLOSE"}` and the
+    /// `StreamClosed` bit of `version` (4 in v1.1, 8 in v2.0).
+    pub fn close_stream(stream_id: impl Into<String>, version: ProtocolVersion) -> PartialMessage {
+        PartialMessage {
+            stream_id: stream_id.into(),
+            control_flags: ControlFlags::CLOSED.bits_unchecked(version),
+            service_name: None,
+            procedure_name: None,
+            tracing: None,
+            payload: control::close_payload(),
+        }
+    }
+
+    /// A client's handshake request on a fresh random `stream_id`; flags 0.
+    pub fn handshake_request(
+        stream_id: impl Into<String>,
+        request: &HandshakeRequest,
+    ) -> PartialMessage {
+        PartialMessage {
+            stream_id: stream_id.into(),
+            control_flags: 0,
+            service_name: None,
+            procedure_name: None,
+            tracing: None,
+            payload: request.to_payload(),
+        }
+    }
+
+    /// A server's handshake response on a fresh random `stream_id`; flags 0.
+    pub fn handshake_response(
+        stream_id: impl Into<String>,
+        response: &HandshakeResponse,
+    ) -> PartialMessage {
+        PartialMessage {
+            stream_id: stream_id.into(),
+            control_flags: 0,
+            service_name: None,
+            procedure_name: None,
+            tracing: None,
+            payload: response.to_payload(),
+        }
+    }
+
+    /// Sets `tracing`.
+    #[must_use]
+    pub fn with_tracing(mut self, tracing: Tracing) -> PartialMessage {
+        self.tracing = Some(tracing);
+        self
+    }
+
+    /// The complete message under `header`.
+    pub fn into_message(self, header: MessageHeader) -> TransportMessage {
+        TransportMessage {
+            id: header.id,
+            from: header.from,
+            to: header.to,
+            seq: header.seq,
+            ack: header.ack,
+            service_name: self.service_name,
+            procedure_name: self.procedure_name,
+            stream_id: self.stream_id,
+            control_flags: self.control_flags,
+            tracing: self.tracing,
+            payload: self.payload,
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! The dynamic value carried in a message's `payload`.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use indexmap::IndexMap;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The key River's JSON codec uses to mark a byte string: `{"$t": "<base64>"}`.
+pub const BYTES_TAG: &str = "$t";
+
+/// The smallest integer a [`Value::Int`] may hold to be encodable (msgpack's `int 64`).
+pub const INT_MIN: i128 = i64::MIN as i128;
+
+/// The largest integer a [`Value::Int`] may hold to be encodable (msgpack's `uint 64`).
+pub const INT_MAX: i128 = u64::MAX as i128;
+
+/// The name rmp-serde gives msgpack extension values in serde's data model.
+const MSGPACK_EXT: &str = "_ExtStruct";
+
+/// Base64 as browsers' `atob` reads it: padding optional and stray low bits ignored, since the
+/// TypeScript peer decodes with `atob` and a stricter reader would refuse what it accepts.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// A payload value: the JSON data model plus byte strings and msgpack extension values.
+///
+/// Both codecs carry every variant except where noted:
+///
+/// | variant | JSON | msgpack |
+/// |---|---|---|
+/// | [`Bytes`](Value::Bytes) | `{"$t": "<standard base64>"}` | `bin` |
+/// | [`Int`](Value::Int) | number | `int`/`uint`, smallest form |
+/// | [`Float`](Value::Float) | number, finite only | `float 64` (a `float 32` reads as its exact `f64`) |
+/// | [`Ext`](Value::Ext) | cannot be encoded | `ext` (e.g. the Python client's timestamps, type -1) |
+///
+/// Integers and floats stay distinct: `1.0` decodes as a float, `1` as an integer. TypeScript
+/// peers do not make that distinction (a JavaScript number that happens to be whole is sent as an
+/// integer), so a float may come back as an integer after a round trip through them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// `null` / msgpack `nil`.
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer. Encodable from [`INT_MIN`] (`i64::MIN`) to [`INT_MAX`] (`u64::MAX`): the
+    /// range msgpack can carry; anything outside is an encoding error.
+    Int(i128),
+    /// A floating-point number.
+    Float(f64),
+    /// A UTF-8 string.
+    String(String),
+    /// A byte string, kept distinct from strings by both codecs.
+    Bytes(Vec<u8>),
+    /// An array.
+    Array(Vec<Value>),
+    /// A map with string keys, in insertion order.
+    Map(Map),
+    /// A msgpack extension value: its type tag and raw data.
+    Ext(i8, Vec<u8>),
+}
+
+impl Value {
+    /// A short description of the value's kind, for error messages ("a string", "an array").
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::String(_) => "a string",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "an array",
+            Value::Map(_) => "a map",
+            Value::Ext(..) => "an extension value",
+        }
+    }
+
+    /// Whether this is [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The string, if this is a [`Value::String`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a [`Value::Bool`].
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is a [`Value::Int`] that fits in a `u64`.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Int(n) => u64::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is a [`Value::Int`] that fits in an `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => i64::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// The bytes, if this is a [`Value::Bytes`].
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is a [`Value::Array`].
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The map, if this is a [`Value::Map`].
+    pub fn as_map(&self) -> Option<&Map> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The entry `key`, if this is a [`Value::Map`] that has it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_map().and_then(|m| m.get(key))
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(n: $t) -> Self {
+                Value::Int(i128::from(n))
+            }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Self {
+        Value::Float(f)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+/// Byte vectors become [`Value::Bytes`], never arrays of numbers.
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Self {
+        Value::Bytes(b)
+    }
+}
+
+/// Byte slices become [`Value::Bytes`], never arrays of numbers.
+impl From<&[u8]> for Value {
+    fn from(b: &[u8]) -> Self {
+        Value::Bytes(b.to_vec())
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(a: Vec<Value>) -> Self {
+        Value::Array(a)
+    }
+}
+
+impl From<Map> for Value {
+    fn from(m: Map) -> Self {
+        Value::Map(m)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(o: Option<T>) -> Self {
+        o.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A map with string keys that keeps insertion order.
+///
+/// Order is kept so that re-encoding a decoded message writes its keys as the peer wrote them.
+/// Inserting a key that is already present replaces its value in place, which is also how
+/// JavaScript and Python read a map with a repeated key (the last value wins).
+/// Equality ignores order.
+#[derive(Clone, Default, PartialEq)]
+pub struct Map(IndexMap<String, Value>);
+
+impl Map {
+    /// An empty map.
+    pub fn new() -> Self {
+        Map(IndexMap::new())
+    }
+
+    /// An empty map with room for `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Map(IndexMap::with_capacity(capacity))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// The value under `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.0.get_mut(key)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Sets `key` to `value`, returning the previous value. A new key goes last; an existing key
+    /// keeps its position.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+        self.0.insert(key.into(), value.into())
+    }
+
+    /// Removes `key`, keeping the order of the remaining entries.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.0.shift_remove(key)
+    }
+
+    /// Removes `key` without keeping order, for readers that take a map apart.
+    pub(super) fn take(&mut self, key: &str) -> Option<Value> {
+        self.0.swap_remove(key)
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Map {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut map = Map::new();
+        map.extend(iter);
+        map
+    }
+}
+
+impl<K: Into<String>, V: Into<Value>> Extend<(K, V)> for Map {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl IntoIterator for Map {
+    type Item = (String, Value);
+    type IntoIter = indexmap::map::IntoIter<String, Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Serializes for River's codecs.
+///
+/// In human-readable formats (JSON) bytes are written as `{"$t": "<standard base64>"}`, and
+/// non-finite floats, extension values and maps with a `"$t"` key are errors: JSON has no
+/// representation for the first two, and River's JSON codec would read the last back as bytes.
+/// In binary formats (msgpack through rmp-serde) bytes are `bin` and extension values are `ext`.
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let human = serializer.is_human_readable();
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(n) => {
+                if let Ok(u) = u64::try_from(*n) {
+                    serializer.serialize_u64(u)
+                } else if let Ok(i) = i64::try_from(*n) {
+                    serializer.serialize_i64(i)
+                } else {
+                    Err(ser::Error::custom(format_args!(
+                        "integer {n} is outside the encodable range {INT_MIN}..={INT_MAX}"
+                    )))
+                }
+            }
+            Value::Float(f) => {
+                if human && !f.is_finite() {
+                    return Err(ser::Error::custom(format_args!(
+                        "float {f} has no JSON representation"
+                    )));
+                }
+                serializer.serialize_f64(*f)
+            }
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Bytes(b) => {
+                if human {
+                    let mut map = serializer.serialize_map(Some(1))?;
+                    map.serialize_entry(BYTES_TAG, &STANDARD.encode(b))?;
+                    map.end()
+                } else {
+                    serializer.serialize_bytes(b)
+                }
+            }
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Map(m) => {
+                if human && m.contains_key(BYTES_TAG) {
+                    return Err(ser::Error::custom(format_args!(
+                        "a map with a `{BYTES_TAG}` key has no JSON representation: \
+                         River's JSON codec reads it back as bytes"
+                    )));
+                }
+                let mut map = serializer.serialize_map(Some(m.len()))?;
+                for (k, v) in m.iter() {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            Value::Ext(tag, data) => {
+                if human {
+                    return Err(ser::Error::custom(format_args!(
+                        "msgpack extension value (type {tag}) has no JSON representation"
+                    )));
+                }
+                serializer.serialize_newtype_struct(MSGPACK_EXT, &(tag, RawBytes(data)))
+            }
+        }
+    }
+}
+
+/// Makes serde write a byte string rather than a sequence of numbers.
+struct RawBytes<'a>(&'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// Deserializes any self-describing format. In human-readable formats (JSON) a map with a
+/// `"$t"` key is River's byte-string marker: its base64 text becomes [`Value::Bytes`] and any
+/// other keys beside it are dropped, as River's TypeScript codec does.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let human = deserializer.is_human_readable();
+        deserializer.deserialize_any(ValueVisitor { human })
+    }
+}
+
+struct ValueVisitor {
+    human: bool,
+}
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any River payload value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Bytes(v.to_vec()))
+    }
+
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Value, E> {
+        Ok(Value::Bytes(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // The hint comes from the input, so it is capped rather than trusted.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).min(1024));
+        while let Some((k, v)) = access.next_entry::<String, Value>()? {
+            map.insert(k, v);
+        }
+        if self.human {
+            if let Some(tag) = map.get(BYTES_TAG) {
+                return decode_tagged_bytes(tag).map_err(de::Error::custom);
+            }
+        }
+        Ok(Value::Map(map))
+    }
+}
+
+/// Reads the value under a `"$t"` key as River's base64 byte string.
+fn decode_tagged_bytes(tag: &Value) -> Result<Value, String> {
+    let Value::String(text) = tag else {
+        return Err(format!(
+            "`{BYTES_TAG}` marks a byte string and must hold base64 text, found {}",
+            tag.kind()
+        ));
+    };
+    LENIENT_BASE64
+        .decode(text)
+        .map(Value::Bytes)
+        .map_err(|e| format!("`{BYTES_TAG}` byte string is not valid base64: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_read_like_atob() {
+        let padded = decode_tagged_bytes(&Value::from("AAE=")).unwrap();
+        let unpadded = decode_tagged_bytes(&Value::from("AAE")).unwrap();
+        assert_eq!(padded, Value::Bytes(vec![0, 1]));
+        assert_eq!(unpadded, padded);
+        // `atob` ignores bits past the last whole byte.
+        assert_eq!(
+            decode_tagged_bytes(&Value::from("AAF=")).unwrap(),
+            Value::Bytes(vec![0, 1])
+        );
+        assert!(decode_tagged_bytes(&Value::from("A")).is_err());
+        assert!(decode_tagged_bytes(&Value::from("!!!!")).is_err());
+        assert!(decode_tagged_bytes(&Value::Null).is_err());
+    }
+
+    #[test]
+    fn map_keeps_order_and_replaces_in_place() {
+        let mut m: Map = [("b", 1), ("a", 2)].into_iter().collect();
+        m.insert("b", 3);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(m.get("b"), Some(&Value::Int(3)));
+        m.remove("b");
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a"]);
+    }
+}

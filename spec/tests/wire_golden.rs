@@ -1,0 +1,587 @@
+//! Frames as River's own peers write them, byte for byte.
+//!
+//! The JSON frames are quoted from PROTOCOL.md or follow TypeScript's `JSON.stringify` of the
+//! objects River builds. The msgpack frames are assembled by `pack` below, which follows the
+//! packing rules of Python's `msgpack.packb` and of `@msgpack/msgpack` (the library behind
+//! River's `BinaryCodec`); both pick the smallest form for every integer, string and map, so one
+//! packer stands for both. Keys are written in the order each peer writes them, which is where
+//! the peers differ.
+
+use statebound_river::wire::{
+    Codec, CodecKind, ControlFlags, ControlPayload, ExpectedSessionState, HandshakeErrorCode,
+    HandshakeRequest, HandshakeResponse, JsonCodec, Map, MessageHeader, MsgpackCodec,
+    PartialMessage, ProtocolVersion, Tracing, TransportMessage, Value, parse_handshake_request,
+    parse_handshake_response,
+};
+
+/// A msgpack value with its map keys in a fixed order, for building frames by hand.
+enum P {
+    Nil,
+    Bool(bool),
+    UInt(u64),
+    Str(&'static str),
+    Bin(&'static [u8]),
+    Ext(i8, &'static [u8]),
+    Map(Vec<(&'static str, P)>),
+}
+
+/// Packs like Python's `msgpack.packb(obj)` (msgpack 1.x, `use_bin_type=True`).
+fn pack(p: &P, out: &mut Vec<u8>) {
+    match p {
+        P::Nil => out.push(0xc0),
+        P::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        P::UInt(n) => match *n {
+            0..=0x7f => out.push(u8::try_from(*n).unwrap()),
+            0x80..=0xff => out.extend([0xcc, u8::try_from(*n).unwrap()]),
+            0x100..=0xffff => {
+                out.push(0xcd);
+                out.extend(u16::try_from(*n).unwrap().to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                out.push(0xce);
+                out.extend(u32::try_from(*n).unwrap().to_be_bytes());
+            }
+            _ => {
+                out.push(0xcf);
+                out.extend(n.to_be_bytes());
+            }
+        },
+        P::Str(s) => {
+            let len = s.len();
+            match len {
+                0..=31 => out.push(0xa0 | u8::try_from(len).unwrap()),
+                32..=255 => out.extend([0xd9, u8::try_from(len).unwrap()]),
+                _ => {
+                    out.push(0xda);
+                    out.extend(u16::try_from(len).unwrap().to_be_bytes());
+                }
+            }
+            out.extend(s.as_bytes());
+        }
+        P::Bin(b) => {
+            out.extend([0xc4, u8::try_from(b.len()).unwrap()]);
+            out.extend(*b);
+        }
+        P::Ext(tag, data) => {
+            let marker = match data.len() {
+                4 => 0xd6,
+                8 => 0xd7,
+                _ => unimplemented!("only the timestamp sizes are needed"),
+            };
+            out.push(marker);
+            out.extend(tag.to_be_bytes());
+            out.extend(*data);
+        }
+        P::Map(entries) => {
+            let len = entries.len();
+            if len <= 15 {
+                out.push(0x80 | u8::try_from(len).unwrap());
+            } else {
+                out.push(0xde);
+                out.extend(u16::try_from(len).unwrap().to_be_bytes());
+            }
+            for (k, v) in entries {
+                pack(&P::Str(k), out);
+                pack(v, out);
+            }
+        }
+    }
+}
+
+fn packed(p: &P) -> Vec<u8> {
+    let mut out = Vec::new();
+    pack(p, &mut out);
+    out
+}
+
+fn map(entries: &[(&str, Value)]) -> Value {
+    Value::Map(entries.iter().cloned().collect::<Map>())
+}
+
+// --- The TypeScript client's handshake --------------------------------------------------------
+
+/// PROTOCOL.md section 3: the TypeScript client's handshake, JSON codec, as sent.
+/// Built by `handshakeRequestMessage` in transport/message.ts.
+const TS_HANDSHAKE_JSON: &str = r#"{"id":"2H9qD8vDz3h0","from":"tsclient","to":"SERVER","seq":0,"ack":0,"streamId":"CdqcN8fNt0Ko","controlFlags":0,"tracing":{"traceparent":"","tracestate":""},"payload":{"type":"HANDSHAKE_REQ","protocolVersion":"v2.0","sessionId":"session-TXgD9XxxbKpJ","expectedSessionState":{"nextExpectedSeq":0,"nextSentSeq":0}}}"#;
+
+fn ts_handshake_expected() -> TransportMessage {
+    TransportMessage {
+        id: "2H9qD8vDz3h0".into(),
+        from: "tsclient".into(),
+        to: "SERVER".into(),
+        seq: 0,
+        ack: 0,
+        service_name: None,
+        procedure_name: None,
+        stream_id: "CdqcN8fNt0Ko".into(),
+        control_flags: 0,
+        tracing: Some(Tracing::default()),
+        payload: map(&[
+            ("type", "HANDSHAKE_REQ".into()),
+            ("protocolVersion", "v2.0".into()),
+            ("sessionId", "session-TXgD9XxxbKpJ".into()),
+            (
+                "expectedSessionState",
+                map(&[("nextExpectedSeq", 0.into()), ("nextSentSeq", 0.into())]),
+            ),
+        ]),
+    }
+}
+
+#[test]
+fn ts_client_handshake_json_decodes_and_reencodes_byte_for_byte() {
+    let frame = TS_HANDSHAKE_JSON.as_bytes();
+    assert_eq!(CodecKind::sniff(frame), Some(CodecKind::Json));
+    let msg = JsonCodec.decode(frame).unwrap();
+    assert_eq!(msg, ts_handshake_expected());
+
+    let req = parse_handshake_request(&msg.payload).unwrap();
+    assert_eq!(req.version(), Ok(ProtocolVersion::V2_0));
+    assert_eq!(req.session_id, "session-TXgD9XxxbKpJ");
+    assert_eq!(req.expected_session_state, ExpectedSessionState::default());
+    assert_eq!(
+        req.metadata, None,
+        "TypeScript leaves undefined metadata out"
+    );
+
+    assert_eq!(JsonCodec.encode(&msg).unwrap(), frame);
+}
+
+#[test]
+fn ts_client_handshake_is_what_our_builders_write() {
+    let request = HandshakeRequest::new(
+        ProtocolVersion::V2_0,
+        "session-TXgD9XxxbKpJ",
+        ExpectedSessionState::default(),
+    );
+    let msg = PartialMessage::handshake_request("CdqcN8fNt0Ko", &request)
+        .with_tracing(Tracing::default())
+        .into_message(MessageHeader::handshake(
+            "2H9qD8vDz3h0",
+            "tsclient",
+            "SERVER",
+        ));
+    assert_eq!(
+        JsonCodec.encode(&msg).unwrap(),
+        TS_HANDSHAKE_JSON.as_bytes()
+    );
+}
+
+/// The same handshake through River's `BinaryCodec` (codec/binary.ts: `encode` with
+/// `ignoreUndefined`), keys in the object's order.
+#[test]
+fn ts_client_handshake_msgpack_decodes_and_reencodes_byte_for_byte() {
+    let frame = packed(&P::Map(vec![
+        ("id", P::Str("2H9qD8vDz3h0")),
+        ("from", P::Str("tsclient")),
+        ("to", P::Str("SERVER")),
+        ("seq", P::UInt(0)),
+        ("ack", P::UInt(0)),
+        ("streamId", P::Str("CdqcN8fNt0Ko")),
+        ("controlFlags", P::UInt(0)),
+        (
+            "tracing",
+            P::Map(vec![
+                ("traceparent", P::Str("")),
+                ("tracestate", P::Str("")),
+            ]),
+        ),
+        (
+            "payload",
+            P::Map(vec![
+                ("type", P::Str("HANDSHAKE_REQ")),
+                ("protocolVersion", P::Str("v2.0")),
+                ("sessionId", P::Str("session-TXgD9XxxbKpJ")),
+                (
+                    "expectedSessionState",
+                    P::Map(vec![
+                        ("nextExpectedSeq", P::UInt(0)),
+                        ("nextSentSeq", P::UInt(0)),
+                    ]),
+                ),
+            ]),
+        ),
+    ]));
+    assert_eq!(CodecKind::sniff(&frame), Some(CodecKind::Msgpack));
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    assert_eq!(msg, ts_handshake_expected());
+    assert_eq!(MsgpackCodec.encode(&msg).unwrap(), frame);
+}
+
+// --- The Python client's handshake ------------------------------------------------------------
+
+/// PROTOCOL.md section 3: the Python client's (replit-river 0.17.11, v2) handshake, msgpack.
+/// Built in v2/session.py `_do_ensure_connected` and packed by messages.py
+/// `send_transport_message`: `msgpack.packb(msg.model_dump(by_alias=True, exclude_none=True),
+/// datetime=True)`. Keys follow the pydantic field order of `TransportMessage` and
+/// `ControlMessageHandshakeRequest` (rpc.py). `exclude_none` drops the envelope's `None` fields
+/// but not `metadata: None` inside the payload, which was dumped to a plain dict beforehand.
+fn python_handshake() -> P {
+    P::Map(vec![
+        ("id", P::Str("lKaj2XErWkS-vOCs_1OvF")),
+        ("from", P::Str("pyclient")),
+        ("to", P::Str("SERVER")),
+        ("seq", P::UInt(0)),
+        ("ack", P::UInt(0)),
+        ("streamId", P::Str("6wZNlVJAoRX4Cca6LPBbi")),
+        ("controlFlags", P::UInt(0)),
+        (
+            "payload",
+            P::Map(vec![
+                ("type", P::Str("HANDSHAKE_REQ")),
+                ("protocolVersion", P::Str("v2.0")),
+                ("sessionId", P::Str("eHIV56vR5YYcCTKjL-7Gm")),
+                (
+                    "expectedSessionState",
+                    P::Map(vec![
+                        ("nextExpectedSeq", P::UInt(0)),
+                        ("nextSentSeq", P::UInt(0)),
+                    ]),
+                ),
+                ("metadata", P::Nil),
+            ]),
+        ),
+    ])
+}
+
+#[test]
+fn python_client_handshake_decodes_and_reencodes_byte_for_byte() {
+    let frame = packed(&python_handshake());
+    assert_eq!(CodecKind::sniff(&frame), Some(CodecKind::Msgpack));
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    assert_eq!(msg.id, "lKaj2XErWkS-vOCs_1OvF");
+    assert_eq!(msg.from, "pyclient");
+    assert_eq!(msg.to, "SERVER");
+    assert_eq!((msg.seq, msg.ack, msg.control_flags), (0, 0, 0));
+    assert_eq!(msg.stream_id, "6wZNlVJAoRX4Cca6LPBbi");
+    assert_eq!(msg.tracing, None);
+    assert_eq!(msg.service_name, None);
+
+    let req = parse_handshake_request(&msg.payload).unwrap();
+    assert_eq!(req.version(), Ok(ProtocolVersion::V2_0));
+    assert_eq!(req.session_id, "eHIV56vR5YYcCTKjL-7Gm");
+    assert_eq!(req.metadata, Some(Value::Null));
+
+    assert_eq!(MsgpackCodec.encode(&msg).unwrap(), frame);
+
+    // Our own builders write the same bytes.
+    let ours = PartialMessage::handshake_request(
+        "6wZNlVJAoRX4Cca6LPBbi",
+        &HandshakeRequest::new(
+            ProtocolVersion::V2_0,
+            "eHIV56vR5YYcCTKjL-7Gm",
+            ExpectedSessionState::default(),
+        )
+        .with_metadata(Value::Null),
+    )
+    .into_message(MessageHeader::handshake(
+        "lKaj2XErWkS-vOCs_1OvF",
+        "pyclient",
+        "SERVER",
+    ));
+    assert_eq!(MsgpackCodec.encode(&ours).unwrap(), frame);
+}
+
+#[test]
+fn python_handshake_exact_bytes_start_as_msgpack_says() {
+    let frame = packed(&python_handshake());
+    // fixmap of 8 entries, then fixstr "id", then fixstr of 21 bytes.
+    assert_eq!(frame[..5], [0x88, 0xa2, b'i', b'd', 0xb5]);
+}
+
+// --- The first exchange after the handshake ---------------------------------------------------
+
+/// A TypeScript server's heartbeat through `BinaryCodec`. `SessionConnected.sendHeartbeat`
+/// builds `{streamId, controlFlags, payload}` and `encodeMsg` (sessionStateMachine/common.ts)
+/// spreads it before adding `id, to, from, seq, ack`, so those come last.
+fn ts_server_heartbeat(seq: u64, ack: u64) -> Vec<u8> {
+    packed(&P::Map(vec![
+        ("streamId", P::Str("heartbeat")),
+        ("controlFlags", P::UInt(1)),
+        ("payload", P::Map(vec![("type", P::Str("ACK"))])),
+        ("id", P::Str("Zb2qKr0Hm1Xa")),
+        ("to", P::Str("pyclient")),
+        ("from", P::Str("SERVER")),
+        ("seq", P::UInt(seq)),
+        ("ack", P::UInt(ack)),
+    ]))
+}
+
+/// The Python client's heartbeat echo: v2/session.py answers any ack-bit message with
+/// `_enqueue_message(stream_id="heartbeat", payload={"type": "ACK"}, control_flags=ACK_BIT)`.
+fn python_heartbeat(seq: u64, ack: u64) -> Vec<u8> {
+    packed(&P::Map(vec![
+        ("id", P::Str("Q3mbn0fV1cYw8oKpLd2Rz")),
+        ("from", P::Str("pyclient")),
+        ("to", P::Str("SERVER")),
+        ("seq", P::UInt(seq)),
+        ("ack", P::UInt(ack)),
+        ("streamId", P::Str("heartbeat")),
+        ("controlFlags", P::UInt(1)),
+        ("payload", P::Map(vec![("type", P::Str("ACK"))])),
+    ]))
+}
+
+/// The Python client's rpc: v2/session.py `send_rpc` enqueues with
+/// `STREAM_OPEN_BIT | STREAM_CLOSED_BIT` and the service and procedure names.
+fn python_rpc_open(seq: u64, ack: u64) -> Vec<u8> {
+    packed(&P::Map(vec![
+        ("id", P::Str("n2Xc0P4vVqjL9sY7tRk1A")),
+        ("from", P::Str("pyclient")),
+        ("to", P::Str("SERVER")),
+        ("seq", P::UInt(seq)),
+        ("ack", P::UInt(ack)),
+        ("serviceName", P::Str("test")),
+        ("procedureName", P::Str("add")),
+        ("streamId", P::Str("s8BGXq2cAaE1hKdwM3mZp")),
+        ("controlFlags", P::UInt(2 | 8)),
+        ("payload", P::Map(vec![("n", P::UInt(3))])),
+    ]))
+}
+
+/// A TypeScript server's rpc response: router/server.ts sends `{streamId, controlFlags:
+/// getStreamCloseBackwardsCompat(v2.0) = StreamClosedBit, payload: Ok(...)}`.
+fn ts_server_rpc_response(seq: u64, ack: u64) -> Vec<u8> {
+    packed(&P::Map(vec![
+        ("streamId", P::Str("s8BGXq2cAaE1hKdwM3mZp")),
+        ("controlFlags", P::UInt(8)),
+        (
+            "payload",
+            P::Map(vec![
+                ("ok", P::Bool(true)),
+                ("payload", P::Map(vec![("result", P::UInt(3))])),
+            ]),
+        ),
+        ("id", P::Str("Wb0Y5cRr3nQe")),
+        ("to", P::Str("pyclient")),
+        ("from", P::Str("SERVER")),
+        ("seq", P::UInt(seq)),
+        ("ack", P::UInt(ack)),
+    ]))
+}
+
+#[test]
+fn first_exchange_after_the_python_handshake() {
+    let v = ProtocolVersion::V2_0;
+
+    let hb = MsgpackCodec.decode(&ts_server_heartbeat(0, 0)).unwrap();
+    assert_eq!((hb.seq, hb.ack), (0, 0));
+    assert_eq!(hb.flags(v), ControlFlags::ACK);
+    assert!(hb.is_heartbeat());
+    assert_eq!(hb.stream_id, "heartbeat");
+    assert_eq!(ControlPayload::parse(&hb.payload), Ok(ControlPayload::Ack));
+
+    let echo_frame = python_heartbeat(0, 1);
+    let echo = MsgpackCodec.decode(&echo_frame).unwrap();
+    assert_eq!((echo.seq, echo.ack), (0, 1));
+    assert_eq!(echo.flags(v), ControlFlags::ACK);
+    // Our heartbeat builder writes exactly what the Python client writes.
+    let ours = PartialMessage::heartbeat().into_message(MessageHeader {
+        id: "Q3mbn0fV1cYw8oKpLd2Rz".into(),
+        from: "pyclient".into(),
+        to: "SERVER".into(),
+        seq: 0,
+        ack: 1,
+    });
+    assert_eq!(MsgpackCodec.encode(&ours).unwrap(), echo_frame);
+
+    let open_frame = python_rpc_open(1, 1);
+    let open = MsgpackCodec.decode(&open_frame).unwrap();
+    assert_eq!((open.seq, open.ack, open.control_flags), (1, 1, 10));
+    assert_eq!(open.flags(v), ControlFlags::OPEN | ControlFlags::CLOSED);
+    assert_eq!(open.service_name.as_deref(), Some("test"));
+    assert_eq!(open.procedure_name.as_deref(), Some("add"));
+    assert_eq!(open.payload, map(&[("n", 3.into())]));
+    assert_eq!(MsgpackCodec.encode(&open).unwrap(), open_frame);
+
+    let resp = MsgpackCodec.decode(&ts_server_rpc_response(1, 2)).unwrap();
+    assert_eq!((resp.seq, resp.ack, resp.control_flags), (1, 2, 8));
+    assert_eq!(resp.flags(v), ControlFlags::CLOSED);
+    assert_eq!(resp.payload.get("ok"), Some(&Value::Bool(true)));
+    assert_eq!(resp.service_name, None);
+}
+
+#[test]
+fn ts_heartbeat_json_with_trailing_header_fields() {
+    let frame = br#"{"streamId":"heartbeat","controlFlags":1,"payload":{"type":"ACK"},"id":"Zb2qKr0Hm1Xa","to":"tsclient","from":"SERVER","seq":4,"ack":7}"#;
+    let msg = JsonCodec.decode(frame).unwrap();
+    assert_eq!((msg.seq, msg.ack), (4, 7));
+    assert!(msg.is_heartbeat());
+    // We write our own field order; peers read fields by name.
+    assert_eq!(
+        String::from_utf8(JsonCodec.encode(&msg).unwrap()).unwrap(),
+        r#"{"id":"Zb2qKr0Hm1Xa","from":"SERVER","to":"tsclient","seq":4,"ack":7,"streamId":"heartbeat","controlFlags":1,"payload":{"type":"ACK"}}"#
+    );
+}
+
+// --- Handshake responses ----------------------------------------------------------------------
+
+/// transport/server.ts `rejectHandshakeRequest` and the accept path, through
+/// `handshakeResponseMessage` (transport/message.ts): status keys `ok, code, reason` on refusal.
+#[test]
+fn ts_server_handshake_responses() {
+    let ok = br#"{"id":"hR1d0sXqPz2m","from":"SERVER","to":"tsclient","seq":0,"ack":0,"streamId":"kQ8vL2nB5cXe","controlFlags":0,"payload":{"type":"HANDSHAKE_RESP","status":{"ok":true,"sessionId":"session-TXgD9XxxbKpJ"}}}"#;
+    let msg = JsonCodec.decode(ok).unwrap();
+    let resp = parse_handshake_response(&msg.payload).unwrap();
+    assert_eq!(
+        resp,
+        HandshakeResponse::Ok {
+            session_id: "session-TXgD9XxxbKpJ".into()
+        }
+    );
+    let ours = PartialMessage::handshake_response("kQ8vL2nB5cXe", &resp).into_message(
+        MessageHeader::handshake("hR1d0sXqPz2m", "SERVER", "tsclient"),
+    );
+    assert_eq!(JsonCodec.encode(&ours).unwrap(), ok);
+
+    let refused = br#"{"id":"hR1d0sXqPz2n","from":"SERVER","to":"tsclient","seq":0,"ack":0,"streamId":"kQ8vL2nB5cXf","controlFlags":0,"payload":{"type":"HANDSHAKE_RESP","status":{"ok":false,"code":"SESSION_STATE_MISMATCH","reason":"client is in the future"}}}"#;
+    let msg = JsonCodec.decode(refused).unwrap();
+    let resp = parse_handshake_response(&msg.payload).unwrap();
+    let HandshakeResponse::Err { code, reason } = &resp else {
+        panic!("expected a refusal, got {resp:?}");
+    };
+    assert_eq!(*code, HandshakeErrorCode::SessionStateMismatch);
+    assert!(code.is_retriable());
+    assert_eq!(reason, "client is in the future");
+    let ours = PartialMessage::handshake_response("kQ8vL2nB5cXf", &resp).into_message(
+        MessageHeader::handshake("hR1d0sXqPz2n", "SERVER", "tsclient"),
+    );
+    assert_eq!(JsonCodec.encode(&ours).unwrap(), refused);
+}
+
+/// Python's v1.1 server (`server_transport.py`, `_send_handshake_response`) refuses with
+/// `HandShakeStatus(ok=False, reason=...)` and no code, echoes the request's stream id, and
+/// dumps with `exclude_none`, so `code`, `sessionId` and the names are left out.
+#[test]
+fn python_v1_server_refusal_without_code() {
+    let frame = packed(&P::Map(vec![
+        ("id", P::Str("Jm0bT3yYk9QvR2Lz5cNwp")),
+        ("from", P::Str("SERVER")),
+        ("to", P::Str("pyclient")),
+        ("seq", P::UInt(0)),
+        ("ack", P::UInt(0)),
+        ("streamId", P::Str("6wZNlVJAoRX4Cca6LPBbi")),
+        ("controlFlags", P::UInt(0)),
+        (
+            "payload",
+            P::Map(vec![
+                ("type", P::Str("HANDSHAKE_RESP")),
+                (
+                    "status",
+                    P::Map(vec![
+                        ("ok", P::Bool(false)),
+                        ("reason", P::Str("protocol version mismatch")),
+                    ]),
+                ),
+            ]),
+        ),
+    ]));
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    let resp = parse_handshake_response(&msg.payload).unwrap();
+    assert_eq!(
+        resp,
+        HandshakeResponse::Err {
+            code: HandshakeErrorCode::Unknown(String::new()),
+            reason: "protocol version mismatch".into(),
+        }
+    );
+    let HandshakeResponse::Err { code, .. } = resp else {
+        unreachable!()
+    };
+    assert!(!code.is_retriable());
+}
+
+/// Clients from before River's session state machine (PR #220) sent
+/// `expectedSessionState.reconnect`; it is ignored.
+#[test]
+fn handshake_with_reconnect_field_is_accepted() {
+    let frame = br#"{"id":"a","from":"old","to":"SERVER","seq":0,"ack":0,"streamId":"s","controlFlags":0,"payload":{"type":"HANDSHAKE_REQ","protocolVersion":"v1.1","sessionId":"S","expectedSessionState":{"reconnect":true,"nextExpectedSeq":3,"nextSentSeq":2}}}"#;
+    let msg = JsonCodec.decode(frame).unwrap();
+    let req = parse_handshake_request(&msg.payload).unwrap();
+    assert_eq!(req.version(), Ok(ProtocolVersion::V1_1));
+    assert_eq!(
+        req.expected_session_state,
+        ExpectedSessionState {
+            next_expected_seq: 3,
+            next_sent_seq: 2
+        }
+    );
+}
+
+/// The Python client packs with `datetime=True`, so a `datetime` in a payload travels as the
+/// msgpack timestamp extension (type -1). It passes through msgpack untouched; JSON has no form
+/// for it.
+#[test]
+fn python_timestamp_extension_passes_through_msgpack() {
+    // 2024-01-01T00:00:00Z as timestamp 32: seconds since the epoch, big-endian.
+    const TS32: &[u8] = &[0x65, 0x92, 0x00, 0x80];
+    let frame = packed(&P::Map(vec![
+        ("id", P::Str("x")),
+        ("from", P::Str("pyclient")),
+        ("to", P::Str("SERVER")),
+        ("seq", P::UInt(5)),
+        ("ack", P::UInt(5)),
+        ("streamId", P::Str("s")),
+        ("controlFlags", P::UInt(0)),
+        (
+            "payload",
+            P::Map(vec![
+                ("at", P::Ext(-1, TS32)),
+                ("blob", P::Bin(&[0, 42, 255])),
+            ]),
+        ),
+    ]));
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    assert_eq!(msg.payload.get("at"), Some(&Value::Ext(-1, TS32.to_vec())));
+    assert_eq!(
+        msg.payload.get("blob"),
+        Some(&Value::Bytes(vec![0, 42, 255]))
+    );
+    assert_eq!(MsgpackCodec.encode(&msg).unwrap(), frame);
+    assert!(JsonCodec.encode(&msg).is_err());
+}
+
+/// Longer strings, bigger maps, bytes and floats take the same forms Python's packer picks:
+/// `str 8` from 32 bytes, `str 16` from 256, `map 16` from 16 entries, `bin 8`, `float 64`.
+#[test]
+fn python_packing_forms_for_larger_values() {
+    const LONG: &str = "a string of forty bytes, for str 8 form.";
+    let longer: &'static str = Box::leak("x".repeat(300).into_boxed_str());
+    let keys = [
+        "k00", "k01", "k02", "k03", "k04", "k05", "k06", "k07", "k08", "k09", "k10", "k11", "k12",
+        "k13", "k14", "k15",
+    ];
+    let mut expected_payload = Map::new();
+    let mut big = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let n = u64::try_from(i).unwrap() * 100;
+        big.push((*k, P::UInt(n)));
+        expected_payload.insert(*k, n);
+    }
+    let frame = packed(&P::Map(vec![
+        ("id", P::Str(LONG)),
+        ("from", P::Str(longer)),
+        ("to", P::Str("SERVER")),
+        ("seq", P::UInt(70_000)),
+        ("ack", P::UInt(300)),
+        ("streamId", P::Str("s")),
+        ("controlFlags", P::UInt(0)),
+        ("payload", P::Map(big)),
+    ]));
+    assert_eq!(frame[0..4], [0x88, 0xa2, b'i', b'd']);
+    assert_eq!(frame[4..6], [0xd9, 40]);
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    assert_eq!(msg.id, LONG);
+    assert_eq!(msg.from.len(), 300);
+    assert_eq!((msg.seq, msg.ack), (70_000, 300));
+    assert_eq!(msg.payload, Value::Map(expected_payload));
+    assert_eq!(MsgpackCodec.encode(&msg).unwrap(), frame);
+
+    // 0.1 as Python packs a float: 0xcb and the IEEE 754 double, big-endian.
+    let mut float_msg = msg;
+    float_msg.payload = Value::Float(0.1);
+    let encoded = MsgpackCodec.encode(&float_msg).unwrap();
+    let mut tail = vec![0xcb];
+    tail.extend(0.1f64.to_be_bytes());
+    assert!(encoded.ends_with(&tail));
+}
