@@ -12,7 +12,7 @@ mod door {
     fn leave_shut(_: &mut Shut, door: &mut Door) {
         door.opened += 1;
     }
-    /**A `door` machine in state `S`.
+    /**A `door` machine, in the state its type parameter names.
 
 Start one with an entrypoint constructor (`Machine::install`); move it with the transition methods of its state; end it with `close` or by dropping it. Each state runs its exit hook once when a transition leaves it and its close hook once when the machine ends in it.*/
     #[allow(
@@ -28,8 +28,8 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
         clippy::nursery,
         clippy::restriction
     )]
-    pub struct Machine<S> {
-        __live: ::statebound::__private::Live<S, Door>,
+    pub struct Machine<__S> {
+        __live: ::statebound::__private::Live<__S, Door>,
     }
     ///Whichever state a `door` machine is in, for code that stores machines whose state varies.
     #[allow(
@@ -120,8 +120,8 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
             machine: "door",
             name: "Shut",
             exit: {
-                fn __statebound_exit_0(state: &mut Shut, context: &mut Door) {
-                    leave_shut(state, context)
+                fn __statebound_exit_0(__state: &mut Shut, __context: &mut Door) {
+                    leave_shut(__state, __context)
                 }
                 __statebound_exit_0
             },
@@ -133,7 +133,7 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
             exit: { ::statebound::__private::no_exit },
             close: { ::statebound::__private::no_close },
         };
-        impl<S> Machine<S> {
+        impl<__S> Machine<__S> {
             /// A handle on the current state: it fails once the machine leaves this state.
             pub fn handle(&self) -> ::statebound::Handle {
                 self.__live.handle()
@@ -164,20 +164,20 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
                 self
             }
         }
-        impl<S> ::core::ops::Deref for Machine<S> {
-            type Target = S;
-            fn deref(&self) -> &S {
+        impl<__S> ::core::ops::Deref for Machine<__S> {
+            type Target = __S;
+            fn deref(&self) -> &__S {
                 self.__live.state()
             }
         }
-        impl<S> ::core::ops::DerefMut for Machine<S> {
-            fn deref_mut(&mut self) -> &mut S {
+        impl<__S> ::core::ops::DerefMut for Machine<__S> {
+            fn deref_mut(&mut self) -> &mut __S {
                 self.__live.state_mut()
             }
         }
-        impl<S: ::core::fmt::Debug> ::core::fmt::Debug for Machine<S> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(self.__live.name())
+        impl<__S: ::core::fmt::Debug> ::core::fmt::Debug for Machine<__S> {
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct(self.__live.name())
                     .field("id", &self.__live.id())
                     .field("state", self.__live.state())
                     .finish()
@@ -245,17 +245,17 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Machine<Shut>> for AnyState {
-            fn from(machine: Machine<Shut>) -> Self {
-                AnyState::Shut(machine)
+            fn from(__machine: Machine<Shut>) -> Self {
+                AnyState::Shut(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnyState> for Machine<Shut> {
             type Error = AnyState;
-            fn try_from(any: AnyState) -> ::core::result::Result<Self, AnyState> {
-                match any {
-                    AnyState::Shut(machine) => ::core::result::Result::Ok(machine),
+            fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
+                match __any {
+                    AnyState::Shut(__machine) => ::core::result::Result::Ok(__machine),
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -301,17 +301,17 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Machine<Open>> for AnyState {
-            fn from(machine: Machine<Open>) -> Self {
-                AnyState::Open(machine)
+            fn from(__machine: Machine<Open>) -> Self {
+                AnyState::Open(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnyState> for Machine<Open> {
             type Error = AnyState;
-            fn try_from(any: AnyState) -> ::core::result::Result<Self, AnyState> {
-                match any {
-                    AnyState::Open(machine) => ::core::result::Result::Ok(machine),
+            fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
+                match __any {
+                    AnyState::Open(__machine) => ::core::result::Result::Ok(__machine),
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -332,50 +332,50 @@ Dropping the value closes it the same way.*/
             /// The name of the current state.
             pub fn name(&self) -> &'static str {
                 match self {
-                    AnyState::Shut(m) => m.__live.name(),
-                    AnyState::Open(m) => m.__live.name(),
+                    AnyState::Shut(__m) => __m.__live.name(),
+                    AnyState::Open(__m) => __m.__live.name(),
                 }
             }
             /// The id of the machine instance.
             pub fn id(&self) -> ::statebound::MachineId {
                 match self {
-                    AnyState::Shut(m) => m.__live.id(),
-                    AnyState::Open(m) => m.__live.id(),
+                    AnyState::Shut(__m) => __m.__live.id(),
+                    AnyState::Open(__m) => __m.__live.id(),
                 }
             }
             /// A handle on the current state.
             pub fn handle(&self) -> ::statebound::Handle {
                 match self {
-                    AnyState::Shut(m) => m.__live.handle(),
-                    AnyState::Open(m) => m.__live.handle(),
+                    AnyState::Shut(__m) => __m.__live.handle(),
+                    AnyState::Open(__m) => __m.__live.handle(),
                 }
             }
             /// The context carried across transitions.
             pub fn context(&self) -> &Door {
                 match self {
-                    AnyState::Shut(m) => m.__live.context(),
-                    AnyState::Open(m) => m.__live.context(),
+                    AnyState::Shut(__m) => __m.__live.context(),
+                    AnyState::Open(__m) => __m.__live.context(),
                 }
             }
             /// The context carried across transitions, mutably.
             pub fn context_mut(&mut self) -> &mut Door {
                 match self {
-                    AnyState::Shut(m) => m.__live.context_mut(),
-                    AnyState::Open(m) => m.__live.context_mut(),
+                    AnyState::Shut(__m) => __m.__live.context_mut(),
+                    AnyState::Open(__m) => __m.__live.context_mut(),
                 }
             }
             /// Closes the machine in whatever state it is in (transient states included, as
             /// dropping would) and returns the context.
             pub fn close(self) -> Door {
                 match self {
-                    AnyState::Shut(m) => m.__live.close(),
-                    AnyState::Open(m) => m.__live.close(),
+                    AnyState::Shut(__m) => __m.__live.close(),
+                    AnyState::Open(__m) => __m.__live.close(),
                 }
             }
         }
         impl ::core::fmt::Debug for AnyState {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(stringify!(AnyState))
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct("AnyState")
                     .field("state", &self.name())
                     .field("id", &self.id())
                     .finish()

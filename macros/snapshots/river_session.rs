@@ -52,7 +52,7 @@ pub mod session {
     fn close_connected(_: Connected, ctx: &mut SessionContext) {
         ctx.send_buffer.clear();
     }
-    /**A `session` machine in state `S`.
+    /**A `session` machine, in the state its type parameter names.
 
 Start one with an entrypoint constructor (`Session::client`, `Session::server`); move it with the transition methods of its state; end it with `close` or by dropping it. Each state runs its exit hook once when a transition leaves it and its close hook once when the machine ends in it.*/
     #[allow(
@@ -68,8 +68,8 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         clippy::nursery,
         clippy::restriction
     )]
-    pub struct Session<S> {
-        __live: ::statebound::__private::Live<S, SessionContext>,
+    pub struct Session<__S> {
+        __live: ::statebound::__private::Live<__S, SessionContext>,
     }
     ///Whichever state a `session` machine is in, for code that stores machines whose state varies.
     #[allow(
@@ -239,19 +239,19 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             name: "NoConnection",
             exit: {
                 fn __statebound_exit_0(
-                    state: &mut NoConnection,
-                    context: &mut SessionContext,
+                    __state: &mut NoConnection,
+                    __context: &mut SessionContext,
                 ) {
-                    exit_no_connection(state, context)
+                    exit_no_connection(__state, __context)
                 }
                 __statebound_exit_0
             },
             close: {
                 fn __statebound_close_0(
-                    state: NoConnection,
-                    context: &mut SessionContext,
+                    __state: NoConnection,
+                    __context: &mut SessionContext,
                 ) {
-                    close_no_connection(state, context)
+                    close_no_connection(__state, __context)
                 }
                 __statebound_close_0
             },
@@ -264,19 +264,19 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             name: "BackingOff",
             exit: {
                 fn __statebound_exit_1(
-                    state: &mut BackingOff,
-                    context: &mut SessionContext,
+                    __state: &mut BackingOff,
+                    __context: &mut SessionContext,
                 ) {
-                    exit_backing_off(state, context)
+                    exit_backing_off(__state, __context)
                 }
                 __statebound_exit_1
             },
             close: {
                 fn __statebound_close_1(
-                    state: BackingOff,
-                    context: &mut SessionContext,
+                    __state: BackingOff,
+                    __context: &mut SessionContext,
                 ) {
-                    close_backing_off(state, context)
+                    close_backing_off(__state, __context)
                 }
                 __statebound_close_1
             },
@@ -289,19 +289,19 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             name: "Connecting",
             exit: {
                 fn __statebound_exit_2(
-                    state: &mut Connecting,
-                    context: &mut SessionContext,
+                    __state: &mut Connecting,
+                    __context: &mut SessionContext,
                 ) {
-                    exit_connecting(state, context)
+                    exit_connecting(__state, __context)
                 }
                 __statebound_exit_2
             },
             close: {
                 fn __statebound_close_2(
-                    state: Connecting,
-                    context: &mut SessionContext,
+                    __state: Connecting,
+                    __context: &mut SessionContext,
                 ) {
-                    close_connecting(state, context)
+                    close_connecting(__state, __context)
                 }
                 __statebound_close_2
             },
@@ -314,19 +314,19 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             name: "Handshaking",
             exit: {
                 fn __statebound_exit_3(
-                    state: &mut Handshaking,
-                    context: &mut SessionContext,
+                    __state: &mut Handshaking,
+                    __context: &mut SessionContext,
                 ) {
-                    exit_handshaking(state, context)
+                    exit_handshaking(__state, __context)
                 }
                 __statebound_exit_3
             },
             close: {
                 fn __statebound_close_3(
-                    state: Handshaking,
-                    context: &mut SessionContext,
+                    __state: Handshaking,
+                    __context: &mut SessionContext,
                 ) {
-                    close_handshaking(state, context)
+                    close_handshaking(__state, __context)
                 }
                 __statebound_close_3
             },
@@ -339,19 +339,19 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             name: "WaitingForHandshake",
             exit: {
                 fn __statebound_exit_4(
-                    state: &mut WaitingForHandshake,
-                    context: &mut SessionContext,
+                    __state: &mut WaitingForHandshake,
+                    __context: &mut SessionContext,
                 ) {
-                    exit_waiting_for_handshake(state, context)
+                    exit_waiting_for_handshake(__state, __context)
                 }
                 __statebound_exit_4
             },
             close: {
                 fn __statebound_close_4(
-                    state: WaitingForHandshake,
-                    context: &mut SessionContext,
+                    __state: WaitingForHandshake,
+                    __context: &mut SessionContext,
                 ) {
-                    close_waiting_for_handshake(state, context)
+                    close_waiting_for_handshake(__state, __context)
                 }
                 __statebound_close_4
             },
@@ -364,21 +364,24 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             name: "Connected",
             exit: {
                 fn __statebound_exit_5(
-                    state: &mut Connected,
-                    context: &mut SessionContext,
+                    __state: &mut Connected,
+                    __context: &mut SessionContext,
                 ) {
-                    exit_connected(state, context)
+                    exit_connected(__state, __context)
                 }
                 __statebound_exit_5
             },
             close: {
-                fn __statebound_close_5(state: Connected, context: &mut SessionContext) {
-                    close_connected(state, context)
+                fn __statebound_close_5(
+                    __state: Connected,
+                    __context: &mut SessionContext,
+                ) {
+                    close_connected(__state, __context)
                 }
                 __statebound_close_5
             },
         };
-        impl<S> Session<S> {
+        impl<__S> Session<__S> {
             /// A handle on the current state: it fails once the machine leaves this state.
             pub fn handle(&self) -> ::statebound::Handle {
                 self.__live.handle()
@@ -409,20 +412,20 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 self
             }
         }
-        impl<S> ::core::ops::Deref for Session<S> {
-            type Target = S;
-            fn deref(&self) -> &S {
+        impl<__S> ::core::ops::Deref for Session<__S> {
+            type Target = __S;
+            fn deref(&self) -> &__S {
                 self.__live.state()
             }
         }
-        impl<S> ::core::ops::DerefMut for Session<S> {
-            fn deref_mut(&mut self) -> &mut S {
+        impl<__S> ::core::ops::DerefMut for Session<__S> {
+            fn deref_mut(&mut self) -> &mut __S {
                 self.__live.state_mut()
             }
         }
-        impl<S: ::core::fmt::Debug> ::core::fmt::Debug for Session<S> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(self.__live.name())
+        impl<__S: ::core::fmt::Debug> ::core::fmt::Debug for Session<__S> {
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct(self.__live.name())
                     .field("id", &self.__live.id())
                     .field("state", self.__live.state())
                     .finish()
@@ -542,19 +545,19 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Session<NoConnection>> for AnySession {
-            fn from(machine: Session<NoConnection>) -> Self {
-                AnySession::NoConnection(machine)
+            fn from(__machine: Session<NoConnection>) -> Self {
+                AnySession::NoConnection(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnySession> for Session<NoConnection> {
             type Error = AnySession;
-            fn try_from(any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match any {
-                    AnySession::NoConnection(machine) => {
-                        ::core::result::Result::Ok(machine)
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                match __any {
+                    AnySession::NoConnection(__machine) => {
+                        ::core::result::Result::Ok(__machine)
                     }
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -687,19 +690,19 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Session<BackingOff>> for AnySession {
-            fn from(machine: Session<BackingOff>) -> Self {
-                AnySession::BackingOff(machine)
+            fn from(__machine: Session<BackingOff>) -> Self {
+                AnySession::BackingOff(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnySession> for Session<BackingOff> {
             type Error = AnySession;
-            fn try_from(any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match any {
-                    AnySession::BackingOff(machine) => {
-                        ::core::result::Result::Ok(machine)
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                match __any {
+                    AnySession::BackingOff(__machine) => {
+                        ::core::result::Result::Ok(__machine)
                     }
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -831,19 +834,19 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Session<Connecting>> for AnySession {
-            fn from(machine: Session<Connecting>) -> Self {
-                AnySession::Connecting(machine)
+            fn from(__machine: Session<Connecting>) -> Self {
+                AnySession::Connecting(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnySession> for Session<Connecting> {
             type Error = AnySession;
-            fn try_from(any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match any {
-                    AnySession::Connecting(machine) => {
-                        ::core::result::Result::Ok(machine)
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                match __any {
+                    AnySession::Connecting(__machine) => {
+                        ::core::result::Result::Ok(__machine)
                     }
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -971,19 +974,19 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Session<Handshaking>> for AnySession {
-            fn from(machine: Session<Handshaking>) -> Self {
-                AnySession::Handshaking(machine)
+            fn from(__machine: Session<Handshaking>) -> Self {
+                AnySession::Handshaking(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnySession> for Session<Handshaking> {
             type Error = AnySession;
-            fn try_from(any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match any {
-                    AnySession::Handshaking(machine) => {
-                        ::core::result::Result::Ok(machine)
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                match __any {
+                    AnySession::Handshaking(__machine) => {
+                        ::core::result::Result::Ok(__machine)
                     }
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -1136,19 +1139,19 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Session<WaitingForHandshake>> for AnySession {
-            fn from(machine: Session<WaitingForHandshake>) -> Self {
-                AnySession::WaitingForHandshake(machine)
+            fn from(__machine: Session<WaitingForHandshake>) -> Self {
+                AnySession::WaitingForHandshake(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnySession> for Session<WaitingForHandshake> {
             type Error = AnySession;
-            fn try_from(any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match any {
-                    AnySession::WaitingForHandshake(machine) => {
-                        ::core::result::Result::Ok(machine)
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                match __any {
+                    AnySession::WaitingForHandshake(__machine) => {
+                        ::core::result::Result::Ok(__machine)
                     }
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -1280,17 +1283,19 @@ Dropping the value closes it the same way.*/
             }
         }
         impl ::core::convert::From<Session<Connected>> for AnySession {
-            fn from(machine: Session<Connected>) -> Self {
-                AnySession::Connected(machine)
+            fn from(__machine: Session<Connected>) -> Self {
+                AnySession::Connected(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnySession> for Session<Connected> {
             type Error = AnySession;
-            fn try_from(any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match any {
-                    AnySession::Connected(machine) => ::core::result::Result::Ok(machine),
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                match __any {
+                    AnySession::Connected(__machine) => {
+                        ::core::result::Result::Ok(__machine)
+                    }
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -1340,74 +1345,74 @@ Dropping the value closes it the same way.*/
             /// The name of the current state.
             pub fn name(&self) -> &'static str {
                 match self {
-                    AnySession::NoConnection(m) => m.__live.name(),
-                    AnySession::BackingOff(m) => m.__live.name(),
-                    AnySession::Connecting(m) => m.__live.name(),
-                    AnySession::Handshaking(m) => m.__live.name(),
-                    AnySession::WaitingForHandshake(m) => m.__live.name(),
-                    AnySession::Connected(m) => m.__live.name(),
+                    AnySession::NoConnection(__m) => __m.__live.name(),
+                    AnySession::BackingOff(__m) => __m.__live.name(),
+                    AnySession::Connecting(__m) => __m.__live.name(),
+                    AnySession::Handshaking(__m) => __m.__live.name(),
+                    AnySession::WaitingForHandshake(__m) => __m.__live.name(),
+                    AnySession::Connected(__m) => __m.__live.name(),
                 }
             }
             /// The id of the machine instance.
             pub fn id(&self) -> ::statebound::MachineId {
                 match self {
-                    AnySession::NoConnection(m) => m.__live.id(),
-                    AnySession::BackingOff(m) => m.__live.id(),
-                    AnySession::Connecting(m) => m.__live.id(),
-                    AnySession::Handshaking(m) => m.__live.id(),
-                    AnySession::WaitingForHandshake(m) => m.__live.id(),
-                    AnySession::Connected(m) => m.__live.id(),
+                    AnySession::NoConnection(__m) => __m.__live.id(),
+                    AnySession::BackingOff(__m) => __m.__live.id(),
+                    AnySession::Connecting(__m) => __m.__live.id(),
+                    AnySession::Handshaking(__m) => __m.__live.id(),
+                    AnySession::WaitingForHandshake(__m) => __m.__live.id(),
+                    AnySession::Connected(__m) => __m.__live.id(),
                 }
             }
             /// A handle on the current state.
             pub fn handle(&self) -> ::statebound::Handle {
                 match self {
-                    AnySession::NoConnection(m) => m.__live.handle(),
-                    AnySession::BackingOff(m) => m.__live.handle(),
-                    AnySession::Connecting(m) => m.__live.handle(),
-                    AnySession::Handshaking(m) => m.__live.handle(),
-                    AnySession::WaitingForHandshake(m) => m.__live.handle(),
-                    AnySession::Connected(m) => m.__live.handle(),
+                    AnySession::NoConnection(__m) => __m.__live.handle(),
+                    AnySession::BackingOff(__m) => __m.__live.handle(),
+                    AnySession::Connecting(__m) => __m.__live.handle(),
+                    AnySession::Handshaking(__m) => __m.__live.handle(),
+                    AnySession::WaitingForHandshake(__m) => __m.__live.handle(),
+                    AnySession::Connected(__m) => __m.__live.handle(),
                 }
             }
             /// The context carried across transitions.
             pub fn context(&self) -> &SessionContext {
                 match self {
-                    AnySession::NoConnection(m) => m.__live.context(),
-                    AnySession::BackingOff(m) => m.__live.context(),
-                    AnySession::Connecting(m) => m.__live.context(),
-                    AnySession::Handshaking(m) => m.__live.context(),
-                    AnySession::WaitingForHandshake(m) => m.__live.context(),
-                    AnySession::Connected(m) => m.__live.context(),
+                    AnySession::NoConnection(__m) => __m.__live.context(),
+                    AnySession::BackingOff(__m) => __m.__live.context(),
+                    AnySession::Connecting(__m) => __m.__live.context(),
+                    AnySession::Handshaking(__m) => __m.__live.context(),
+                    AnySession::WaitingForHandshake(__m) => __m.__live.context(),
+                    AnySession::Connected(__m) => __m.__live.context(),
                 }
             }
             /// The context carried across transitions, mutably.
             pub fn context_mut(&mut self) -> &mut SessionContext {
                 match self {
-                    AnySession::NoConnection(m) => m.__live.context_mut(),
-                    AnySession::BackingOff(m) => m.__live.context_mut(),
-                    AnySession::Connecting(m) => m.__live.context_mut(),
-                    AnySession::Handshaking(m) => m.__live.context_mut(),
-                    AnySession::WaitingForHandshake(m) => m.__live.context_mut(),
-                    AnySession::Connected(m) => m.__live.context_mut(),
+                    AnySession::NoConnection(__m) => __m.__live.context_mut(),
+                    AnySession::BackingOff(__m) => __m.__live.context_mut(),
+                    AnySession::Connecting(__m) => __m.__live.context_mut(),
+                    AnySession::Handshaking(__m) => __m.__live.context_mut(),
+                    AnySession::WaitingForHandshake(__m) => __m.__live.context_mut(),
+                    AnySession::Connected(__m) => __m.__live.context_mut(),
                 }
             }
             /// Closes the machine in whatever state it is in (transient states included, as
             /// dropping would) and returns the context.
             pub fn close(self) -> SessionContext {
                 match self {
-                    AnySession::NoConnection(m) => m.__live.close(),
-                    AnySession::BackingOff(m) => m.__live.close(),
-                    AnySession::Connecting(m) => m.__live.close(),
-                    AnySession::Handshaking(m) => m.__live.close(),
-                    AnySession::WaitingForHandshake(m) => m.__live.close(),
-                    AnySession::Connected(m) => m.__live.close(),
+                    AnySession::NoConnection(__m) => __m.__live.close(),
+                    AnySession::BackingOff(__m) => __m.__live.close(),
+                    AnySession::Connecting(__m) => __m.__live.close(),
+                    AnySession::Handshaking(__m) => __m.__live.close(),
+                    AnySession::WaitingForHandshake(__m) => __m.__live.close(),
+                    AnySession::Connected(__m) => __m.__live.close(),
                 }
             }
         }
         impl ::core::fmt::Debug for AnySession {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(stringify!(AnySession))
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct("AnySession")
                     .field("state", &self.name())
                     .field("id", &self.id())
                     .finish()

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use proc_macro2::Ident;
-use syn::spanned::Spanned;
+use quote::ToTokens;
 use syn::{FnArg, Path, ReturnType, Signature, Type};
 
 use crate::ast;
@@ -51,15 +51,15 @@ pub(crate) fn machine(ast: &ast::Machine, errors: &Errors) -> Option<model::Mach
     check_names_not_reserved(ast, errors);
     let entrypoints = entrypoints(ast);
     check_unique_roles(ast, errors);
-    check_has_entrypoint(ast, errors);
-    // With a transition whose target is unknown the graph is incomplete, and judging what it
-    // reaches would blame states for that one mistake.
-    let declared: usize = ast.states.iter().map(|s| s.transitions.len()).sum();
-    if transitions.len() == declared {
+    check_hooks(ast, errors);
+    // The graph-wide rules judge the graph as a whole; with any error so far the graph is not
+    // the one the user meant (a dropped attribute, an unknown target, a duplicate state), and
+    // judging it would blame other states for that one mistake.
+    if errors.len() == 0 {
+        check_has_entrypoint(ast, errors);
         check_reachable(ast, &entrypoints, &transitions, errors);
         check_can_close(ast, &transitions, errors);
     }
-    check_hooks(ast, errors);
 
     if errors.len() != before {
         return None;
@@ -366,17 +366,22 @@ fn check_can_close(ast: &ast::Machine, transitions: &[model::Transition], errors
             }
         }
     }
-    for (state, closable) in ast.states.iter().zip(can_close) {
-        if !closable {
-            let span = state.transient.unwrap_or_else(|| state.ident.span());
-            errors.push_spanned(
-                span,
-                format!(
-                    "the machine can never be closed from state `{}`: it is transient and every state it leads to is transient too; make one of them closable or add a transition to a closable state",
-                    state.ident
-                ),
-            );
-        }
+    // States that cannot close form closed groups of transient states; the first is reported,
+    // and fixing it (or its group) is the fix for all.
+    if let Some((state, _)) = ast
+        .states
+        .iter()
+        .zip(can_close)
+        .find(|(_, closable)| !closable)
+    {
+        let span = state.transient.unwrap_or_else(|| state.ident.span());
+        errors.push_spanned(
+            span,
+            format!(
+                "the machine can never be closed from state `{}`: it is transient and every state it leads to is transient too; make one of them closable or add a transition to a closable state",
+                state.ident
+            ),
+        );
     }
 }
 
@@ -425,67 +430,71 @@ fn check_hook_signature(
     errors: &Errors,
 ) {
     let by_ref = kind == "exit";
-    let expected = match (by_ref, context) {
-        (true, Some(c)) => format!("fn(&mut {state}, &mut {c})"),
-        (true, None) => format!("fn(&mut {state})"),
-        (false, Some(c)) => format!("fn({state}, &mut {c})"),
-        (false, None) => format!("fn({state})"),
+    let state_param = if by_ref {
+        format!("&mut {state}")
+    } else {
+        state.to_string()
     };
-    let wrong = |span: proc_macro2::Span, what: &str| {
-        errors.push_spanned(
-            span,
+    let expected = match context {
+        Some(c) => format!("fn({state_param}, &mut {c})"),
+        None => format!("fn({state_param})"),
+    };
+    let wrong = |tokens: &dyn ToTokens, what: &str| {
+        errors.push(syn::Error::new_spanned(
+            tokens,
             format!(
                 "{kind} hook `{}` of `{state}` {what}; expected `{expected}`",
                 path_text(path)
             ),
-        );
+        ));
     };
-    if sig.asyncness.is_some() {
-        return wrong(sig.asyncness.span(), "cannot be `async`");
+    if let Some(asyncness) = &sig.asyncness {
+        return wrong(asyncness, "cannot be `async`");
     }
     if !sig.generics.params.is_empty() {
-        return wrong(sig.generics.span(), "cannot be generic");
+        return wrong(&sig.generics, "cannot be generic");
     }
     if let ReturnType::Type(_, ty) = &sig.output
         && !is_unit(ty)
     {
-        return wrong(ty.span(), "must not return a value");
+        return wrong(ty, "must not return a value");
     }
     let want = 1 + usize::from(context.is_some());
     if sig.inputs.len() != want {
-        let span = if sig.inputs.is_empty() {
-            sig.paren_token.span.join()
-        } else {
-            sig.inputs.span()
-        };
-        return wrong(
-            span,
-            &format!(
-                "takes {} argument{}",
-                sig.inputs.len(),
-                if sig.inputs.len() == 1 { "" } else { "s" }
-            ),
+        let what = format!(
+            "takes {} argument{}",
+            sig.inputs.len(),
+            if sig.inputs.len() == 1 { "" } else { "s" }
         );
+        if sig.inputs.is_empty() {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.join(),
+                format!(
+                    "{kind} hook `{}` of `{state}` {what}; expected `{expected}`",
+                    path_text(path)
+                ),
+            ));
+            return;
+        }
+        return wrong(&sig.inputs, &what);
     }
     let mut args = sig.inputs.iter();
     if let Some(first) = args.next() {
         match arg_type(first) {
             Some(ty) if names_type(ty, state, by_ref) => {}
-            Some(ty) => wrong(
-                ty.span(),
-                &format!(
-                    "must take the state as {}",
-                    if by_ref { "`&mut` reference" } else { "value" }
-                ),
-            ),
-            None => wrong(first.span(), "cannot take `self`"),
+            Some(ty) => {
+                let found = ty.to_token_stream().to_string().replace("& mut ", "&mut ");
+                wrong(ty, &format!("takes `{found}` as the state"));
+            }
+            None => wrong(first, "cannot take `self`"),
         }
     }
     if let (Some(second), Some(c)) = (args.next(), context)
         && let Some(ty) = arg_type(second)
         && !names_type(ty, c, true)
     {
-        wrong(ty.span(), "must take the context as a `&mut` reference");
+        let found = ty.to_token_stream().to_string().replace("& mut ", "&mut ");
+        wrong(ty, &format!("takes `{found}` as the context"));
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
     let name = m.name.to_string();
 
     let machine_doc = format!(
-        "A `{name}` machine in state `S`.\n\nStart one with an entrypoint constructor \
+        "A `{name}` machine, in the state its type parameter names.\n\nStart one with an entrypoint constructor \
          ({}); move it with the transition methods of its state; end it with `close` or by \
          dropping it. Each state runs its exit hook once when a transition leaves it and its close \
          hook once when the machine ends in it.",
@@ -80,8 +80,8 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
     let generated = quote! {
         #[doc = #machine_doc]
         #lints
-        pub struct #ty<S> {
-            __live: #pv::Live<S, #ctx>,
+        pub struct #ty<__S> {
+            __live: #pv::Live<__S, #ctx>,
         }
 
         #[doc = #any_doc]
@@ -96,7 +96,7 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
         const _: () = {
             #(#specs)*
 
-            impl<S> #ty<S> {
+            impl<__S> #ty<__S> {
                 /// A handle on the current state: it fails once the machine leaves this state.
                 pub fn handle(&self) -> #rt::Handle {
                     self.__live.handle()
@@ -130,22 +130,22 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
                 }
             }
 
-            impl<S> ::core::ops::Deref for #ty<S> {
-                type Target = S;
-                fn deref(&self) -> &S {
+            impl<__S> ::core::ops::Deref for #ty<__S> {
+                type Target = __S;
+                fn deref(&self) -> &__S {
                     self.__live.state()
                 }
             }
 
-            impl<S> ::core::ops::DerefMut for #ty<S> {
-                fn deref_mut(&mut self) -> &mut S {
+            impl<__S> ::core::ops::DerefMut for #ty<__S> {
+                fn deref_mut(&mut self) -> &mut __S {
                     self.__live.state_mut()
                 }
             }
 
-            impl<S: ::core::fmt::Debug> ::core::fmt::Debug for #ty<S> {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct(self.__live.name())
+            impl<__S: ::core::fmt::Debug> ::core::fmt::Debug for #ty<__S> {
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __f.debug_struct(self.__live.name())
                         .field("id", &self.__live.id())
                         .field("state", self.__live.state())
                         .finish()
@@ -190,7 +190,7 @@ fn state_spec(m: &Machine, index: usize, state: &State) -> TokenStream {
             let (param, call) = hook_call(path, has_ctx);
             let f = format_ident!("__statebound_exit_{}", index);
             quote! {
-                fn #f(state: &mut #ident, #param: &mut #ctx) {
+                fn #f(__state: &mut #ident, #param: &mut #ctx) {
                     #call
                 }
                 #f
@@ -203,7 +203,7 @@ fn state_spec(m: &Machine, index: usize, state: &State) -> TokenStream {
             let (param, call) = hook_call(path, has_ctx);
             let f = format_ident!("__statebound_close_{}", index);
             quote! {
-                fn #f(state: #ident, #param: &mut #ctx) {
+                fn #f(__state: #ident, #param: &mut #ctx) {
                     #call
                 }
                 #f
@@ -225,13 +225,13 @@ fn state_spec(m: &Machine, index: usize, state: &State) -> TokenStream {
 /// that a type mismatch points there.
 fn hook_call(path: &syn::Path, has_ctx: bool) -> (Ident, TokenStream) {
     if has_ctx {
-        let context = format_ident!("context");
-        let call = quote_spanned!(path.span()=> #path(state, #context));
+        let context = format_ident!("__context");
+        let call = quote_spanned!(path.span()=> #path(__state, #context));
         (context, call)
     } else {
         (
-            format_ident!("_context"),
-            quote_spanned!(path.span()=> #path(state)),
+            format_ident!("__context"),
+            quote_spanned!(path.span()=> { let _ = __context; #path(__state) }),
         )
     }
 }
@@ -281,18 +281,18 @@ fn state_impl(m: &Machine, index: usize) -> TokenStream {
         }
 
         impl ::core::convert::From<#ty<#ident>> for #any {
-            fn from(machine: #ty<#ident>) -> Self {
-                #any::#ident(machine)
+            fn from(__machine: #ty<#ident>) -> Self {
+                #any::#ident(__machine)
             }
         }
 
         impl ::core::convert::TryFrom<#any> for #ty<#ident> {
             type Error = #any;
-            fn try_from(any: #any) -> ::core::result::Result<Self, #any> {
-                match any {
-                    #any::#ident(machine) => ::core::result::Result::Ok(machine),
+            fn try_from(__any: #any) -> ::core::result::Result<Self, #any> {
+                match __any {
+                    #any::#ident(__machine) => ::core::result::Result::Ok(__machine),
                     #[allow(unreachable_patterns)]
-                    other => ::core::result::Result::Err(other),
+                    __other => ::core::result::Result::Err(__other),
                 }
             }
         }
@@ -354,6 +354,7 @@ fn transition_method(
     if m.transitions_from(index).any(|t| t.name == *name) {
         let target_spec = spec_ident(to);
         let name_str = name.to_string();
+        let build = format_ident!("build");
         let hook = match &state.exit {
             Some(p) => format!(" (`{}`)", crate::parse::path_text(p)),
             None => String::new(),
@@ -366,8 +367,8 @@ fn transition_method(
         );
         return quote! {
             #[doc = #doc]
-            pub fn #name(self, build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
-                #ty { __live: self.__live.transition(#name_str, &#target_spec, build) }
+            pub fn #name(self, #build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
+                #ty { __live: self.__live.transition(#name_str, &#target_spec, #build) }
             }
         };
     }
@@ -446,45 +447,46 @@ fn close_method(
 fn any_impl(m: &Machine) -> TokenStream {
     let rt = runtime();
     let any = &m.any;
+    let any_name = any.to_string();
     let ctx = context_type(m);
     let idents: Vec<&Ident> = m.states.iter().map(|s| &s.ident).collect();
     quote! {
         impl #any {
             /// The name of the current state.
             pub fn name(&self) -> &'static str {
-                match self { #(#any::#idents(m) => m.__live.name(),)* }
+                match self { #(#any::#idents(__m) => __m.__live.name(),)* }
             }
 
             /// The id of the machine instance.
             pub fn id(&self) -> #rt::MachineId {
-                match self { #(#any::#idents(m) => m.__live.id(),)* }
+                match self { #(#any::#idents(__m) => __m.__live.id(),)* }
             }
 
             /// A handle on the current state.
             pub fn handle(&self) -> #rt::Handle {
-                match self { #(#any::#idents(m) => m.__live.handle(),)* }
+                match self { #(#any::#idents(__m) => __m.__live.handle(),)* }
             }
 
             /// The context carried across transitions.
             pub fn context(&self) -> &#ctx {
-                match self { #(#any::#idents(m) => m.__live.context(),)* }
+                match self { #(#any::#idents(__m) => __m.__live.context(),)* }
             }
 
             /// The context carried across transitions, mutably.
             pub fn context_mut(&mut self) -> &mut #ctx {
-                match self { #(#any::#idents(m) => m.__live.context_mut(),)* }
+                match self { #(#any::#idents(__m) => __m.__live.context_mut(),)* }
             }
 
             /// Closes the machine in whatever state it is in (transient states included, as
             /// dropping would) and returns the context.
             pub fn close(self) -> #ctx {
-                match self { #(#any::#idents(m) => m.__live.close(),)* }
+                match self { #(#any::#idents(__m) => __m.__live.close(),)* }
             }
         }
 
         impl ::core::fmt::Debug for #any {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(stringify!(#any))
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct(#any_name)
                     .field("state", &self.name())
                     .field("id", &self.id())
                     .finish()
@@ -542,7 +544,10 @@ fn graph_const(m: &Machine) -> TokenStream {
 
 /// The module as written with `extra` appended to its items.
 fn wrap_module(module: &syn::ItemMod, extra: &TokenStream) -> TokenStream {
-    let attrs = &module.attrs;
+    let (inner, attrs): (Vec<&syn::Attribute>, Vec<&syn::Attribute>) = module
+        .attrs
+        .iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
     let vis = &module.vis;
     let unsafety = &module.unsafety;
     let ident = &module.ident;
@@ -550,16 +555,20 @@ fn wrap_module(module: &syn::ItemMod, extra: &TokenStream) -> TokenStream {
     quote! {
         #(#attrs)*
         #vis #unsafety mod #ident {
+            #(#inner)*
             #(#items)*
             #extra
         }
     }
 }
 
-/// What is emitted beside errors: the module with its own items and the machine and enum types,
-/// empty, so that code naming them does not add errors of its own.
+/// What is emitted beside errors: the module with its own items (later duplicates of a state
+/// left out), the machine type and enum unless the module defines those names itself, and
+/// stubs of the methods the declaration promises, so that code using the machine adds no errors
+/// of its own. The stubs have no bodies worth running: the crate does not compile anyway.
 pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
     let lints = allowed_lints();
+    let rt = runtime();
     let span = Span::call_site();
     let ty = ast
         .args
@@ -571,13 +580,140 @@ pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
         .any
         .clone()
         .unwrap_or_else(|| Ident::new("AnyState", span));
-    let extra = quote! {
-        #[doc(hidden)]
-        #lints
-        pub struct #ty<S>(::core::marker::PhantomData<S>);
-        #[doc(hidden)]
-        #lints
-        pub enum #any {}
+    let defined = |name: &Ident| ast.item_idents.iter().any(|i| i == name);
+
+    let mut module = ast.module.clone();
+    if let Some((_, items)) = module.content.as_mut() {
+        let mut seen: Vec<Ident> = Vec::new();
+        items.retain(|item| match item {
+            Item::Struct(s) if seen.contains(&s.ident) => false,
+            Item::Struct(s) => {
+                seen.push(s.ident.clone());
+                true
+            }
+            _ => true,
+        });
+    }
+
+    let mut states: Vec<&ast::State> = Vec::new();
+    for state in &ast.states {
+        if !states.iter().any(|s| s.ident == state.ident) {
+            states.push(state);
+        }
+    }
+    let ctx = match ast.context.as_slice() {
+        [one] => {
+            let ident = &one.ident;
+            quote!(#ident)
+        }
+        _ => quote!(()),
     };
-    wrap_module(&ast.module, &extra)
+    let stub_impls = state_stubs(ast, &states, &ctx, &ty);
+
+    let machine = (!defined(&ty)).then(|| {
+        quote! {
+            #[doc(hidden)]
+            #lints
+            pub struct #ty<__S>(::core::marker::PhantomData<__S>);
+
+            #[doc(hidden)]
+            #lints
+            impl<__S> #ty<__S> {
+                pub fn handle(&self) -> #rt::Handle { ::core::unreachable!() }
+                pub fn context(&self) -> &#ctx { ::core::unreachable!() }
+                pub fn context_mut(&mut self) -> &mut #ctx { ::core::unreachable!() }
+                pub fn id(&self) -> #rt::MachineId { ::core::unreachable!() }
+                pub fn name(&self) -> &'static str { ::core::unreachable!() }
+                pub fn close(self) -> #ctx { ::core::unreachable!() }
+                pub fn into_any(self) -> #any { ::core::unreachable!() }
+            }
+
+            #(#stub_impls)*
+        }
+    });
+    let any_enum = (!defined(&any)).then(|| {
+        quote! {
+            #[doc(hidden)]
+            #lints
+            pub enum #any {
+                __Skeleton,
+            }
+        }
+    });
+    let graph = (!ast.item_idents.iter().any(|i| i == "GRAPH")).then(|| {
+        let name = ast.module.ident.to_string();
+        quote! {
+            #[doc(hidden)]
+            pub const GRAPH: #rt::Graph = #rt::Graph { name: #name, states: &[], entrypoints: &[], transitions: &[] };
+        }
+    });
+    let extra = quote! {
+        #machine
+        #any_enum
+        #graph
+    };
+    wrap_module(&module, &extra)
+}
+
+/// Skeleton stubs of the entrypoints and transitions each state declares.
+fn state_stubs(
+    ast: &ast::Machine,
+    states: &[&ast::State],
+    ctx: &TokenStream,
+    ty: &Ident,
+) -> Vec<TokenStream> {
+    let lints = allowed_lints();
+    let rt = runtime();
+    states.iter().map(|state| {
+        let ident = &state.ident;
+        let roles = state.entries.iter().filter(|role| {
+            !crate::check::RESERVED.iter().any(|r| *role == r)
+        }).map(|role| {
+            let observed = format_ident!("{}_observed", role);
+            let params = match ast.context.as_slice() {
+                [] => quote!(_state: #ident),
+                _ => quote!(_context: #ctx, _state: #ident),
+            };
+            quote! {
+                pub fn #role(#params) -> Self { ::core::unreachable!() }
+                pub fn #observed(#params, _observer: ::statebound::__private::Arc<dyn #rt::Observer>) -> Self {
+                    ::core::unreachable!()
+                }
+            }
+        });
+        let mut names: Vec<&Ident> = Vec::new();
+        let transitions = state.transitions.iter().filter_map(|t| {
+            let name = &t.name;
+            let taken = names.contains(&name)
+                || crate::check::RESERVED.iter().any(|r| name == r)
+                || ast.states.iter().any(|s| s.entries.contains(name));
+            if taken {
+                return None;
+            }
+            names.push(name);
+            Some(match states.iter().find(|s| s.ident == t.target) {
+                Some(target) => {
+                    let target = &target.ident;
+                    quote! {
+                        pub fn #name(self, _build: impl ::core::ops::FnOnce(#ident) -> #target) -> #ty<#target> {
+                            ::core::unreachable!()
+                        }
+                    }
+                }
+                None => quote! {
+                    pub fn #name<__T>(self, _build: impl ::core::ops::FnOnce(#ident) -> __T) -> #ty<__T> {
+                        ::core::unreachable!()
+                    }
+                },
+            })
+        });
+        quote! {
+            #[doc(hidden)]
+            #lints
+            impl #ty<#ident> {
+                #(#roles)*
+                #(#transitions)*
+            }
+        }
+    }).collect()
 }

@@ -110,36 +110,7 @@ fn parse_struct(
     let context_attr = ours.iter().find(|a| a.path().is_ident("context"));
 
     if let Some(ctx) = context_attr {
-        if let Some(state) = state_attr {
-            errors.push_spanned(
-                state.path().span(),
-                format!("`{}` cannot be both the context and a state", item.ident),
-            );
-        }
-        for attr in &ours {
-            if !attr.path().is_ident("context") && !attr.path().is_ident("state") {
-                errors.push_spanned(
-                    attr.path().span(),
-                    format!(
-                        "`#[{}]` belongs on a `#[state]` struct, not on the context",
-                        path_text(attr.path())
-                    ),
-                );
-            }
-        }
-        if let Err(e) = ctx.meta.require_path_only() {
-            errors.push(syn::Error::new(e.span(), "`#[context]` takes no arguments"));
-        }
-        if !item.generics.params.is_empty() {
-            errors.push_spanned(
-                item.generics.span(),
-                "a machine's context cannot be generic",
-            );
-        }
-        context.push(ast::Context {
-            ident: item.ident.clone(),
-            attr: ctx.path().span(),
-        });
+        parse_context(item, ctx, state_attr, &ours, errors, context);
         return;
     }
 
@@ -156,7 +127,10 @@ fn parse_struct(
         return;
     }
     if !item.generics.params.is_empty() {
-        errors.push_spanned(item.generics.span(), "a state cannot be generic");
+        errors.push(syn::Error::new_spanned(
+            &item.generics,
+            "a state cannot be generic",
+        ));
     }
 
     let mut state = ast::State {
@@ -178,6 +152,13 @@ fn parse_struct(
             seen_state = true;
             parse_state_args(attr, &mut state, errors);
         } else if attr.path().is_ident("entry") {
+            if matches!(attr.meta, Meta::Path(_)) {
+                errors.push_spanned(
+                    attr.path().span(),
+                    "`#[entry]` needs a role: `#[entry(client)]`",
+                );
+                continue;
+            }
             match attr.parse_args_with(|input: ParseStream<'_>| {
                 input.parse_terminated(<Ident as syn::parse::Parse>::parse, Token![,])
             }) {
@@ -186,12 +167,15 @@ fn parse_struct(
                     "`#[entry]` needs a role: `#[entry(client)]`",
                 ),
                 Ok(roles) => state.entries.extend(roles),
-                Err(e) => errors.push(with_expected(&e, "expected `#[entry(role)]`")),
+                Err(e) => errors.push(syn::Error::new(
+                    e.span(),
+                    format!("{e}: an entrypoint is a role name, `#[entry(client)]`"),
+                )),
             }
         } else if attr.path().is_ident("transition") {
             match attr.parse_args_with(parse_transition) {
                 Ok(t) => state.transitions.push(t),
-                Err(e) => errors.push(with_expected(&e, "expected `#[transition(name -> State)]`")),
+                Err(e) => errors.push(e),
             }
         }
     }
@@ -234,17 +218,23 @@ fn parse_state_args(attr: &Attribute, state: &mut ast::State, errors: &Errors) {
 }
 
 fn parse_transition(input: ParseStream<'_>) -> syn::Result<ast::Transition> {
-    let name: Ident = input.parse()?;
-    input.parse::<Token![->]>()?;
-    let target: Ident = input.parse()?;
+    const SHAPE: &str = "`#[transition(name -> State)]`";
+    let name: Ident = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format!("expected a transition name: {SHAPE}")))?;
+    input.parse::<Token![->]>().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("expected `->` between the transition name and its target: {SHAPE}"),
+        )
+    })?;
+    let target: Ident = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format!("expected the target state: {SHAPE}")))?;
     if !input.is_empty() {
-        return Err(input.error("unexpected tokens after the target state"));
+        return Err(input.error(format!("unexpected tokens after the target state: {SHAPE}")));
     }
     Ok(ast::Transition { name, target })
-}
-
-fn with_expected(e: &syn::Error, expected: &str) -> syn::Error {
-    syn::Error::new(e.span(), format!("{e}; {expected}"))
 }
 
 /// Removes statebound's attributes from `attrs` and returns them.
@@ -277,9 +267,14 @@ fn first_doc_line(attrs: &[Attribute]) -> String {
                 ..
             }) = &nv.value
         {
-            let line = s.value();
-            let line = line.trim();
-            if !line.is_empty() {
+            // A block comment arrives as one attribute with every line in it, each perhaps led
+            // by the ` * ` of its layout.
+            let text = s.value();
+            let first = text
+                .lines()
+                .map(|l| l.trim().trim_start_matches('*').trim())
+                .find(|l| !l.is_empty());
+            if let Some(line) = first {
                 return line.to_owned();
             }
         }
@@ -333,4 +328,48 @@ fn item_keyword_span(item: &Item) -> Span {
         Item::Trait(i) => i.trait_token.span,
         other => other.span(),
     }
+}
+
+/// A struct marked `#[context]`.
+fn parse_context(
+    item: &ItemStruct,
+    ctx: &Attribute,
+    state_attr: Option<&Attribute>,
+    ours: &[Attribute],
+    errors: &Errors,
+    context: &mut Vec<ast::Context>,
+) {
+    if let Some(state) = state_attr {
+        errors.push_spanned(
+            state.path().span(),
+            format!("`{}` cannot be both the context and a state", item.ident),
+        );
+    }
+    for attr in ours {
+        if !attr.path().is_ident("context") && !attr.path().is_ident("state") {
+            errors.push_spanned(
+                attr.path().span(),
+                format!(
+                    "`#[{}]` belongs on a `#[state]` struct, not on the context",
+                    path_text(attr.path())
+                ),
+            );
+        }
+    }
+    if !matches!(ctx.meta, Meta::Path(_)) {
+        errors.push(syn::Error::new_spanned(
+            &ctx.meta,
+            "`#[context]` takes no arguments",
+        ));
+    }
+    if !item.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &item.generics,
+            "a machine's context cannot be generic",
+        ));
+    }
+    context.push(ast::Context {
+        ident: item.ident.clone(),
+        attr: ctx.path().span(),
+    });
 }

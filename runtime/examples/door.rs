@@ -47,6 +47,10 @@ mod door {
         door.opened += 1;
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "close hooks own the state they end"
+    )]
     fn close_locked(state: Locked, door: &mut Door) {
         println!(
             "  close hook: door locked with code {} after {} openings",

@@ -211,8 +211,6 @@ fn a_minimal_machine_renders_without_notes() {
 /// `StateInfo::doc` is documented as the *first line* of the doc comment. A block doc comment
 /// (or a `#[doc = "..."]` holding several lines) is one attribute whose value spans lines.
 #[test]
-#[ignore = "bug: StateInfo::doc holds the whole block doc comment, not its first line \
-            (macros/src/parse.rs first_doc_line trims the attribute but never splits it)"]
 fn doc_summary_is_the_first_line_of_a_block_doc_comment() {
     assert_eq!(bulb::GRAPH.states[0].doc, "Dark.");
     assert_eq!(bulb::GRAPH.states[1].doc, "Lit.");

@@ -232,3 +232,62 @@ fn the_graph_constant_describes_the_declaration() {
     );
     assert!(graph.to_mermaid().contains("Open --> Slammed: slam"));
 }
+
+/// Names the generated code binds for itself (locals, hidden functions' parameters, the type
+/// parameter) are `__`-prefixed, so items of the user's that share their plain names do not
+/// capture them. The documented parameters of public methods (`build`, `context`, `state`,
+/// `observer`) keep their plain names for the docs' sake: a constant or unit struct with one of
+/// those names in the machine's module would capture them, as it would any macro's parameters.
+#[statebound::machine]
+mod captures {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+
+    /// Named like the machine type's parameter.
+    #[context]
+    pub struct S {
+        pub closed: u32,
+    }
+
+    pub struct m;
+    pub struct any;
+    pub struct other;
+    pub struct f;
+    pub struct machine;
+
+    macro_rules! stringify {
+        ($($t:tt)*) => {
+            compile_error!("the user's `stringify!` was called")
+        };
+    }
+
+    /// Idle.
+    #[state(exit = state, close = context)]
+    #[entry(install)]
+    #[transition(go -> Busy)]
+    pub struct Idle;
+
+    /// Busy.
+    #[state]
+    #[transition(stop -> Idle)]
+    pub struct Busy;
+
+    fn state(_: &mut Idle, _: &mut S) {}
+
+    fn context(_: Idle, ctx: &mut S) {
+        ctx.closed += 1;
+    }
+}
+
+#[test]
+fn user_items_named_like_generated_bindings_are_not_captured() {
+    let idle = captures::Machine::install(captures::S { closed: 0 }, captures::Idle);
+    let busy = idle.go(|_| captures::Busy);
+    let any = captures::AnyState::from(busy);
+    assert_eq!(
+        ::std::format!("{any:?}").split('{').next(),
+        ::core::option::Option::Some("AnyState ")
+    );
+    let busy = captures::Machine::<captures::Busy>::try_from(any).expect("it is busy");
+    let ctx = busy.stop(|_| captures::Idle).close();
+    assert_eq!(ctx.closed, 1);
+}
