@@ -240,7 +240,12 @@ fn the_graph_constant_describes_the_declaration() {
 /// those names in the machine's module would capture them, as it would any macro's parameters.
 #[statebound::machine]
 mod captures {
-    #![allow(non_camel_case_types, non_upper_case_globals, dead_code, unreachable_pub)]
+    #![allow(
+        non_camel_case_types,
+        non_upper_case_globals,
+        dead_code,
+        unreachable_pub
+    )]
 
     /// Named like the machine type's parameter.
     #[context]
