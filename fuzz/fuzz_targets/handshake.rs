@@ -23,8 +23,7 @@ fuzz_target!(|frame: &[u8]| {
     match parse_handshake_request(&msg.payload) {
         Ok(req) => {
             let _ = req.version();
-            let again =
-                parse_handshake_request(&req.to_payload()).expect("our own request parses");
+            let again = parse_handshake_request(&req.to_payload()).expect("our own request parses");
             assert_eq!(again.protocol_version, req.protocol_version);
             assert_eq!(again.session_id, req.session_id);
             assert_eq!(again.expected_session_state, req.expected_session_state);
