@@ -2,10 +2,10 @@
 
 use expect_test::expect;
 use statebound_river::wire::{
-    ControlFlags, ControlKind, ControlPayload, ExpectedSessionState, HEARTBEAT_STREAM_ID,
-    HandshakeErrorCode, HandshakeRequest, HandshakeResponse, Map, PartialMessage, ProtocolVersion,
-    UnknownControl, UnknownVersion, UnsupportedFlag, Value, ack_payload, close_payload,
-    parse_handshake_request, parse_handshake_response,
+    ControlFlags, ControlKind, ControlPayload, ControlPayloadError, ExpectedSessionState,
+    HEARTBEAT_STREAM_ID, HandshakeErrorCode, HandshakeRequest, HandshakeResponse, Map,
+    PartialMessage, ProtocolVersion, UnknownVersion, UnsupportedFlag, Value, ack_payload,
+    close_payload, parse_handshake_request, parse_handshake_response,
 };
 
 use ProtocolVersion::{V1_1, V2_0};
@@ -398,7 +398,7 @@ fn unknown_control_payloads() {
         .assert_eq(&ControlPayload::parse(&Value::Null).unwrap_err().to_string());
     assert!(matches!(
         ControlPayload::parse(&map(&[("type", "HANDSHAKE_REQ".into())])),
-        Err(UnknownControl::Malformed(_))
+        Err(ControlPayloadError::Malformed(_))
     ));
     // Extra keys beside `type` are tolerated, as River's schemas allow.
     assert_eq!(

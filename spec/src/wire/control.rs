@@ -415,7 +415,7 @@ impl ControlPayload {
     /// Application payloads may also have a `type` field, so call this only where the protocol
     /// expects a control payload (a heartbeat, a first frame); whether a message is a close is
     /// told by its flags, not its payload.
-    pub fn parse(payload: &Value) -> Result<ControlPayload, UnknownControl> {
+    pub fn parse(payload: &Value) -> Result<ControlPayload, ControlPayloadError> {
         let ty = payload.get("type").and_then(Value::as_str);
         let kind = [
             ControlKind::Ack,
@@ -425,7 +425,7 @@ impl ControlPayload {
         ]
         .into_iter()
         .find(|k| Some(k.as_str()) == ty)
-        .ok_or_else(|| UnknownControl::Type(ty.map(str::to_owned)))?;
+        .ok_or_else(|| ControlPayloadError::UnknownType(ty.map(str::to_owned)))?;
         Ok(match kind {
             ControlKind::Ack => ControlPayload::Ack,
             ControlKind::Close => ControlPayload::Close,
@@ -442,13 +442,13 @@ impl ControlPayload {
 /// Why [`ControlPayload::parse`] failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum UnknownControl {
+pub enum ControlPayloadError {
     /// The payload has no string `type`, or one that names no control payload.
     #[error("not a control payload: {}", match .0 {
         Some(ty) => format!("unknown type {ty:?}"),
         None => "no string `type` field".to_owned(),
     })]
-    Type(Option<String>),
+    UnknownType(Option<String>),
     /// The `type` is known but the rest of the payload is malformed.
     #[error(transparent)]
     Malformed(#[from] MalformedControl),

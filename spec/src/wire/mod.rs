@@ -38,8 +38,8 @@ mod value;
 
 pub use codec::{Codec, CodecKind, JsonCodec, MsgpackCodec};
 pub use control::{
-    ControlKind, ControlPayload, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
-    HandshakeResponse, MalformedControl, UnknownControl, ack_payload, close_payload,
+    ControlKind, ControlPayload, ControlPayloadError, ExpectedSessionState, HandshakeErrorCode,
+    HandshakeRequest, HandshakeResponse, MalformedControl, ack_payload, close_payload,
     parse_handshake_request, parse_handshake_response,
 };
 pub use envelope::{HEARTBEAT_STREAM_ID, MessageHeader, PartialMessage, Tracing, TransportMessage};
