@@ -1,39 +1,54 @@
 /// The session graph: states, entrypoints, transitions and hooks.
 pub mod session {
-    use std::collections::VecDeque;
-    /// What a session carries from state to state (River's inherited properties).
-    #[derive(Debug, Default)]
-    pub struct SessionContext {
-        /// The session's id, agreed in the handshake.
-        pub id: String,
-        /// Encoded messages sent or queued and not yet acknowledged, oldest first.
-        pub send_buffer: VecDeque<Vec<u8>>,
-    }
+    use tokio::time::Instant;
+    use crate::session::{CloseCode, Connection, SessionContext};
     /// No connection: the session waits, until its grace deadline, for one.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub struct NoConnection;
     /// Waiting out the backoff before the next connection attempt (client).
-    #[derive(Debug, Default)]
-    pub struct BackingOff;
-    /// Dialling the server, bounded by the connection timeout (client).
-    #[derive(Debug, Default)]
-    pub struct Connecting;
+    #[derive(Debug)]
+    pub struct BackingOff {
+        /// When the attempt starts.
+        pub until: Instant,
+    }
+    /// Dialling the server, bounded by the connection timeout (client). The dial itself runs
+    /// outside the session and reports back with this state's handle; a dial that reports after
+    /// the state was left finds the handle stale and its connection is closed.
+    #[derive(Debug)]
+    pub struct Connecting {
+        /// When the dial is given up.
+        pub deadline: Instant,
+    }
     /// Connected; handshake request sent, waiting for the response (client).
-    #[derive(Debug, Default)]
-    pub struct Handshaking;
-    /// A fresh connection that has not sent its handshake request yet (server).
-    #[derive(Debug, Default)]
-    pub struct WaitingForHandshake;
+    #[derive(Debug)]
+    pub struct Handshaking {
+        /// The connection being handshaken.
+        pub conn: Box<dyn Connection>,
+    }
+    /// A fresh connection that has not completed its handshake yet (server).
+    #[derive(Debug)]
+    pub struct WaitingForHandshake {
+        /// The connection.
+        pub conn: Box<dyn Connection>,
+        /// Whether the request arrived and is being decided on; no more frames are read until
+        /// the decision.
+        pub request_received: bool,
+    }
     /// Handshake done: messages flow, heartbeats keep the connection alive (both roles).
-    #[derive(Debug, Default)]
-    pub struct Connected;
-    fn exit_no_connection(_: &mut NoConnection, _: &mut SessionContext) {}
-    fn exit_backing_off(_: &mut BackingOff, _: &mut SessionContext) {}
-    fn exit_connecting(_: &mut Connecting, _: &mut SessionContext) {}
-    fn exit_handshaking(_: &mut Handshaking, _: &mut SessionContext) {}
-    fn exit_waiting_for_handshake(_: &mut WaitingForHandshake, _: &mut SessionContext) {}
-    fn exit_connected(_: &mut Connected, _: &mut SessionContext) {}
-    /// A session that ends without a connection drops what it never delivered.
+    #[derive(Debug)]
+    pub struct Connected {
+        /// The connection.
+        pub conn: Box<dyn Connection>,
+        /// When the last in-order message arrived; the liveness watchdog measures from here.
+        pub last_inbound: Instant,
+    }
+    /// The only way out of `Connected` is losing the connection; whoever lost it, it is closed
+    /// here, saying the session continues.
+    fn exit_connected(state: &mut Connected, _: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_CONTINUES);
+    }
+    /// A session that ends drops what it never delivered, and closes its connection if it has
+    /// one, saying the session is over.
     fn close_no_connection(_: NoConnection, ctx: &mut SessionContext) {
         ctx.send_buffer.clear();
     }
@@ -43,13 +58,19 @@ pub mod session {
     fn close_connecting(_: Connecting, ctx: &mut SessionContext) {
         ctx.send_buffer.clear();
     }
-    fn close_handshaking(_: Handshaking, ctx: &mut SessionContext) {
+    fn close_handshaking(mut state: Handshaking, ctx: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_ENDED);
         ctx.send_buffer.clear();
     }
-    fn close_waiting_for_handshake(_: WaitingForHandshake, ctx: &mut SessionContext) {
+    fn close_waiting_for_handshake(
+        mut state: WaitingForHandshake,
+        ctx: &mut SessionContext,
+    ) {
+        state.conn.close(CloseCode::SESSION_ENDED);
         ctx.send_buffer.clear();
     }
-    fn close_connected(_: Connected, ctx: &mut SessionContext) {
+    fn close_connected(mut state: Connected, ctx: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_ENDED);
         ctx.send_buffer.clear();
     }
     /**A `session` machine, in the state its type parameter names.
@@ -69,7 +90,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         clippy::restriction
     )]
     pub struct Session<__S> {
-        __live: ::statebound::__private::Live<__S, SessionContext>,
+        __live: ::statebound::__private::Live<__S, crate::session::SessionContext>,
     }
     ///Whichever state a `session` machine is in, for code that stores machines whose state varies.
     #[allow(
@@ -119,35 +140,35 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             ::statebound::StateInfo {
                 name: "NoConnection",
                 doc: "No connection: the session waits, until its grace deadline, for one.",
-                exit: ::core::option::Option::Some("exit_no_connection"),
+                exit: ::core::option::Option::None,
                 close: ::core::option::Option::Some("close_no_connection"),
                 transient: false,
             },
             ::statebound::StateInfo {
                 name: "BackingOff",
                 doc: "Waiting out the backoff before the next connection attempt (client).",
-                exit: ::core::option::Option::Some("exit_backing_off"),
+                exit: ::core::option::Option::None,
                 close: ::core::option::Option::Some("close_backing_off"),
                 transient: false,
             },
             ::statebound::StateInfo {
                 name: "Connecting",
-                doc: "Dialling the server, bounded by the connection timeout (client).",
-                exit: ::core::option::Option::Some("exit_connecting"),
+                doc: "Dialling the server, bounded by the connection timeout (client). The dial itself runs",
+                exit: ::core::option::Option::None,
                 close: ::core::option::Option::Some("close_connecting"),
                 transient: false,
             },
             ::statebound::StateInfo {
                 name: "Handshaking",
                 doc: "Connected; handshake request sent, waiting for the response (client).",
-                exit: ::core::option::Option::Some("exit_handshaking"),
+                exit: ::core::option::Option::None,
                 close: ::core::option::Option::Some("close_handshaking"),
                 transient: false,
             },
             ::statebound::StateInfo {
                 name: "WaitingForHandshake",
-                doc: "A fresh connection that has not sent its handshake request yet (server).",
-                exit: ::core::option::Option::Some("exit_waiting_for_handshake"),
+                doc: "A fresh connection that has not completed its handshake yet (server).",
+                exit: ::core::option::Option::None,
                 close: ::core::option::Option::Some("close_waiting_for_handshake"),
                 transient: false,
             },
@@ -233,23 +254,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
     const _: () = {
         static __STATEBOUND_SPEC_0: ::statebound::__private::StateSpec<
             NoConnection,
-            SessionContext,
+            crate::session::SessionContext,
         > = ::statebound::__private::StateSpec {
             machine: "session",
             name: "NoConnection",
-            exit: {
-                fn __statebound_exit_0(
-                    __state: &mut NoConnection,
-                    __context: &mut SessionContext,
-                ) {
-                    exit_no_connection(__state, __context)
-                }
-                __statebound_exit_0
-            },
+            exit: { ::statebound::__private::no_exit },
             close: {
                 fn __statebound_close_0(
                     __state: NoConnection,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     close_no_connection(__state, __context)
                 }
@@ -258,23 +271,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         };
         static __STATEBOUND_SPEC_1: ::statebound::__private::StateSpec<
             BackingOff,
-            SessionContext,
+            crate::session::SessionContext,
         > = ::statebound::__private::StateSpec {
             machine: "session",
             name: "BackingOff",
-            exit: {
-                fn __statebound_exit_1(
-                    __state: &mut BackingOff,
-                    __context: &mut SessionContext,
-                ) {
-                    exit_backing_off(__state, __context)
-                }
-                __statebound_exit_1
-            },
+            exit: { ::statebound::__private::no_exit },
             close: {
                 fn __statebound_close_1(
                     __state: BackingOff,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     close_backing_off(__state, __context)
                 }
@@ -283,23 +288,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         };
         static __STATEBOUND_SPEC_2: ::statebound::__private::StateSpec<
             Connecting,
-            SessionContext,
+            crate::session::SessionContext,
         > = ::statebound::__private::StateSpec {
             machine: "session",
             name: "Connecting",
-            exit: {
-                fn __statebound_exit_2(
-                    __state: &mut Connecting,
-                    __context: &mut SessionContext,
-                ) {
-                    exit_connecting(__state, __context)
-                }
-                __statebound_exit_2
-            },
+            exit: { ::statebound::__private::no_exit },
             close: {
                 fn __statebound_close_2(
                     __state: Connecting,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     close_connecting(__state, __context)
                 }
@@ -308,23 +305,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         };
         static __STATEBOUND_SPEC_3: ::statebound::__private::StateSpec<
             Handshaking,
-            SessionContext,
+            crate::session::SessionContext,
         > = ::statebound::__private::StateSpec {
             machine: "session",
             name: "Handshaking",
-            exit: {
-                fn __statebound_exit_3(
-                    __state: &mut Handshaking,
-                    __context: &mut SessionContext,
-                ) {
-                    exit_handshaking(__state, __context)
-                }
-                __statebound_exit_3
-            },
+            exit: { ::statebound::__private::no_exit },
             close: {
                 fn __statebound_close_3(
                     __state: Handshaking,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     close_handshaking(__state, __context)
                 }
@@ -333,23 +322,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         };
         static __STATEBOUND_SPEC_4: ::statebound::__private::StateSpec<
             WaitingForHandshake,
-            SessionContext,
+            crate::session::SessionContext,
         > = ::statebound::__private::StateSpec {
             machine: "session",
             name: "WaitingForHandshake",
-            exit: {
-                fn __statebound_exit_4(
-                    __state: &mut WaitingForHandshake,
-                    __context: &mut SessionContext,
-                ) {
-                    exit_waiting_for_handshake(__state, __context)
-                }
-                __statebound_exit_4
-            },
+            exit: { ::statebound::__private::no_exit },
             close: {
                 fn __statebound_close_4(
                     __state: WaitingForHandshake,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     close_waiting_for_handshake(__state, __context)
                 }
@@ -358,14 +339,14 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         };
         static __STATEBOUND_SPEC_5: ::statebound::__private::StateSpec<
             Connected,
-            SessionContext,
+            crate::session::SessionContext,
         > = ::statebound::__private::StateSpec {
             machine: "session",
             name: "Connected",
             exit: {
                 fn __statebound_exit_5(
                     __state: &mut Connected,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     exit_connected(__state, __context)
                 }
@@ -374,7 +355,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             close: {
                 fn __statebound_close_5(
                     __state: Connected,
-                    __context: &mut SessionContext,
+                    __context: &mut crate::session::SessionContext,
                 ) {
                     close_connected(__state, __context)
                 }
@@ -387,11 +368,11 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 self.__live.handle()
             }
             /// The context carried across transitions.
-            pub fn context(&self) -> &SessionContext {
+            pub fn context(&self) -> &crate::session::SessionContext {
                 self.__live.context()
             }
             /// The context carried across transitions, mutably.
-            pub fn context_mut(&mut self) -> &mut SessionContext {
+            pub fn context_mut(&mut self) -> &mut crate::session::SessionContext {
                 self.__live.context_mut()
             }
             /// The id of this machine instance, the same in every state it passes through.
@@ -433,7 +414,10 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         }
         impl Session<NoConnection> {
             ///Starts a `session` machine in `NoConnection` through the `client` entrypoint.
-            pub fn client(context: SessionContext, state: NoConnection) -> Self {
+            pub fn client(
+                context: crate::session::SessionContext,
+                state: NoConnection,
+            ) -> Self {
                 Session {
                     __live: ::statebound::__private::Live::enter(
                         &__STATEBOUND_SPEC_0,
@@ -446,7 +430,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             }
             ///Like [`Self::client`], with an observer that sees this entry and every later step.
             pub fn client_observed(
-                context: SessionContext,
+                context: crate::session::SessionContext,
                 state: NoConnection,
                 observer: ::statebound::__private::Arc<dyn ::statebound::Observer>,
             ) -> Self {
@@ -462,7 +446,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             }
             /**Takes the transition `back_off` from `NoConnection` to `BackingOff`.
 
-`build` makes the `BackingOff` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_no_connection`) runs; the context moves across unchanged.*/
+`build` makes the `BackingOff` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn back_off(
                 self,
                 build: impl ::core::ops::FnOnce(NoConnection) -> BackingOff,
@@ -536,7 +520,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             /**Closes the machine in `NoConnection`. Runs the close hook (`close_no_connection`), then returns the context.
 
 Dropping the value closes it the same way.*/
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 self.__live.close()
             }
             ///Wraps this machine in [`AnySession`].
@@ -616,7 +600,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `connect` from `BackingOff` to `Connecting`.
 
-`build` makes the `Connecting` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_backing_off`) runs; the context moves across unchanged.*/
+`build` makes the `Connecting` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn connect(
                 self,
                 build: impl ::core::ops::FnOnce(BackingOff) -> Connecting,
@@ -629,7 +613,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `cancel` from `BackingOff` to `NoConnection`.
 
-`build` makes the `NoConnection` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_backing_off`) runs; the context moves across unchanged.*/
+`build` makes the `NoConnection` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn cancel(
                 self,
                 build: impl ::core::ops::FnOnce(BackingOff) -> NoConnection,
@@ -681,7 +665,7 @@ Dropping the value closes it the same way.*/
             /**Closes the machine in `BackingOff`. Runs the close hook (`close_backing_off`), then returns the context.
 
 Dropping the value closes it the same way.*/
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 self.__live.close()
             }
             ///Wraps this machine in [`AnySession`].
@@ -774,7 +758,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `connection_established` from `Connecting` to `Handshaking`.
 
-`build` makes the `Handshaking` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_connecting`) runs; the context moves across unchanged.*/
+`build` makes the `Handshaking` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn connection_established(
                 self,
                 build: impl ::core::ops::FnOnce(Connecting) -> Handshaking,
@@ -791,7 +775,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `connection_failed` from `Connecting` to `NoConnection`.
 
-`build` makes the `NoConnection` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_connecting`) runs; the context moves across unchanged.*/
+`build` makes the `NoConnection` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn connection_failed(
                 self,
                 build: impl ::core::ops::FnOnce(Connecting) -> NoConnection,
@@ -825,7 +809,7 @@ Dropping the value closes it the same way.*/
             /**Closes the machine in `Connecting`. Runs the close hook (`close_connecting`), then returns the context.
 
 Dropping the value closes it the same way.*/
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 self.__live.close()
             }
             ///Wraps this machine in [`AnySession`].
@@ -938,7 +922,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `handshake_ok` from `Handshaking` to `Connected`.
 
-`build` makes the `Connected` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_handshaking`) runs; the context moves across unchanged.*/
+`build` makes the `Connected` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn handshake_ok(
                 self,
                 build: impl ::core::ops::FnOnce(Handshaking) -> Connected,
@@ -951,7 +935,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `connection_lost` from `Handshaking` to `NoConnection`.
 
-`build` makes the `NoConnection` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_handshaking`) runs; the context moves across unchanged.*/
+`build` makes the `NoConnection` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn connection_lost(
                 self,
                 build: impl ::core::ops::FnOnce(Handshaking) -> NoConnection,
@@ -965,7 +949,7 @@ Dropping the value closes it the same way.*/
             /**Closes the machine in `Handshaking`. Runs the close hook (`close_handshaking`), then returns the context.
 
 Dropping the value closes it the same way.*/
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 self.__live.close()
             }
             ///Wraps this machine in [`AnySession`].
@@ -1027,7 +1011,10 @@ Dropping the value closes it the same way.*/
         pub trait __Handshaking_connection_failed {}
         impl Session<WaitingForHandshake> {
             ///Starts a `session` machine in `WaitingForHandshake` through the `server` entrypoint.
-            pub fn server(context: SessionContext, state: WaitingForHandshake) -> Self {
+            pub fn server(
+                context: crate::session::SessionContext,
+                state: WaitingForHandshake,
+            ) -> Self {
                 Session {
                     __live: ::statebound::__private::Live::enter(
                         &__STATEBOUND_SPEC_4,
@@ -1040,7 +1027,7 @@ Dropping the value closes it the same way.*/
             }
             ///Like [`Self::server`], with an observer that sees this entry and every later step.
             pub fn server_observed(
-                context: SessionContext,
+                context: crate::session::SessionContext,
                 state: WaitingForHandshake,
                 observer: ::statebound::__private::Arc<dyn ::statebound::Observer>,
             ) -> Self {
@@ -1106,7 +1093,7 @@ Dropping the value closes it the same way.*/
             }
             /**Takes the transition `handshake_ok` from `WaitingForHandshake` to `Connected`.
 
-`build` makes the `Connected` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`exit_waiting_for_handshake`) runs; the context moves across unchanged.*/
+`build` makes the `Connected` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
             pub fn handshake_ok(
                 self,
                 build: impl ::core::ops::FnOnce(WaitingForHandshake) -> Connected,
@@ -1130,7 +1117,7 @@ Dropping the value closes it the same way.*/
             /**Closes the machine in `WaitingForHandshake`. Runs the close hook (`close_waiting_for_handshake`), then returns the context.
 
 Dropping the value closes it the same way.*/
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 self.__live.close()
             }
             ///Wraps this machine in [`AnySession`].
@@ -1274,7 +1261,7 @@ Dropping the value closes it the same way.*/
             /**Closes the machine in `Connected`. Runs the close hook (`close_connected`), then returns the context.
 
 Dropping the value closes it the same way.*/
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 self.__live.close()
             }
             ///Wraps this machine in [`AnySession`].
@@ -1376,7 +1363,7 @@ Dropping the value closes it the same way.*/
                 }
             }
             /// The context carried across transitions.
-            pub fn context(&self) -> &SessionContext {
+            pub fn context(&self) -> &crate::session::SessionContext {
                 match self {
                     AnySession::NoConnection(__m) => __m.__live.context(),
                     AnySession::BackingOff(__m) => __m.__live.context(),
@@ -1387,7 +1374,7 @@ Dropping the value closes it the same way.*/
                 }
             }
             /// The context carried across transitions, mutably.
-            pub fn context_mut(&mut self) -> &mut SessionContext {
+            pub fn context_mut(&mut self) -> &mut crate::session::SessionContext {
                 match self {
                     AnySession::NoConnection(__m) => __m.__live.context_mut(),
                     AnySession::BackingOff(__m) => __m.__live.context_mut(),
@@ -1399,7 +1386,7 @@ Dropping the value closes it the same way.*/
             }
             /// Closes the machine in whatever state it is in (transient states included, as
             /// dropping would) and returns the context.
-            pub fn close(self) -> SessionContext {
+            pub fn close(self) -> crate::session::SessionContext {
                 match self {
                     AnySession::NoConnection(__m) => __m.__live.close(),
                     AnySession::BackingOff(__m) => __m.__live.close(),

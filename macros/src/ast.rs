@@ -10,6 +10,8 @@ pub(crate) struct Args {
     pub(crate) name: Option<Ident>,
     /// `any = Ident`: the all-states enum (default `AnyState`).
     pub(crate) any: Option<Ident>,
+    /// `context = Path`: a context type defined outside the module.
+    pub(crate) context: Option<Path>,
 }
 
 /// The annotated module.
@@ -25,10 +27,13 @@ pub(crate) struct Machine {
     pub(crate) item_idents: Vec<Ident>,
 }
 
-/// A struct marked `#[context]`.
+/// The context: a struct marked `#[context]`, or the `context = Path` argument.
 pub(crate) struct Context {
+    /// The type's name (the path's last segment).
     pub(crate) ident: Ident,
-    /// Span of the `context` attribute.
+    /// The type as generated code names it.
+    pub(crate) path: Path,
+    /// Span of the `context` attribute or argument.
     pub(crate) attr: Span,
 }
 

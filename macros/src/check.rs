@@ -69,7 +69,7 @@ pub(crate) fn machine(ast: &ast::Machine, errors: &Errors) -> Option<model::Mach
         ty,
         any,
         module: ast.module.clone(),
-        context: ast.context.first().map(|c| c.ident.clone()),
+        context: ast.context.first().map(|c| c.path.clone()),
         states: ast
             .states
             .iter()
@@ -151,7 +151,7 @@ fn check_one_context(ast: &ast::Machine, errors: &Errors) {
             errors.push_spanned(
                 extra.attr,
                 format!(
-                    "duplicate `#[context]`: `{}` is already this machine's context",
+                    "duplicate context: `{}` is already this machine's context",
                     first.ident
                 ),
             );

@@ -162,7 +162,7 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
 
 fn context_type(m: &Machine) -> TokenStream {
     match &m.context {
-        Some(ident) => quote!(#ident),
+        Some(path) => quote!(#path),
         None => quote!(()),
     }
 }
@@ -603,8 +603,8 @@ pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
     }
     let ctx = match ast.context.as_slice() {
         [one] => {
-            let ident = &one.ident;
-            quote!(#ident)
+            let path = &one.path;
+            quote!(#path)
         }
         _ => quote!(()),
     };
@@ -631,11 +631,16 @@ pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
             #(#stub_impls)*
         }
     });
+    let variants = states.iter().map(|s| {
+        let ident = &s.ident;
+        quote!(#ident(#ty<#ident>),)
+    });
     let any_enum = (!defined(&any)).then(|| {
         quote! {
             #[doc(hidden)]
             #lints
             pub enum #any {
+                #(#variants)*
                 __Skeleton,
             }
         }

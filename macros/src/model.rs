@@ -13,7 +13,7 @@ pub(crate) struct Machine {
     pub(crate) any: Ident,
     /// The module as written, statebound's attributes removed.
     pub(crate) module: ItemMod,
-    pub(crate) context: Option<Ident>,
+    pub(crate) context: Option<Path>,
     pub(crate) states: Vec<State>,
     pub(crate) entrypoints: Vec<Entrypoint>,
     /// One per (source, name) pair, in declaration order.

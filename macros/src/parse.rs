@@ -37,6 +37,16 @@ pub(crate) fn machine(
     };
 
     let mut context = Vec::new();
+    if let Some(path) = &args.context {
+        match path.segments.last() {
+            Some(last) => context.push(ast::Context {
+                ident: last.ident.clone(),
+                path: path.clone(),
+                attr: last.ident.span(),
+            }),
+            None => errors.push(syn::Error::new_spanned(path, "expected a type path")),
+        }
+    }
     let mut states = Vec::new();
     let mut fns = Vec::new();
     let mut item_idents = Vec::new();
@@ -78,9 +88,15 @@ fn parse_args(tokens: TokenStream, errors: &Errors) -> ast::Args {
             &mut args.name
         } else if meta.path.is_ident("any") {
             &mut args.any
+        } else if meta.path.is_ident("context") {
+            if args.context.is_some() {
+                return Err(meta.error("this argument is given twice"));
+            }
+            args.context = Some(meta.value()?.parse::<syn::Path>()?);
+            return Ok(());
         } else {
             return Err(meta.error(format!(
-                "unknown argument `{}`; expected `name = Ident` or `any = Ident`",
+                "unknown argument `{}`; expected `name = Ident`, `any = Ident` or `context = Path`",
                 path_text(&meta.path)
             )));
         };
@@ -370,6 +386,7 @@ fn parse_context(
     }
     context.push(ast::Context {
         ident: item.ident.clone(),
+        path: item.ident.clone().into(),
         attr: ctx.path().span(),
     });
 }

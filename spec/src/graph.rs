@@ -6,89 +6,113 @@
 //! a connection returns either side to `NoConnection`, where the session waits (until its grace
 //! deadline) for a new connection. Ending a session is not an edge: it is the close hook of
 //! whatever state the session is in. `GRAPH.md` beside this crate holds the rendered graph.
+//!
+//! Timers belong to states through their handles (see [`crate::session`]), so leaving a state
+//! cancels them without any hook. The hooks deal with what a state owns outright: its
+//! connection, and on close the undelivered send buffer.
 
 /// The session graph: states, entrypoints, transitions and hooks.
-#[statebound::machine(name = Session, any = AnySession)]
+#[statebound::machine(name = Session, any = AnySession, context = crate::session::SessionContext)]
 pub mod session {
-    use std::collections::VecDeque;
+    use tokio::time::Instant;
 
-    /// What a session carries from state to state (River's inherited properties).
-    #[context]
-    #[derive(Debug, Default)]
-    pub struct SessionContext {
-        /// The session's id, agreed in the handshake.
-        pub id: String,
-        /// Encoded messages sent or queued and not yet acknowledged, oldest first.
-        pub send_buffer: VecDeque<Vec<u8>>,
-    }
+    use crate::session::{CloseCode, Connection, SessionContext};
 
     /// No connection: the session waits, until its grace deadline, for one.
-    #[state(exit = exit_no_connection, close = close_no_connection)]
+    #[state(close = close_no_connection)]
     #[entry(client)]
     #[transition(back_off -> BackingOff)]
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub struct NoConnection;
 
     /// Waiting out the backoff before the next connection attempt (client).
-    #[state(exit = exit_backing_off, close = close_backing_off)]
+    #[state(close = close_backing_off)]
     #[transition(connect -> Connecting)]
     #[transition(cancel -> NoConnection)]
-    #[derive(Debug, Default)]
-    pub struct BackingOff;
+    #[derive(Debug)]
+    pub struct BackingOff {
+        /// When the attempt starts.
+        pub until: Instant,
+    }
 
-    /// Dialling the server, bounded by the connection timeout (client).
-    #[state(exit = exit_connecting, close = close_connecting)]
+    /// Dialling the server, bounded by the connection timeout (client). The dial itself runs
+    /// outside the session and reports back with this state's handle; a dial that reports after
+    /// the state was left finds the handle stale and its connection is closed.
+    #[state(close = close_connecting)]
     #[transition(connection_established -> Handshaking)]
     #[transition(connection_failed -> NoConnection)]
-    #[derive(Debug, Default)]
-    pub struct Connecting;
+    #[derive(Debug)]
+    pub struct Connecting {
+        /// When the dial is given up.
+        pub deadline: Instant,
+    }
 
     /// Connected; handshake request sent, waiting for the response (client).
-    #[state(exit = exit_handshaking, close = close_handshaking)]
+    #[state(close = close_handshaking)]
     #[transition(handshake_ok -> Connected)]
     #[transition(connection_lost -> NoConnection)]
-    #[derive(Debug, Default)]
-    pub struct Handshaking;
+    #[derive(Debug)]
+    pub struct Handshaking {
+        /// The connection being handshaken.
+        pub conn: Box<dyn Connection>,
+    }
 
-    /// A fresh connection that has not sent its handshake request yet (server).
-    #[state(exit = exit_waiting_for_handshake, close = close_waiting_for_handshake)]
+    /// A fresh connection that has not completed its handshake yet (server).
+    #[state(close = close_waiting_for_handshake)]
     #[entry(server)]
     #[transition(handshake_ok -> Connected)]
-    #[derive(Debug, Default)]
-    pub struct WaitingForHandshake;
+    #[derive(Debug)]
+    pub struct WaitingForHandshake {
+        /// The connection.
+        pub conn: Box<dyn Connection>,
+        /// Whether the request arrived and is being decided on; no more frames are read until
+        /// the decision.
+        pub request_received: bool,
+    }
 
     /// Handshake done: messages flow, heartbeats keep the connection alive (both roles).
     #[state(exit = exit_connected, close = close_connected)]
     #[transition(connection_lost -> NoConnection)]
-    #[derive(Debug, Default)]
-    pub struct Connected;
+    #[derive(Debug)]
+    pub struct Connected {
+        /// The connection.
+        pub conn: Box<dyn Connection>,
+        /// When the last in-order message arrived; the liveness watchdog measures from here.
+        pub last_inbound: Instant,
+    }
 
-    // Timers, listeners and connections become state data with the session core; until then
-    // leaving a state has nothing to release.
-    fn exit_no_connection(_: &mut NoConnection, _: &mut SessionContext) {}
-    fn exit_backing_off(_: &mut BackingOff, _: &mut SessionContext) {}
-    fn exit_connecting(_: &mut Connecting, _: &mut SessionContext) {}
-    fn exit_handshaking(_: &mut Handshaking, _: &mut SessionContext) {}
-    fn exit_waiting_for_handshake(_: &mut WaitingForHandshake, _: &mut SessionContext) {}
-    fn exit_connected(_: &mut Connected, _: &mut SessionContext) {}
+    /// The only way out of `Connected` is losing the connection; whoever lost it, it is closed
+    /// here, saying the session continues.
+    fn exit_connected(state: &mut Connected, _: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_CONTINUES);
+    }
 
-    /// A session that ends without a connection drops what it never delivered.
+    /// A session that ends drops what it never delivered, and closes its connection if it has
+    /// one, saying the session is over.
     fn close_no_connection(_: NoConnection, ctx: &mut SessionContext) {
         ctx.send_buffer.clear();
     }
+
     fn close_backing_off(_: BackingOff, ctx: &mut SessionContext) {
         ctx.send_buffer.clear();
     }
+
     fn close_connecting(_: Connecting, ctx: &mut SessionContext) {
         ctx.send_buffer.clear();
     }
-    fn close_handshaking(_: Handshaking, ctx: &mut SessionContext) {
+
+    fn close_handshaking(mut state: Handshaking, ctx: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_ENDED);
         ctx.send_buffer.clear();
     }
-    fn close_waiting_for_handshake(_: WaitingForHandshake, ctx: &mut SessionContext) {
+
+    fn close_waiting_for_handshake(mut state: WaitingForHandshake, ctx: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_ENDED);
         ctx.send_buffer.clear();
     }
-    fn close_connected(_: Connected, ctx: &mut SessionContext) {
+
+    fn close_connected(mut state: Connected, ctx: &mut SessionContext) {
+        state.conn.close(CloseCode::SESSION_ENDED);
         ctx.send_buffer.clear();
     }
 }

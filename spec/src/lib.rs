@@ -1,4 +1,5 @@
 //! River's session protocol on statebound.
 
 pub mod graph;
+pub mod session;
 pub mod wire;

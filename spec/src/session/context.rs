@@ -1,0 +1,249 @@
+//! What a session carries from state to state, and the sequencing rules that act on it.
+
+use std::collections::VecDeque;
+
+use tokio::time::Instant;
+
+use super::options::SessionOptions;
+use crate::wire::{
+    Codec, CodecKind, EncodeError, MessageHeader, PartialMessage, ProtocolVersion,
+    TransportMessage, Value,
+};
+
+/// A message that was sequenced and encoded, kept until the peer acknowledges it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BufferedFrame {
+    /// Its `seq`.
+    pub seq: u64,
+    /// Its `id`.
+    pub id: String,
+    /// The encoded frame, written again as is after a reconnect.
+    pub frame: Vec<u8>,
+}
+
+/// River's inherited session properties: everything that survives a change of state.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The session's id; empty on a server connection whose handshake has not arrived yet.
+    pub id: String,
+    /// This side's client (or server) id.
+    pub from: String,
+    /// The peer's id; empty on a server connection whose handshake has not arrived yet.
+    pub to: String,
+    /// The `seq` the next sent message takes.
+    pub seq: u64,
+    /// The `seq` expected next from the peer.
+    pub ack: u64,
+    /// Sent or queued messages the peer has not acknowledged, in `seq` order.
+    pub send_buffer: VecDeque<BufferedFrame>,
+    /// The protocol version this session speaks.
+    pub version: ProtocolVersion,
+    /// The codec this session's frames use.
+    pub codec: CodecKind,
+    /// Timing and sizing.
+    pub options: SessionOptions,
+    /// When the session ends if it has not (re)connected by then. Set when the session is
+    /// created without a connection or loses one; cleared once connected.
+    pub grace_deadline: Option<Instant>,
+    /// The handshake metadata the peer sent (server side), as last accepted.
+    pub metadata: Option<Value>,
+}
+
+/// What became of one inbound message under the sequencing rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// `from` is not the session's peer: the message is invalid.
+    NotFromPeer,
+    /// Already received (`seq` below `ack`): dropped.
+    Duplicate,
+    /// A message is missing before this one: the connection must be dropped so the next
+    /// handshake can re-agree.
+    Gap {
+        /// The `seq` that was expected.
+        expected: u64,
+        /// The `seq` that arrived.
+        got: u64,
+    },
+    /// In order: acknowledged messages were trimmed from the buffer and `ack` moved on.
+    Accepted,
+}
+
+impl SessionContext {
+    /// A context with counters at zero and an empty buffer.
+    pub fn new(
+        id: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+        version: ProtocolVersion,
+        options: SessionOptions,
+    ) -> Self {
+        SessionContext {
+            id: id.into(),
+            from: from.into(),
+            to: to.into(),
+            seq: 0,
+            ack: 0,
+            send_buffer: VecDeque::new(),
+            version,
+            codec: options.codec,
+            options,
+            grace_deadline: None,
+            metadata: None,
+        }
+    }
+
+    /// The `seq` of the oldest unacknowledged message, or the next `seq` when none is waiting.
+    pub fn next_sent_seq(&self) -> u64 {
+        self.send_buffer.front().map_or(self.seq, |f| f.seq)
+    }
+
+    /// Addresses, sequences and encodes `msg`, and appends it to the send buffer.
+    ///
+    /// Encoding comes first: a message that cannot be encoded takes no `seq` and leaves the
+    /// session as it was.
+    pub fn sequence(&mut self, msg: PartialMessage) -> Result<&BufferedFrame, EncodeError> {
+        let header = MessageHeader {
+            id: generate_id(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            seq: self.seq,
+            ack: self.ack,
+        };
+        let msg = msg.into_message(header);
+        let frame = self.codec.encode(&msg)?;
+        self.seq += 1;
+        let index = self.send_buffer.len();
+        self.send_buffer.push_back(BufferedFrame {
+            seq: msg.seq,
+            id: msg.id,
+            frame,
+        });
+        Ok(&self.send_buffer[index])
+    }
+
+    /// Applies the sequencing rules to an inbound message (PROTOCOL.md section 4).
+    pub fn receive(&mut self, msg: &TransportMessage) -> Receipt {
+        if msg.from != self.to {
+            return Receipt::NotFromPeer;
+        }
+        if msg.seq < self.ack {
+            return Receipt::Duplicate;
+        }
+        if msg.seq > self.ack {
+            return Receipt::Gap {
+                expected: self.ack,
+                got: msg.seq,
+            };
+        }
+        while self.send_buffer.front().is_some_and(|f| f.seq < msg.ack) {
+            self.send_buffer.pop_front();
+        }
+        self.ack = msg.seq + 1;
+        Receipt::Accepted
+    }
+
+    /// Whether the send buffer is at or above its high-water mark.
+    pub fn is_backpressured(&self) -> bool {
+        self.send_buffer.len() >= self.options.send_buffer_high_water_mark
+    }
+
+    /// Encodes a handshake message (`seq` and `ack` 0) without touching the counters.
+    pub fn encode_handshake(&self, msg: PartialMessage) -> Result<Vec<u8>, EncodeError> {
+        let header = MessageHeader::handshake(generate_id(), self.from.clone(), self.to.clone());
+        self.codec.encode(&msg.into_message(header))
+    }
+}
+
+const ID_ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-";
+
+/// A random 12-character id (message, stream and session ids), like River's TypeScript ids.
+pub fn generate_id() -> String {
+    (0..12)
+        .map(|_| char::from(ID_ALPHABET[rand::random_range(0..ID_ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PartialMessage;
+
+    fn ctx() -> SessionContext {
+        SessionContext::new(
+            "s1",
+            "client",
+            "server",
+            ProtocolVersion::V2_0,
+            SessionOptions::default(),
+        )
+    }
+
+    fn inbound(seq: u64, ack: u64) -> TransportMessage {
+        PartialMessage::heartbeat().into_message(MessageHeader {
+            id: generate_id(),
+            from: "server".into(),
+            to: "client".into(),
+            seq,
+            ack,
+        })
+    }
+
+    #[test]
+    fn sequencing_stamps_and_buffers() {
+        let mut c = ctx();
+        assert_eq!(c.next_sent_seq(), 0);
+        for _ in 0..3 {
+            c.sequence(PartialMessage::heartbeat()).unwrap();
+        }
+        assert_eq!(c.seq, 3);
+        assert_eq!(c.next_sent_seq(), 0);
+        let decoded = c.codec.decode(&c.send_buffer[2].frame).unwrap();
+        assert_eq!(
+            (decoded.seq, decoded.ack, decoded.from.as_str()),
+            (2, 0, "client")
+        );
+    }
+
+    #[test]
+    fn a_message_that_fails_to_encode_takes_no_seq() {
+        let mut c = ctx();
+        let mut bad = PartialMessage::heartbeat();
+        bad.payload = Value::Int(i128::MAX);
+        assert!(c.sequence(bad).is_err());
+        assert_eq!((c.seq, c.send_buffer.len()), (0, 0));
+        c.sequence(PartialMessage::heartbeat()).unwrap();
+        assert_eq!(c.send_buffer[0].seq, 0);
+    }
+
+    #[test]
+    fn receive_rules() {
+        let mut c = ctx();
+        for _ in 0..3 {
+            c.sequence(PartialMessage::heartbeat()).unwrap();
+        }
+        assert_eq!(
+            c.receive(&inbound(1, 0)),
+            Receipt::Gap {
+                expected: 0,
+                got: 1
+            }
+        );
+        assert_eq!(c.receive(&inbound(0, 2)), Receipt::Accepted);
+        assert_eq!(c.ack, 1);
+        assert_eq!(c.next_sent_seq(), 2, "acks trim the buffer");
+        assert_eq!(c.receive(&inbound(0, 3)), Receipt::Duplicate);
+        assert_eq!(c.send_buffer.len(), 1, "a duplicate trims nothing");
+        let mut stranger = inbound(1, 3);
+        stranger.from = "someone".into();
+        assert_eq!(c.receive(&stranger), Receipt::NotFromPeer);
+        assert_eq!(c.ack, 1);
+    }
+
+    #[test]
+    fn ids_are_twelve_url_safe_chars() {
+        let id = generate_id();
+        assert_eq!(id.len(), 12);
+        assert!(id.bytes().all(|b| ID_ALPHABET.contains(&b)));
+        assert_ne!(generate_id(), id);
+    }
+}
