@@ -631,7 +631,8 @@ pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
             #(#stub_impls)*
         }
     });
-    let variants = states.iter().map(|s| {
+    // Variants only where the machine type is ours: a user type of that name takes no state.
+    let variants = states.iter().filter(|_| !defined(&ty)).map(|s| {
         let ident = &s.ident;
         quote!(#ident(#ty<#ident>),)
     });
