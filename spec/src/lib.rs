@@ -2,4 +2,5 @@
 
 pub mod graph;
 pub mod session;
+pub mod transport;
 pub mod wire;

@@ -82,6 +82,12 @@ pub trait Connection: Send + fmt::Debug + 'static {
 
     /// The next inbound event.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionEvent>;
+
+    /// Test aid: while on, frames are accepted but not delivered in either direction, and the
+    /// connection stays open (a "phantom disconnect"). Connections that cannot do this ignore it.
+    fn set_phantom_disconnect(&self, on: bool) {
+        let _ = on;
+    }
 }
 
 /// Waits for the next inbound event of `conn`.
@@ -89,7 +95,9 @@ pub async fn next_event(conn: &mut dyn Connection) -> ConnectionEvent {
     core::future::poll_fn(|cx| conn.poll_event(cx)).await
 }
 
-enum Wire {
+/// What travels through the channels behind a [`ChannelConnection`].
+#[derive(Debug)]
+pub(crate) enum Wire {
     Frame(Vec<u8>),
     Close(CloseCode),
 }
@@ -101,8 +109,10 @@ struct Link {
     black_hole: AtomicBool,
 }
 
-/// One end of an in-memory connection pair (see [`memory_pair`]).
-pub struct MemoryConnection {
+/// A connection over two channels: frames out go to whatever holds the other end of the
+/// outbound channel (the peer's connection, or a task writing to a socket), frames in come from
+/// the inbound channel. In-memory pairs and WebSocket connections are both made of it.
+pub struct ChannelConnection {
     id: ConnectionId,
     tx: Option<mpsc::UnboundedSender<Wire>>,
     rx: mpsc::UnboundedReceiver<Wire>,
@@ -113,9 +123,9 @@ pub struct MemoryConnection {
     peer_code: Option<CloseCode>,
 }
 
-impl fmt::Debug for MemoryConnection {
+impl fmt::Debug for ChannelConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryConnection")
+        f.debug_struct("ChannelConnection")
             .field("id", &self.id)
             .field("closed", &self.closed)
             .field("peer_code", &self.peer_code)
@@ -123,12 +133,15 @@ impl fmt::Debug for MemoryConnection {
     }
 }
 
+/// One end of an in-memory connection pair.
+pub type MemoryConnection = ChannelConnection;
+
 /// Two connected in-memory ends: what one sends, the other receives, in order.
 pub fn memory_pair() -> (MemoryConnection, MemoryConnection) {
     let (a_tx, b_rx) = mpsc::unbounded_channel();
     let (b_tx, a_rx) = mpsc::unbounded_channel();
     let link = Arc::new(Link::default());
-    let a = MemoryConnection {
+    let a = ChannelConnection {
         id: ConnectionId::next(),
         tx: Some(a_tx),
         rx: a_rx,
@@ -136,7 +149,7 @@ pub fn memory_pair() -> (MemoryConnection, MemoryConnection) {
         closed: false,
         peer_code: None,
     };
-    let b = MemoryConnection {
+    let b = ChannelConnection {
         id: ConnectionId::next(),
         tx: Some(b_tx),
         rx: b_rx,
@@ -161,7 +174,22 @@ impl MemoryLinkControl {
     }
 }
 
-impl MemoryConnection {
+impl ChannelConnection {
+    /// A connection fed by `rx` and writing to `tx`.
+    pub(crate) fn from_channels(
+        tx: mpsc::UnboundedSender<Wire>,
+        rx: mpsc::UnboundedReceiver<Wire>,
+    ) -> Self {
+        ChannelConnection {
+            id: ConnectionId::next(),
+            tx: Some(tx),
+            rx,
+            link: Arc::default(),
+            closed: false,
+            peer_code: None,
+        }
+    }
+
     /// A control for the pair this end belongs to.
     pub fn control(&self) -> MemoryLinkControl {
         MemoryLinkControl {
@@ -170,7 +198,7 @@ impl MemoryConnection {
     }
 }
 
-impl Connection for MemoryConnection {
+impl Connection for ChannelConnection {
     fn id(&self) -> ConnectionId {
         self.id
     }
@@ -196,6 +224,10 @@ impl Connection for MemoryConnection {
             let _ = tx.send(Wire::Close(code));
         }
         self.rx.close();
+    }
+
+    fn set_phantom_disconnect(&self, on: bool) {
+        self.link.black_hole.store(on, Ordering::SeqCst);
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionEvent> {

@@ -193,6 +193,7 @@ pub struct SessionDriver {
     budget: Option<RetryBudget>,
     reconnect: bool,
     retries_reported: bool,
+    sniff_codec: bool,
     ended: Option<EndReason>,
 }
 
@@ -232,6 +233,7 @@ impl SessionDriver {
             budget: None,
             reconnect: true,
             retries_reported: false,
+            sniff_codec: false,
             ended: None,
         }
     }
@@ -271,6 +273,44 @@ impl SessionDriver {
     /// Whether a lost connection is followed by a new attempt (client; default true).
     pub fn set_reconnect(&mut self, on: bool) {
         self.reconnect = on;
+    }
+
+    /// Server: take the codec from the first frame of the connection (see
+    /// [`CodecKind::sniff`](crate::wire::CodecKind::sniff)) instead of the configured one, so one
+    /// server serves JSON and msgpack clients.
+    pub fn set_sniff_codec(&mut self, on: bool) {
+        self.sniff_codec = on;
+    }
+
+    /// The current state's connection, if it has one.
+    pub fn connection(&self) -> Option<&dyn Connection> {
+        match self.state.as_ref()? {
+            AnySession::Handshaking(m) => Some(m.conn.as_ref()),
+            AnySession::Connected(m) => Some(m.conn.as_ref()),
+            AnySession::WaitingForHandshake(m) => Some(m.conn.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Test aid: drops the current connection as if the network had cut it. The session lives
+    /// on and (as a client) reconnects.
+    pub fn drop_connection(&mut self) {
+        match self.state {
+            Some(AnySession::WaitingForHandshake(_)) => self.end(EndReason::HandshakeFailed),
+            _ => self.lose_connection(),
+        }
+    }
+
+    /// Sets the metadata sent with the next handshakes (client).
+    pub fn set_metadata(&mut self, metadata: Option<Value>) {
+        if let Some(state) = self.state.as_mut() {
+            state.context_mut().metadata = metadata;
+        }
+    }
+
+    /// Ends the session because the client connected with another session id.
+    pub fn replace(&mut self) {
+        self.end(EndReason::Replaced);
     }
 
     /// Which side this is.
@@ -717,6 +757,11 @@ impl SessionDriver {
             return;
         };
         let accepted = ProtocolVersion::ALL;
+        if self.sniff_codec
+            && let Some(kind) = crate::wire::CodecKind::sniff(frame)
+        {
+            m.context_mut().codec = kind;
+        }
         match parse_request(m.context().codec, frame, &accepted) {
             Ok(parsed) => {
                 m.request_received = true;

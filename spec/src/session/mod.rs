@@ -2,15 +2,15 @@
 //! sequencing rules, handshake decisions, options and retry budget, the connection abstraction,
 //! and the driver that runs the declared graph with state-owned timers.
 
-mod connection;
+pub(crate) mod connection;
 mod context;
 mod driver;
 mod handshake;
 mod options;
 
 pub use connection::{
-    CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId, MemoryConnection,
-    MemoryLinkControl, memory_pair, next_event,
+    ChannelConnection, CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId,
+    MemoryConnection, MemoryLinkControl, memory_pair, next_event,
 };
 pub use context::{BufferedFrame, Receipt, SessionContext, generate_id};
 pub use driver::{

@@ -1,0 +1,506 @@
+//! The server transport: accepts connections, decides handshakes, keeps one session per client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::ws::{self, WsLimits};
+use super::{Party, Subscribers, TransportError, TransportEvent, publish, step_any};
+use crate::session::{
+    Connection, Decision, HandshakeValidator, Output, ParsedRequest, Rejection, Sent,
+    SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
+};
+use crate::wire::{CodecKind, PartialMessage, ProtocolVersion};
+
+/// How a server picks the codec of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodecMode {
+    /// Always this codec.
+    Fixed(CodecKind),
+    /// Whatever the connection's first frame is written in, so JSON (TypeScript) and msgpack
+    /// (Python) clients share one server.
+    Auto,
+}
+
+/// A server transport's settings.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// Session timing. `session.codec` is the codec under [`CodecMode::Fixed`].
+    pub session: SessionOptions,
+    /// How each connection's codec is chosen.
+    pub codec: CodecMode,
+    /// Handshake metadata schema and validation, if the server has any.
+    pub validator: Option<Arc<dyn HandshakeValidator>>,
+    /// WebSocket limits.
+    pub limits: WsLimits,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            session: SessionOptions::default(),
+            codec: CodecMode::Auto,
+            validator: None,
+            limits: WsLimits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("session", &self.session)
+            .field("codec", &self.codec)
+            .field("validator", &self.validator.is_some())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+enum Command {
+    Accept(Box<dyn Connection>),
+    Send {
+        to: String,
+        msg: Box<PartialMessage>,
+        reply: oneshot::Sender<Result<Sent, TransportError>>,
+    },
+    SessionId(String, oneshot::Sender<Option<String>>),
+    Metadata(String, oneshot::Sender<Option<crate::wire::Value>>),
+    ConnectionCount(oneshot::Sender<usize>),
+    DropConnections,
+    Phantom(bool),
+    WaitForDrain(String, oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+struct Validated {
+    pending: u64,
+    request: Box<ParsedRequest>,
+    outcome: Result<(), Rejection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Pending(u64),
+    Session(String),
+}
+
+/// A River server transport. Cheap to clone; every clone talks to the same task.
+#[derive(Clone)]
+pub struct ServerTransport {
+    server_id: Arc<str>,
+    commands: mpsc::UnboundedSender<Command>,
+    subscribers: Subscribers,
+    limits: WsLimits,
+    listeners: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for ServerTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTransport")
+            .field("server_id", &self.server_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTransport {
+    /// A server with id `server_id`. It listens nowhere until [`bind`](Self::bind)
+    /// (or takes connections from [`accept_connection`](Self::accept_connection)). Must be
+    /// called inside a tokio runtime.
+    pub fn new(server_id: impl Into<String>, options: ServerOptions) -> Self {
+        let server_id: Arc<str> = Arc::from(server_id.into());
+        let (commands, rx) = mpsc::unbounded_channel();
+        let subscribers = Subscribers::default();
+        let (validated_tx, validated_rx) = mpsc::unbounded_channel();
+        let limits = options.limits;
+        let actor = Actor {
+            server_id: server_id.to_string(),
+            options,
+            subscribers: subscribers.clone(),
+            drivers: HashMap::new(),
+            next_pending: 0,
+            validated_tx,
+            drain_waiters: Vec::new(),
+        };
+        tokio::spawn(actor.run(rx, validated_rx));
+        ServerTransport {
+            server_id,
+            commands,
+            subscribers,
+            limits,
+            listeners: Arc::default(),
+        }
+    }
+
+    /// This transport's id.
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// Events from now on, in order.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<TransportEvent> {
+        self.subscribers.subscribe()
+    }
+
+    /// Listens for WebSocket connections on `addr` (`127.0.0.1:0` picks a port) and returns the
+    /// address bound. Connections are accepted until the transport closes.
+    pub async fn bind(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let server = self.clone();
+        let config = self.limits.config();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let server = server.clone();
+                tokio::spawn(async move {
+                    match tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await {
+                        Ok(ws) => {
+                            let _ = server.accept_connection(Box::new(ws::spawn(ws)));
+                        }
+                        Err(e) => tracing::debug!(%peer, error = %e, "websocket upgrade failed"),
+                    }
+                });
+            }
+        });
+        self.listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task);
+        Ok(local)
+    }
+
+    /// Takes a connection to serve (a WebSocket accepted elsewhere, or one end of an in-memory
+    /// pair). It must complete its handshake within the handshake timeout.
+    pub fn accept_connection(&self, conn: Box<dyn Connection>) -> Result<(), TransportError> {
+        self.commands
+            .send(Command::Accept(conn))
+            .map_err(|_| TransportError::Closed)
+    }
+
+    /// Sends `msg` to the client `to` on its session. While the client is disconnected the
+    /// message waits in the session's buffer.
+    pub async fn send(&self, to: &str, msg: PartialMessage) -> Result<Sent, TransportError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Send {
+                to: to.to_owned(),
+                msg: Box::new(msg),
+                reply,
+            })
+            .map_err(|_| TransportError::Closed)?;
+        rx.await.map_err(|_| TransportError::Closed)?
+    }
+
+    /// The id of the session with the client `to`, if there is one.
+    pub async fn session_id(&self, to: &str) -> Option<String> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SessionId(to.to_owned(), reply))
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// The handshake metadata the client `to` connected with last.
+    pub async fn metadata(&self, to: &str) -> Option<crate::wire::Value> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Metadata(to.to_owned(), reply))
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Waits until the session with `to` has fewer buffered messages than its high-water mark
+    /// (or has ended).
+    pub async fn wait_for_drain(&self, to: &str) {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::WaitForDrain(to.to_owned(), reply))
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Test aid: how many connections are open (pending handshakes included).
+    pub async fn connection_count(&self) -> usize {
+        let (reply, rx) = oneshot::channel();
+        if self.commands.send(Command::ConnectionCount(reply)).is_err() {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
+
+    /// Test aid: drops every connection as a network failure would; sessions live on.
+    pub fn drop_connections(&self) {
+        let _ = self.commands.send(Command::DropConnections);
+    }
+
+    /// Test aid: stops (or resumes) delivery on every connection while keeping it open.
+    pub fn set_phantom_disconnect(&self, on: bool) {
+        let _ = self.commands.send(Command::Phantom(on));
+    }
+
+    /// Stops listening, ends every session and pending connection, and reports the transport
+    /// closed. Closing twice is harmless.
+    pub async fn close(&self) {
+        for task in self
+            .listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+        let (reply, rx) = oneshot::channel();
+        if self.commands.send(Command::Close(reply)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Actor {
+    server_id: String,
+    options: ServerOptions,
+    subscribers: Subscribers,
+    drivers: HashMap<Key, SessionDriver>,
+    next_pending: u64,
+    validated_tx: mpsc::UnboundedSender<Validated>,
+    drain_waiters: Vec<(String, oneshot::Sender<()>)>,
+}
+
+enum Event {
+    Command(Option<Command>),
+    Validated(Validated),
+    Stepped(Key),
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut validated: mpsc::UnboundedReceiver<Validated>,
+    ) {
+        loop {
+            let event = tokio::select! {
+                command = commands.recv() => Event::Command(command),
+                Some(v) = validated.recv() => Event::Validated(v),
+                key = step_any(self.drivers.iter_mut().map(|(k, d)| (k.clone(), d))) => {
+                    Event::Stepped(key)
+                }
+            };
+            match event {
+                Event::Command(None) => {
+                    self.close_all();
+                    return;
+                }
+                Event::Command(Some(Command::Close(reply))) => {
+                    self.close_all();
+                    drop(reply);
+                    return;
+                }
+                Event::Command(Some(command)) => self.command(command),
+                Event::Validated(v) => self.validated(v),
+                Event::Stepped(key) => self.flush(&key),
+            }
+            let drivers = &self.drivers;
+            self.drain_waiters.retain(|(to, _)| {
+                drivers
+                    .get(&Key::Session(to.clone()))
+                    .and_then(SessionDriver::context)
+                    .is_some_and(SessionContext::is_backpressured)
+            });
+        }
+    }
+
+    fn session(&self, client: &str) -> Option<&SessionDriver> {
+        self.drivers.get(&Key::Session(client.to_owned()))
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Accept(conn) => {
+                let ctx = SessionContext::new(
+                    "",
+                    self.server_id.clone(),
+                    "",
+                    ProtocolVersion::V2_0,
+                    self.options.session.clone(),
+                );
+                let mut driver = SessionDriver::server(ctx, conn);
+                driver.set_sniff_codec(self.options.codec == CodecMode::Auto);
+                self.next_pending += 1;
+                let key = Key::Pending(self.next_pending);
+                self.drivers.insert(key.clone(), driver);
+                self.flush(&key);
+            }
+            Command::Send { to, msg, reply } => {
+                let key = Key::Session(to.clone());
+                let result = match self.drivers.get_mut(&key) {
+                    Some(driver) => driver.send(*msg).map_err(TransportError::from),
+                    None => Err(TransportError::NoSession(to)),
+                };
+                let _ = reply.send(result);
+                self.flush(&key);
+            }
+            Command::SessionId(to, reply) => {
+                let id = self
+                    .session(&to)
+                    .and_then(SessionDriver::context)
+                    .map(|c| c.id.clone());
+                let _ = reply.send(id);
+            }
+            Command::Metadata(to, reply) => {
+                let _ = reply.send(self.session(&to).and_then(|d| d.metadata().cloned()));
+            }
+            Command::ConnectionCount(reply) => {
+                let n = self
+                    .drivers
+                    .values()
+                    .filter(|d| d.connection().is_some())
+                    .count();
+                let _ = reply.send(n);
+            }
+            Command::DropConnections => {
+                let keys: Vec<Key> = self.drivers.keys().cloned().collect();
+                for key in keys {
+                    if let Some(driver) = self.drivers.get_mut(&key) {
+                        driver.drop_connection();
+                    }
+                    self.flush(&key);
+                }
+            }
+            Command::Phantom(on) => {
+                for driver in self.drivers.values() {
+                    if let Some(conn) = driver.connection() {
+                        conn.set_phantom_disconnect(on);
+                    }
+                }
+            }
+            Command::WaitForDrain(to, reply) => self.drain_waiters.push((to, reply)),
+            Command::Close(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// Publishes what the driver under `key` has to say and acts on the rest.
+    fn flush(&mut self, key: &Key) {
+        let Some(driver) = self.drivers.get_mut(key) else {
+            return;
+        };
+        let party = Party::of(driver);
+        let outputs = driver.take_outputs();
+        let mut ended = false;
+        for output in publish(&self.subscribers, &party, outputs) {
+            match output {
+                Output::HandshakeRequest(request) => {
+                    let Key::Pending(pending) = *key else {
+                        continue;
+                    };
+                    self.start_validation(pending, request);
+                }
+                Output::Ended(_) => ended = true,
+                Output::Dial(_) | Output::Transition { .. } => {}
+                Output::Status(_) | Output::Message(_) | Output::ProtocolError(_) => {
+                    unreachable!("published")
+                }
+            }
+        }
+        if ended {
+            self.drivers.remove(key);
+        }
+    }
+
+    fn start_validation(&self, pending: u64, request: Box<ParsedRequest>) {
+        let validator = self.options.validator.clone();
+        let previous = self
+            .session(&request.msg.from)
+            .and_then(|d| d.metadata().cloned());
+        let tx = self.validated_tx.clone();
+        tokio::spawn(async move {
+            let outcome =
+                validate_metadata(validator.as_deref(), &request.request, previous.as_ref()).await;
+            let _ = tx.send(Validated {
+                pending,
+                request,
+                outcome,
+            });
+        });
+    }
+
+    fn validated(&mut self, validated: Validated) {
+        let Validated {
+            pending,
+            request,
+            outcome,
+        } = validated;
+        let pending_key = Key::Pending(pending);
+        // The pending connection may have timed out or closed while the hook ran.
+        let Some(mut driver) = self.drivers.remove(&pending_key) else {
+            return;
+        };
+        let client = request.msg.from.clone();
+        let session_key = Key::Session(client.clone());
+        if let Err(rejection) = outcome {
+            driver.reject(&rejection);
+            self.drivers.insert(pending_key.clone(), driver);
+            self.flush(&pending_key);
+            return;
+        }
+        let existing = self.session(&client).and_then(SessionDriver::existing);
+        let transparent = self.options.session.enable_transparent_reconnects;
+        match decide(&request.request, existing.as_ref(), transparent) {
+            Decision::Resume => {
+                let Some(session) = self.drivers.get_mut(&session_key) else {
+                    unreachable!("resume is decided on an existing session")
+                };
+                session.adopt(driver, &request);
+                self.flush(&session_key);
+            }
+            Decision::New { replaces } => {
+                if replaces.is_some() {
+                    self.end_replaced(&session_key);
+                }
+                driver.accept(&request);
+                self.drivers.insert(session_key.clone(), driver);
+                self.flush(&session_key);
+            }
+            Decision::Reject {
+                rejection,
+                replaces,
+            } => {
+                if replaces.is_some() {
+                    self.end_replaced(&session_key);
+                }
+                driver.reject(&rejection);
+                self.drivers.insert(pending_key.clone(), driver);
+                self.flush(&pending_key);
+            }
+        }
+    }
+
+    fn end_replaced(&mut self, key: &Key) {
+        if let Some(old) = self.drivers.get_mut(key) {
+            old.replace();
+        }
+        self.flush(key);
+    }
+
+    fn close_all(&mut self) {
+        let keys: Vec<Key> = self.drivers.keys().cloned().collect();
+        for key in keys {
+            if let Some(driver) = self.drivers.get_mut(&key) {
+                driver.close();
+            }
+            self.flush(&key);
+        }
+        self.subscribers.emit(&TransportEvent::TransportClosed);
+    }
+}
