@@ -195,6 +195,8 @@ pub struct SessionDriver {
     retries_reported: bool,
     sniff_codec: bool,
     ended: Option<EndReason>,
+    /// The peer's id and the session id as last known, still there once the session ended.
+    identity: (String, String),
 }
 
 impl std::fmt::Debug for SessionDriver {
@@ -235,6 +237,7 @@ impl SessionDriver {
             retries_reported: false,
             sniff_codec: false,
             ended: None,
+            identity: (String::new(), String::new()),
         }
     }
 
@@ -346,6 +349,15 @@ impl SessionDriver {
     /// Timer events and dial results discarded because their state had been left.
     pub fn stale_events(&self) -> usize {
         self.stale_events
+    }
+
+    /// The peer's id and the session's id (empty until a server connection's handshake). They
+    /// stay readable after the session ended.
+    pub fn identity(&self) -> (&str, &str) {
+        match self.context() {
+            Some(ctx) => (&ctx.to, &ctx.id),
+            None => (&self.identity.0, &self.identity.1),
+        }
     }
 
     /// What the driver has to say since the last call, in order.

@@ -104,8 +104,7 @@ impl Subscribers {
     }
 }
 
-/// Who a driver's outputs are about, captured before the outputs are read (a session that
-/// ended has no context any more).
+/// Who a driver's outputs are about.
 #[derive(Debug, Clone)]
 struct Party {
     peer: String,
@@ -114,10 +113,10 @@ struct Party {
 
 impl Party {
     fn of(driver: &SessionDriver) -> Self {
-        let ctx = driver.context();
+        let (peer, session_id) = driver.identity();
         Party {
-            peer: ctx.map(|c| c.to.clone()).unwrap_or_default(),
-            session_id: ctx.map(|c| c.id.clone()).unwrap_or_default(),
+            peer: peer.to_owned(),
+            session_id: session_id.to_owned(),
         }
     }
 }
