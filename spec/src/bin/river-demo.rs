@@ -130,13 +130,13 @@ async fn receive(mut events: UnboundedReceiver<TransportEvent>, total: u64) -> D
         let Value::Int(n) = msg.payload else { continue };
         let n = u64::try_from(n).unwrap_or(u64::MAX);
         d.delivered += 1;
-        if n < d.next {
-            d.duplicates += 1;
-        } else if n > d.next {
-            d.reordered += 1;
-            d.next = n + 1;
-        } else {
-            d.next += 1;
+        match n.cmp(&d.next) {
+            std::cmp::Ordering::Less => d.duplicates += 1,
+            std::cmp::Ordering::Greater => {
+                d.reordered += 1;
+                d.next = n + 1;
+            }
+            std::cmp::Ordering::Equal => d.next += 1,
         }
     }
     d
@@ -229,6 +229,25 @@ async fn main() -> ExitCode {
     let client_tally = client_watch.await.unwrap_or_default();
     let server_tally = server_watch.await.unwrap_or_default();
 
+    report(
+        &args,
+        &delivery,
+        cuts,
+        elapsed,
+        &client_tally,
+        &server_tally,
+    )
+}
+
+/// Prints the summary; success only if every message arrived exactly once, in order.
+fn report(
+    args: &Args,
+    delivery: &Delivery,
+    cuts: u64,
+    elapsed: Duration,
+    client_tally: &Tally,
+    server_tally: &Tally,
+) -> ExitCode {
     let missing = args.messages.saturating_sub(delivery.next);
     println!();
     println!("summary ({:.1} s)", elapsed.as_secs_f64());

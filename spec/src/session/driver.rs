@@ -777,6 +777,8 @@ impl SessionDriver {
         match parse_request(m.context().codec, frame, &accepted) {
             Ok(parsed) => {
                 m.request_received = true;
+                // Whatever the decision, the response goes to this client.
+                m.context_mut().to.clone_from(&parsed.msg.from);
                 self.outputs
                     .push(Output::HandshakeRequest(Box::new(parsed)));
             }

@@ -12,9 +12,8 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt as _;
 
 use crate::wire::{
-    Codec, CodecKind, ControlFlags, DecodeError, HandshakeErrorCode, HandshakeRequest,
-    HandshakeResponse, ProtocolVersion, TransportMessage, Value, parse_handshake_request,
-    parse_handshake_response,
+    Codec, CodecKind, DecodeError, HandshakeErrorCode, HandshakeRequest, HandshakeResponse,
+    ProtocolVersion, TransportMessage, Value, parse_handshake_request, parse_handshake_response,
 };
 
 /// A refused handshake: the code and reason sent back to the client.
@@ -155,7 +154,9 @@ pub async fn validate_metadata(
             format!("received malformed handshake metadata: {e}"),
         ));
     }
-    match AssertUnwindSafe(validator.validate(metadata, previous))
+    // The call itself runs inside the guarded future, so a hook that panics before returning
+    // its future is caught too.
+    match AssertUnwindSafe(async move { validator.validate(metadata, previous).await })
         .catch_unwind()
         .await
     {
@@ -279,7 +280,7 @@ pub fn evaluate_response(codec: CodecKind, frame: &[u8], session_id: &str) -> Cl
         Ok(response) => response,
         Err(e) => return ClientOutcome::Invalid(format!("invalid handshake response: {e}")),
     };
-    if msg.flags(ProtocolVersion::CURRENT) != ControlFlags::NONE {
+    if msg.control_flags != 0 {
         return ClientOutcome::Invalid("handshake response carries control flags".into());
     }
     match response {
