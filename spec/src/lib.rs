@@ -4,3 +4,4 @@ pub mod graph;
 pub mod session;
 pub mod transport;
 pub mod wire;
+pub mod router;

@@ -222,10 +222,6 @@ async fn silence_is_measured_from_the_last_message_within_one_interval() {
 /// looks once per interval, from the moment the connection was established, so it closes up
 /// to one interval late.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: the liveness watchdog only checks once per heartbeat interval, counted \
-            from the handshake (driver.rs `arm`, Connected: Watchdog every interval; \
-            `check_liveness`), so a last message 0.5 s into an interval is followed by a \
-            close 2.5 s later instead of 2 s"]
 async fn watchdog_closes_exactly_the_liveness_timeout_after_the_last_message() {
     let (mut d, mut peer) = connected_server().await;
     run_for(&mut d, ms(500)).await;

@@ -366,6 +366,13 @@ impl SessionDriver {
         std::mem::take(&mut self.outputs)
     }
 
+    /// Records an output after the transitions that happened before it, so outputs come out
+    /// in the order things happened.
+    fn push(&mut self, output: Output) {
+        self.collect_steps();
+        self.outputs.push(output);
+    }
+
     fn collect_steps(&mut self) {
         let steps: Vec<Step> =
             std::mem::take(&mut *self.steps.lock().unwrap_or_else(PoisonError::into_inner));
@@ -439,9 +446,13 @@ impl SessionDriver {
                     None,
                 ));
             }
-            AnySession::Connected(_) => {
+            AnySession::Connected(m) => {
                 let every = opts.heartbeat_interval;
-                timers.push((TimerKind::Watchdog, now + every, Some(every)));
+                timers.push((
+                    TimerKind::Watchdog,
+                    m.last_inbound + opts.liveness_timeout(),
+                    None,
+                ));
                 if self.role == Role::Server {
                     timers.push((TimerKind::Heartbeat, now + every, Some(every)));
                 }
@@ -528,8 +539,7 @@ impl SessionDriver {
         if !budget.has_budget(now) {
             if !self.retries_reported {
                 self.retries_reported = true;
-                self.outputs
-                    .push(Output::ProtocolError(ProtocolError::RetriesExceeded));
+                self.push(Output::ProtocolError(ProtocolError::RetriesExceeded));
             }
             return;
         }
@@ -548,7 +558,7 @@ impl SessionDriver {
         };
         let deadline = Instant::now() + m.context().options.connection_timeout;
         let m = m.connect(|_| Connecting { deadline });
-        self.outputs.push(Output::Dial(m.handle()));
+        self.push(Output::Dial(m.handle()));
         self.state = Some(m.into_any());
         self.arm();
     }
@@ -556,7 +566,8 @@ impl SessionDriver {
     /// The answer to [`Output::Dial`]. A dial for a state that has been left (timed out, or the
     /// session ended) is discarded and its connection closed.
     pub fn dialed(&mut self, handle: &Handle, result: Result<Box<dyn Connection>, String>) {
-        if handle.check().is_err() {
+        let current = self.handle().is_some_and(|h| h.same_state(handle));
+        if !current || !matches!(self.state, Some(AnySession::Connecting(_))) {
             self.stale_events += 1;
             if let Ok(mut conn) = result {
                 conn.close(CloseCode::SESSION_CONTINUES);
@@ -600,10 +611,9 @@ impl SessionDriver {
                 let _ = m.conn.send(frame);
             }
             Err(e) => {
-                self.outputs
-                    .push(Output::ProtocolError(ProtocolError::MessageSendFailure(
-                        format!("handshake request: {e}"),
-                    )));
+                self.push(Output::ProtocolError(ProtocolError::MessageSendFailure(
+                    format!("handshake request: {e}"),
+                )));
                 self.lose_connection();
             }
         }
@@ -664,13 +674,18 @@ impl SessionDriver {
         self.retry();
     }
 
+    /// The watchdog fired: close the connection if nothing arrived for the liveness timeout,
+    /// else look again that long after the last arrival.
     fn check_liveness(&mut self) {
         let Some(AnySession::Connected(m)) = &self.state else {
             return;
         };
-        let silence = Instant::now().saturating_duration_since(m.last_inbound);
-        if silence >= m.context().options.liveness_timeout() {
+        let deadline = m.last_inbound + m.context().options.liveness_timeout();
+        if Instant::now() >= deadline {
             self.lose_connection();
+        } else {
+            let handle = m.handle();
+            self.spawn_timer(&handle, TimerKind::Watchdog, deadline, None);
         }
     }
 
@@ -711,17 +726,16 @@ impl SessionDriver {
                         let _ = self.send(PartialMessage::heartbeat());
                     }
                 } else {
-                    self.outputs.push(Output::Message(Box::new(msg)));
+                    self.push(Output::Message(Box::new(msg)));
                 }
             }
         }
     }
 
     fn invalid(&mut self, reason: String) {
-        self.outputs
-            .push(Output::ProtocolError(ProtocolError::InvalidMessage(
-                reason.clone(),
-            )));
+        self.push(Output::ProtocolError(ProtocolError::InvalidMessage(
+            reason.clone(),
+        )));
         self.end(EndReason::InvalidMessage(reason));
     }
 
@@ -751,11 +765,10 @@ impl SessionDriver {
             }
             ClientOutcome::Retry(rejection) => self.end(EndReason::Retry(rejection)),
             ClientOutcome::Fatal(rejection) => {
-                self.outputs
-                    .push(Output::ProtocolError(ProtocolError::HandshakeFailed {
-                        code: rejection.code.clone(),
-                        message: rejection.reason.clone(),
-                    }));
+                self.push(Output::ProtocolError(ProtocolError::HandshakeFailed {
+                    code: rejection.code.clone(),
+                    message: rejection.reason.clone(),
+                }));
                 self.end(EndReason::Fatal(rejection));
             }
             ClientOutcome::Invalid(reason) => self.invalid(reason),
@@ -779,15 +792,13 @@ impl SessionDriver {
                 m.request_received = true;
                 // Whatever the decision, the response goes to this client.
                 m.context_mut().to.clone_from(&parsed.msg.from);
-                self.outputs
-                    .push(Output::HandshakeRequest(Box::new(parsed)));
+                self.push(Output::HandshakeRequest(Box::new(parsed)));
             }
             Err(RequestError::Undecodable(e)) => {
-                self.outputs
-                    .push(Output::ProtocolError(ProtocolError::HandshakeFailed {
-                        code: HandshakeErrorCode::MalformedHandshake,
-                        message: format!("first frame does not decode: {e}"),
-                    }));
+                self.push(Output::ProtocolError(ProtocolError::HandshakeFailed {
+                    code: HandshakeErrorCode::MalformedHandshake,
+                    message: format!("first frame does not decode: {e}"),
+                }));
                 self.end(EndReason::HandshakeFailed);
             }
             Err(RequestError::Rejected { msg, rejection }) => {
@@ -807,11 +818,10 @@ impl SessionDriver {
         if let Ok(frame) = m.context().encode_handshake(msg) {
             let _ = m.conn.send(frame);
         }
-        self.outputs
-            .push(Output::ProtocolError(ProtocolError::HandshakeFailed {
-                code: rejection.code.clone(),
-                message: rejection.reason.clone(),
-            }));
+        self.push(Output::ProtocolError(ProtocolError::HandshakeFailed {
+            code: rejection.code.clone(),
+            message: rejection.reason.clone(),
+        }));
         self.end(EndReason::HandshakeFailed);
     }
 
@@ -828,7 +838,7 @@ impl SessionDriver {
         ctx.metadata.clone_from(&request.request.metadata);
         self.state = Some(m.into_any());
         if self.respond_ok() {
-            self.outputs.push(Output::Status(SessionStatus::Created));
+            self.push(Output::Status(SessionStatus::Created));
             self.finish_server_handshake();
         }
     }
@@ -881,8 +891,7 @@ impl SessionDriver {
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = written {
-            self.outputs
-                .push(Output::ProtocolError(ProtocolError::MessageSendFailure(e)));
+            self.push(Output::ProtocolError(ProtocolError::MessageSendFailure(e)));
             self.end(EndReason::HandshakeFailed);
             return false;
         }
@@ -962,15 +971,15 @@ impl SessionDriver {
         };
         let was_session = !matches!(state, AnySession::WaitingForHandshake(_));
         if was_session {
-            self.outputs.push(Output::Status(SessionStatus::Closing));
+            self.push(Output::Status(SessionStatus::Closing));
         }
         drop(state.close());
         self.collect_steps();
         if was_session {
-            self.outputs.push(Output::Status(SessionStatus::Closed));
+            self.push(Output::Status(SessionStatus::Closed));
         }
         self.ended = Some(reason.clone());
-        self.outputs.push(Output::Ended(reason));
+        self.push(Output::Ended(reason));
     }
 
     /// The metadata a client sends with its handshakes, or a server accepted last.

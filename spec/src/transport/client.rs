@@ -86,6 +86,7 @@ struct Dialed {
 #[derive(Clone)]
 pub struct ClientTransport {
     client_id: Arc<str>,
+    version: ProtocolVersion,
     commands: mpsc::UnboundedSender<Command>,
     subscribers: Subscribers,
 }
@@ -110,6 +111,7 @@ impl ClientTransport {
         let (commands, rx) = mpsc::unbounded_channel();
         let subscribers = Subscribers::default();
         let (dialed_tx, dialed_rx) = mpsc::unbounded_channel();
+        let version = options.version;
         let actor = Actor {
             client_id: client_id.to_string(),
             dialer,
@@ -122,6 +124,7 @@ impl ClientTransport {
         tokio::spawn(actor.run(rx, dialed_rx));
         ClientTransport {
             client_id,
+            version,
             commands,
             subscribers,
         }
@@ -130,6 +133,11 @@ impl ClientTransport {
     /// This transport's id.
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The protocol version its sessions speak.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
     }
 
     /// Events from now on, in order.

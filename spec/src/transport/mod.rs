@@ -21,7 +21,7 @@ pub use server::{CodecMode, ServerOptions, ServerTransport};
 pub use ws::WsLimits;
 
 use crate::session::{Output, ProtocolError, SendError, SessionDriver, SessionStatus};
-use crate::wire::TransportMessage;
+use crate::wire::{ProtocolVersion, TransportMessage};
 
 /// Something a transport reports. Subscribe with `subscribe()` on either transport.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub enum TransportEvent {
         from: String,
         /// The session it arrived on.
         session_id: String,
+        /// The session's protocol version, which gives the control flags their meaning.
+        version: ProtocolVersion,
         /// The message.
         msg: Arc<TransportMessage>,
     },
@@ -109,6 +111,7 @@ impl Subscribers {
 struct Party {
     peer: String,
     session_id: String,
+    version: ProtocolVersion,
 }
 
 impl Party {
@@ -117,6 +120,9 @@ impl Party {
         Party {
             peer: peer.to_owned(),
             session_id: session_id.to_owned(),
+            version: driver
+                .context()
+                .map_or(ProtocolVersion::CURRENT, |c| c.version),
         }
     }
 }
@@ -159,6 +165,7 @@ fn publish(subscribers: &Subscribers, party: &Party, outputs: Vec<Output>) -> Ve
             Output::Message(msg) => TransportEvent::Message {
                 from: party.peer.clone(),
                 session_id: party.session_id.clone(),
+                version: party.version,
                 msg: Arc::from(msg),
             },
             Output::ProtocolError(error) => {

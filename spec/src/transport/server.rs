@@ -65,6 +65,7 @@ enum Command {
     Accept(Box<dyn Connection>),
     Send {
         to: String,
+        session: Option<String>,
         msg: Box<PartialMessage>,
         reply: oneshot::Sender<Result<Sent, TransportError>>,
     },
@@ -188,10 +189,32 @@ impl ServerTransport {
     /// Sends `msg` to the client `to` on its session. While the client is disconnected the
     /// message waits in the session's buffer.
     pub async fn send(&self, to: &str, msg: PartialMessage) -> Result<Sent, TransportError> {
+        self.send_inner(to, None, msg).await
+    }
+
+    /// Like [`send`](Self::send), but only on the session `session_id`: if the client's session
+    /// has ended (or been replaced by a new one), the message is refused rather than delivered to
+    /// a session that never asked for it.
+    pub async fn send_on_session(
+        &self,
+        to: &str,
+        session_id: &str,
+        msg: PartialMessage,
+    ) -> Result<Sent, TransportError> {
+        self.send_inner(to, Some(session_id.to_owned()), msg).await
+    }
+
+    async fn send_inner(
+        &self,
+        to: &str,
+        session: Option<String>,
+        msg: PartialMessage,
+    ) -> Result<Sent, TransportError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Send {
                 to: to.to_owned(),
+                session,
                 msg: Box::new(msg),
                 reply,
             })
@@ -342,11 +365,22 @@ impl Actor {
                 self.drivers.insert(key.clone(), driver);
                 self.flush(&key);
             }
-            Command::Send { to, msg, reply } => {
+            Command::Send {
+                to,
+                session,
+                msg,
+                reply,
+            } => {
                 let key = Key::Session(to.clone());
                 let result = match self.drivers.get_mut(&key) {
-                    Some(driver) => driver.send(*msg).map_err(TransportError::from),
-                    None => Err(TransportError::NoSession(to)),
+                    Some(driver)
+                        if session
+                            .as_deref()
+                            .is_none_or(|id| driver.identity().1 == id) =>
+                    {
+                        driver.send(*msg).map_err(TransportError::from)
+                    }
+                    Some(_) | None => Err(TransportError::NoSession(to)),
                 };
                 let _ = reply.send(result);
                 self.flush(&key);

@@ -1,0 +1,239 @@
+//! Procedures on top of sessions: services of rpc, stream, upload and subscription procedures
+//! on a server, and typed calls of them from a client (River's router, PROTOCOL.md section 7).
+//!
+//! Every call is a stream of messages sharing a `streamId`. The client opens it with the
+//! `StreamOpen` bit, `serviceName`, `procedureName` and the init payload; each side half-closes
+//! with the `StreamClosed` bit (payload `{"type":"CLOSE"}` when no data rides along); either side
+//! can abort with the `StreamCancel` bit. Responses are results: `{"ok":true,"payload":..}` or
+//! `{"ok":false,"payload":{"code":..,"message":..}}`.
+
+mod client;
+mod server;
+
+use core::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use client::{RequestWriter, ResponseStream, RiverClient, UploadResult};
+pub use server::{CallContext, Requests, Responses, RiverServer, Service, StreamClosed, serve};
+
+use crate::wire::{ControlFlags, Map, PartialMessage, ProtocolVersion, Value, close_payload};
+
+/// River's error codes for failures of the protocol rather than of the procedure.
+pub mod codes {
+    /// The request was malformed: unknown procedure, or a payload that does not fit its schema.
+    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+    /// The procedure's handler failed unexpectedly.
+    pub const UNCAUGHT_ERROR: &str = "UNCAUGHT_ERROR";
+    /// One side cancelled the call.
+    pub const CANCEL: &str = "CANCEL";
+    /// The session ended (or the transport closed) before the call finished.
+    pub const UNEXPECTED_DISCONNECT: &str = "UNEXPECTED_DISCONNECT";
+}
+
+/// An error result: River's `{code, message, extra?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiverError {
+    /// The code: one of [`codes`] or the procedure's own.
+    pub code: String,
+    /// Human-readable detail.
+    pub message: String,
+    /// Anything else the procedure attaches.
+    pub extra: Option<Box<Value>>,
+}
+
+impl RiverError {
+    /// An error with `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        RiverError {
+            code: code.into(),
+            message: message.into(),
+            extra: None,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("code", Value::String(self.code.clone()));
+        map.insert("message", Value::String(self.message.clone()));
+        if let Some(extra) = &self.extra {
+            map.insert("extra", (**extra).clone());
+        }
+        Value::Map(map)
+    }
+
+    fn from_value(value: &Value) -> Self {
+        let text = |key| value.get(key).and_then(Value::as_str).unwrap_or_default();
+        RiverError {
+            code: text("code").to_owned(),
+            message: text("message").to_owned(),
+            extra: value.get("extra").cloned().map(Box::new),
+        }
+    }
+}
+
+impl fmt::Display for RiverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for RiverError {}
+
+/// Converts a handler's value into a payload. Byte strings stay byte strings.
+pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
+    let raw = rmpv::ext::to_value(value).map_err(|e| e.to_string())?;
+    serde::Deserialize::deserialize(raw).map_err(|e: rmpv::ext::Error| e.to_string())
+}
+
+/// Converts a payload into a handler's type.
+pub fn from_payload<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
+    let raw = rmpv::ext::to_value(value).map_err(|e| e.to_string())?;
+    rmpv::ext::from_value(raw).map_err(|e| e.to_string())
+}
+
+fn ok_result(payload: Value) -> Value {
+    let mut map = Map::new();
+    map.insert("ok", Value::Bool(true));
+    map.insert("payload", payload);
+    Value::Map(map)
+}
+
+fn err_result(error: &RiverError) -> Value {
+    let mut map = Map::new();
+    map.insert("ok", Value::Bool(false));
+    map.insert("payload", error.to_value());
+    Value::Map(map)
+}
+
+/// Reads a result payload.
+fn parse_result(value: &Value) -> Result<Value, RiverError> {
+    let payload = value.get("payload").cloned().unwrap_or_default();
+    match value.get("ok").and_then(Value::as_bool) {
+        Some(true) => Ok(payload),
+        Some(false) => Err(RiverError::from_value(&payload)),
+        None => Err(RiverError::new(
+            codes::INVALID_REQUEST,
+            "response is not a result (`ok` missing)",
+        )),
+    }
+}
+
+fn is_close_control(value: &Value) -> bool {
+    value.get("type").and_then(Value::as_str) == Some("CLOSE")
+}
+
+/// Wire bits for `flags` under `version`. v1.1 has no cancel bit: there, an abort travels as a
+/// close carrying the error result, which is what v1.1 peers expect.
+fn bits(flags: ControlFlags, version: ProtocolVersion) -> u32 {
+    let flags = if version == ProtocolVersion::V1_1 && flags.cancel {
+        ControlFlags {
+            cancel: false,
+            closed: true,
+            ..flags
+        }
+    } else {
+        flags
+    };
+    flags.to_bits(version).unwrap_or(0)
+}
+
+/// A message of the stream `stream_id`.
+fn stream_message(
+    stream_id: &str,
+    flags: ControlFlags,
+    version: ProtocolVersion,
+    payload: Value,
+) -> PartialMessage {
+    PartialMessage {
+        stream_id: stream_id.to_owned(),
+        control_flags: bits(flags, version),
+        service_name: None,
+        procedure_name: None,
+        tracing: None,
+        payload,
+    }
+}
+
+/// The half-close of `stream_id`: `{"type":"CLOSE"}` with the `StreamClosed` bit.
+fn close_message(stream_id: &str, version: ProtocolVersion) -> PartialMessage {
+    stream_message(stream_id, ControlFlags::CLOSED, version, close_payload())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Sample {
+        msg: String,
+        n: u32,
+        #[serde(with = "serde_bytes_shim")]
+        data: Vec<u8>,
+    }
+
+    mod serde_bytes_shim {
+        pub(super) fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(v)
+        }
+        pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<u8>, D::Error> {
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Vec<u8>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                    Ok(v.to_vec())
+                }
+            }
+            d.deserialize_bytes(V)
+        }
+    }
+
+    #[test]
+    fn payload_round_trip_keeps_bytes() {
+        let sample = Sample {
+            msg: "héllo".into(),
+            n: 7,
+            data: vec![0, 1, 255],
+        };
+        let value = to_payload(&sample).unwrap();
+        assert_eq!(
+            value.get("data").and_then(Value::as_bytes),
+            Some(&[0, 1, 255][..])
+        );
+        assert_eq!(value.get("msg").and_then(Value::as_str), Some("héllo"));
+        assert_eq!(from_payload::<Sample>(&value).unwrap(), sample);
+        assert!(from_payload::<Sample>(&Value::Null).is_err());
+    }
+
+    #[test]
+    fn results() {
+        assert_eq!(parse_result(&ok_result(Value::Int(3))), Ok(Value::Int(3)));
+        let err = RiverError::new("NOPE", "no");
+        assert_eq!(parse_result(&err_result(&err)), Err(err));
+        assert_eq!(
+            parse_result(&Value::Null).unwrap_err().code,
+            codes::INVALID_REQUEST
+        );
+    }
+
+    #[test]
+    fn cancel_in_v1_1_is_a_close() {
+        assert_eq!(bits(ControlFlags::CANCEL, ProtocolVersion::V2_0), 4);
+        assert_eq!(bits(ControlFlags::CANCEL, ProtocolVersion::V1_1), 4);
+        assert_eq!(bits(ControlFlags::CLOSED, ProtocolVersion::V2_0), 8);
+        assert_eq!(bits(ControlFlags::CLOSED, ProtocolVersion::V1_1), 4);
+        assert_eq!(
+            bits(
+                ControlFlags::OPEN | ControlFlags::CLOSED,
+                ProtocolVersion::V2_0
+            ),
+            10
+        );
+    }
+}
