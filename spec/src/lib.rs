@@ -5,3 +5,4 @@ pub mod session;
 pub mod transport;
 pub mod wire;
 pub mod router;
+pub mod echo_service;

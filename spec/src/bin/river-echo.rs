@@ -4,7 +4,7 @@
 //! [--codec json|msgpack|auto]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
-//! It completes handshakes and keeps sessions alive with heartbeats; it runs until killed.
+//! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -66,6 +66,8 @@ async fn main() -> ExitCode {
         },
     );
     let mut events = server.subscribe();
+    let _router =
+        statebound_river::router::serve(&server, vec![statebound_river::echo_service::service()]);
     let addr = match server.bind(listen).await {
         Ok(addr) => addr,
         Err(e) => {
