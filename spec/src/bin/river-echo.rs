@@ -1,20 +1,42 @@
 //! A River server for other River clients: server id `SERVER`, on the address given.
 //!
 //! `cargo run --release -p statebound-river --bin river-echo -- --listen ADDR
-//! [--codec json|msgpack|auto]`
+//! [--codec json|msgpack|auto] [--accept-versions v1.1,v2.0] [--reject-handshakes CODE
+//! [--reject-count N]]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
 //! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
+//!
+//! `--accept-versions` narrows the protocol versions accepted (a client speaking another gets
+//! `PROTOCOL_VERSION_MISMATCH`). `--reject-handshakes CODE` makes the validation hook refuse
+//! handshakes with `CODE` (the first `N` only, with `--reject-count N`), to exercise clients'
+//! handshake failure paths.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use statebound_river::session::{BoxFuture, HandshakeValidator, Rejection};
 use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport, TransportEvent};
-use statebound_river::wire::CodecKind;
+use statebound_river::wire::{CodecKind, HandshakeErrorCode, ProtocolVersion, Value};
 
-fn parse_args() -> Result<(SocketAddr, CodecMode), String> {
+const USAGE: &str = "usage: river-echo --listen ADDR [--codec json|msgpack|auto] \
+                     [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]]";
+
+struct Args {
+    listen: SocketAddr,
+    codec: CodecMode,
+    versions: Vec<ProtocolVersion>,
+    reject: Option<(HandshakeErrorCode, Option<u64>)>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut listen = None;
     let mut codec = CodecMode::Auto;
+    let mut versions = ProtocolVersion::ALL.to_vec();
+    let mut reject_code = None;
+    let mut reject_count = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -38,40 +60,104 @@ fn parse_args() -> Result<(SocketAddr, CodecMode), String> {
                     }
                 };
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; usage: river-echo --listen ADDR [--codec json|msgpack|auto]"
-                ));
+            "--accept-versions" => {
+                versions = value()?
+                    .split(',')
+                    .map(|v| {
+                        v.parse::<ProtocolVersion>()
+                            .map_err(|e| format!("--accept-versions: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?;
             }
+            "--reject-handshakes" => reject_code = Some(HandshakeErrorCode::from_wire(&value()?)),
+            "--reject-count" => {
+                reject_count = Some(
+                    value()?
+                        .parse::<u64>()
+                        .map_err(|e| format!("--reject-count: {e}"))?,
+                );
+            }
+            other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
-    let listen = listen.ok_or("usage: river-echo --listen ADDR [--codec json|msgpack|auto]")?;
-    Ok((listen, codec))
+    let listen = listen.ok_or(USAGE)?;
+    if reject_count.is_some() && reject_code.is_none() {
+        return Err("--reject-count needs --reject-handshakes".into());
+    }
+    Ok(Args {
+        listen,
+        codec,
+        versions,
+        reject: reject_code.map(|code| (code, reject_count)),
+    })
+}
+
+/// Refuses handshakes with one code, the first `limit` of them or all.
+struct Refuse {
+    code: HandshakeErrorCode,
+    limit: Option<u64>,
+    seen: AtomicU64,
+}
+
+impl HandshakeValidator for Refuse {
+    fn check_schema(&self, _: Option<&Value>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn validate<'a>(
+        &'a self,
+        _: Option<&'a Value>,
+        _: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), Rejection>> {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst);
+        let refuse = self.limit.is_none_or(|limit| n < limit);
+        let code = self.code.clone();
+        Box::pin(async move {
+            if refuse {
+                Err(Rejection::new(
+                    code,
+                    "river-echo was told to refuse this handshake",
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (listen, codec) = match parse_args() {
+    let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
             eprintln!("river-echo: {e}");
             return ExitCode::from(2);
         }
     };
+    let validator = args.reject.map(|(code, limit)| {
+        let refuse: Arc<dyn HandshakeValidator> = Arc::new(Refuse {
+            code,
+            limit,
+            seen: AtomicU64::new(0),
+        });
+        refuse
+    });
     let server = ServerTransport::new(
         "SERVER",
         ServerOptions {
-            codec,
+            codec: args.codec,
+            accepted_versions: args.versions,
+            validator,
             ..ServerOptions::default()
         },
     );
     let mut events = server.subscribe();
     let _router =
         statebound_river::router::serve(&server, vec![statebound_river::echo_service::service()]);
-    let addr = match server.bind(listen).await {
+    let addr = match server.bind(args.listen).await {
         Ok(addr) => addr,
         Err(e) => {
-            eprintln!("river-echo: cannot listen on {listen}: {e}");
+            eprintln!("river-echo: cannot listen on {}: {e}", args.listen);
             return ExitCode::FAILURE;
         }
     };

@@ -194,6 +194,7 @@ pub struct SessionDriver {
     reconnect: bool,
     retries_reported: bool,
     sniff_codec: bool,
+    accepted_versions: Vec<ProtocolVersion>,
     ended: Option<EndReason>,
     /// The peer's id and the session id as last known, still there once the session ended.
     identity: (String, String),
@@ -236,6 +237,7 @@ impl SessionDriver {
             reconnect: true,
             retries_reported: false,
             sniff_codec: false,
+            accepted_versions: ProtocolVersion::ALL.to_vec(),
             ended: None,
             identity: (String::new(), String::new()),
         }
@@ -283,6 +285,11 @@ impl SessionDriver {
     /// server serves JSON and msgpack clients.
     pub fn set_sniff_codec(&mut self, on: bool) {
         self.sniff_codec = on;
+    }
+
+    /// Server: the protocol versions a handshake may ask for (both, by default).
+    pub fn set_accepted_versions(&mut self, versions: &[ProtocolVersion]) {
+        self.accepted_versions = versions.to_vec();
     }
 
     /// The current state's connection, if it has one.
@@ -781,13 +788,13 @@ impl SessionDriver {
         let Some(AnySession::WaitingForHandshake(m)) = self.state.as_mut() else {
             return;
         };
-        let accepted = ProtocolVersion::ALL;
+        let accepted = &self.accepted_versions;
         if self.sniff_codec
             && let Some(kind) = crate::wire::CodecKind::sniff(frame)
         {
             m.context_mut().codec = kind;
         }
-        match parse_request(m.context().codec, frame, &accepted) {
+        match parse_request(m.context().codec, frame, accepted) {
             Ok(parsed) => {
                 m.request_received = true;
                 // Whatever the decision, the response goes to this client.

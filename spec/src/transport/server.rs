@@ -37,11 +37,14 @@ pub struct ServerOptions {
     pub validator: Option<Arc<dyn HandshakeValidator>>,
     /// WebSocket limits.
     pub limits: WsLimits,
+    /// Protocol versions clients may speak (v1.1 and v2.0).
+    pub accepted_versions: Vec<ProtocolVersion>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
+            accepted_versions: ProtocolVersion::ALL.to_vec(),
             session: SessionOptions::default(),
             codec: CodecMode::Auto,
             validator: None,
@@ -57,6 +60,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("codec", &self.codec)
             .field("validator", &self.validator.is_some())
             .field("limits", &self.limits)
+            .field("accepted_versions", &self.accepted_versions)
             .finish()
     }
 }
@@ -360,6 +364,7 @@ impl Actor {
                 );
                 let mut driver = SessionDriver::server(ctx, conn);
                 driver.set_sniff_codec(self.options.codec == CodecMode::Auto);
+                driver.set_accepted_versions(&self.options.accepted_versions);
                 self.next_pending += 1;
                 let key = Key::Pending(self.next_pending);
                 self.drivers.insert(key.clone(), driver);
