@@ -83,14 +83,16 @@ impl std::error::Error for RiverError {}
 
 /// Converts a handler's value into a payload. Byte strings stay byte strings.
 pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
-    let raw = rmpv::ext::to_value(value).map_err(|e| e.to_string())?;
-    serde::Deserialize::deserialize(raw).map_err(|e: rmpv::ext::Error| e.to_string())
+    // Through msgpack with named fields: structs become maps, and a binary format keeps byte
+    // strings apart from strings (in human-readable formats `Value` would read `{"$t": ..}`).
+    let bytes = rmp_serde::to_vec_named(value).map_err(|e| e.to_string())?;
+    rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())
 }
 
 /// Converts a payload into a handler's type.
 pub fn from_payload<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    let raw = rmpv::ext::to_value(value).map_err(|e| e.to_string())?;
-    rmpv::ext::from_value(raw).map_err(|e| e.to_string())
+    let bytes = rmp_serde::to_vec_named(value).map_err(|e| e.to_string())?;
+    rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())
 }
 
 fn ok_result(payload: Value) -> Value {
@@ -202,6 +204,7 @@ mod tests {
             data: vec![0, 1, 255],
         };
         let value = to_payload(&sample).unwrap();
+        assert!(value.as_map().is_some(), "structs are maps: {value:?}");
         assert_eq!(
             value.get("data").and_then(Value::as_bytes),
             Some(&[0, 1, 255][..])

@@ -355,13 +355,16 @@ impl Actor {
     fn command(&mut self, command: Command) {
         match command {
             Command::Accept(conn) => {
-                let ctx = SessionContext::new(
+                let mut ctx = SessionContext::new(
                     "",
                     self.server_id.clone(),
                     "",
                     ProtocolVersion::V2_0,
                     self.options.session.clone(),
                 );
+                if let CodecMode::Fixed(kind) = self.options.codec {
+                    ctx.codec = kind;
+                }
                 let mut driver = SessionDriver::server(ctx, conn);
                 driver.set_sniff_codec(self.options.codec == CodecMode::Auto);
                 driver.set_accepted_versions(&self.options.accepted_versions);
