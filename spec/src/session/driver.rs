@@ -976,6 +976,8 @@ impl SessionDriver {
         let Some(state) = self.state.take() else {
             return;
         };
+        let ctx = state.context();
+        self.identity = (ctx.to.clone(), ctx.id.clone());
         let was_session = !matches!(state, AnySession::WaitingForHandshake(_));
         if was_session {
             self.push(Output::Status(SessionStatus::Closing));
