@@ -106,6 +106,9 @@ pub enum EndReason {
     Fatal(Rejection),
     /// The client connected with another session id, which replaces this one.
     Replaced,
+    /// A client without transparent reconnects lost its connection: the session ends, and a
+    /// reconnect starts a new one.
+    ConnectionLost,
     /// A pending server connection failed its handshake; there never was a session.
     HandshakeFailed,
 }
@@ -658,8 +661,22 @@ impl SessionDriver {
         }
     }
 
-    /// Drops the current connection (Handshaking or Connected) and waits without one.
+    /// Drops the current connection (Handshaking or Connected) and waits without one. A client
+    /// that does not resume sessions ends its session instead.
     fn lose_connection(&mut self) {
+        let resumable = self
+            .context()
+            .is_some_and(|c| c.options.enable_transparent_reconnects);
+        if self.role == Role::Client
+            && !resumable
+            && matches!(
+                self.state,
+                Some(AnySession::Handshaking(_) | AnySession::Connected(_))
+            )
+        {
+            self.end(EndReason::ConnectionLost);
+            return;
+        }
         let grace = Instant::now();
         let next = match self.state.take() {
             Some(AnySession::Handshaking(mut m)) => {

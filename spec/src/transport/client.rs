@@ -403,9 +403,15 @@ impl Actor {
         }
         if let Some(reason) = ended {
             self.sessions.remove(to);
-            if let EndReason::Retry(rejection) = reason {
-                tracing::info!(server = %to, %rejection, "server asked for a new session");
-                self.connect(to);
+            match reason {
+                EndReason::Retry(rejection) => {
+                    tracing::info!(server = %to, %rejection, "server asked for a new session");
+                    self.connect(to);
+                }
+                EndReason::ConnectionLost if self.options.reconnect_on_connection_drop => {
+                    self.connect(to);
+                }
+                _ => {}
             }
         }
     }

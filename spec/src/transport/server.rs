@@ -29,7 +29,7 @@ pub enum CodecMode {
 /// A server transport's settings.
 #[derive(Clone)]
 pub struct ServerOptions {
-    /// Session timing. `session.codec` is the codec under [`CodecMode::Fixed`].
+    /// Session timing. `session.codec` is not used: [`codec`](Self::codec) decides.
     pub session: SessionOptions,
     /// How each connection's codec is chosen.
     pub codec: CodecMode,
