@@ -1,0 +1,114 @@
+"""v2 client: calls each of river-echo's five procedures in service `test` once.
+
+rpc `echo`, stream `echoStream`, upload `concat`, subscription `countdown`, and rpc `fail`
+(which must raise with the code and message it was given). Prints one event per procedure with
+what came back, and fails on the first answer that is not the expected one.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from interop_common import (
+    SERVER_ID,
+    check,
+    emit,
+    identity,
+    parser,
+    river_error,
+    run,
+    transport_options,
+    uri_factory,
+)
+from replit_river.error_schema import RiverError, RiverServiceException
+from replit_river.v2 import Client
+
+SERVICE = "test"
+
+
+async def requests(messages):
+    for m in messages:
+        yield {"msg": m}
+
+
+async def main(args) -> None:
+    client = Client(
+        uri_and_metadata_factory=uri_factory(args.uri),
+        client_id=args.client_id,
+        server_id=SERVER_ID,
+        transport_options=transport_options(),
+    )
+    step = args.step_timeout
+    try:
+        await client.ensure_connected()
+        session_id = client._transport._session.session_id
+        emit("connected", session_id=session_id)
+
+        async with asyncio.timeout(step):
+            got = await client.send_rpc(
+                SERVICE, "echo", {"msg": "héllo 🌊"}, identity, identity, river_error,
+                timedelta(seconds=step),
+            )
+        emit("rpc", procedure="echo", response=got)
+        check(got == {"msg": "héllo 🌊"}, f"echo answered {got!r}")
+
+        sent = ["one", "two", "three"]
+        got_stream = []
+        async with asyncio.timeout(step):
+            async for item in client.send_stream(
+                SERVICE, "echoStream", {}, requests(sent), identity, identity, identity,
+                river_error,
+            ):
+                check(not isinstance(item, RiverError), f"echoStream yielded an error {item!r}")
+                got_stream.append(item)
+        emit("stream", procedure="echoStream", responses=got_stream)
+        check(got_stream == [{"msg": m} for m in sent], f"echoStream answered {got_stream!r}")
+
+        parts = ["a", "b", "c", "d"]
+        async with asyncio.timeout(step):
+            got = await client.send_upload(
+                SERVICE, "concat", {}, requests(parts), identity, identity, identity,
+                river_error,
+            )
+        emit("upload", procedure="concat", response=got)
+        check(got == {"msg": "abcd"}, f"concat answered {got!r}")
+
+        got_sub = []
+        async with asyncio.timeout(step):
+            async for item in client.send_subscription(
+                SERVICE, "countdown", {"from": 3}, identity, identity, river_error
+            ):
+                check(not isinstance(item, RiverError), f"countdown yielded an error {item!r}")
+                got_sub.append(item)
+        emit("subscription", procedure="countdown", responses=got_sub)
+        check(got_sub == [{"n": n} for n in (3, 2, 1, 0)], f"countdown yielded {got_sub!r}")
+
+        try:
+            async with asyncio.timeout(step):
+                got = await client.send_rpc(
+                    SERVICE, "fail", {"code": "NOPE", "message": "as asked"}, identity,
+                    identity, river_error, timedelta(seconds=step),
+                )
+        except RiverServiceException as e:
+            underlying = e.underlying_error
+            emit("rpc_error", procedure="fail", code=e.code,
+                 message=underlying.message if underlying else None)
+            check(e.code == "NOPE", f"fail raised code {e.code!r}")
+            check(
+                underlying is not None and underlying.message == "as asked",
+                f"fail raised {e.message!r}",
+            )
+        else:
+            check(False, f"fail answered {got!r} instead of raising")
+
+        session = client._transport._session
+        check(session is not None and session.session_id == session_id, "the session changed")
+        emit("same_session", session_id=session_id)
+    finally:
+        await client.close()
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--step-timeout", type=float, default=5.0, help="seconds per procedure")
+    args = p.parse_args()
+    run(lambda: main(args), args.timeout)

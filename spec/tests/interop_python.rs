@@ -1,0 +1,604 @@
+//! Interop with River's real Python package (`replit-river==0.17.11` from `PyPI`), on loopback.
+//!
+//! Our `river-echo` against River's Python clients (v2 `replit_river.v2.Client` and v1.1
+//! `replit_river.Client`), and our Rust client against River's Python v1.1 server. The Python
+//! side is the scripts in `interop/python/`, run with the venv that `bash interop/setup.sh`
+//! makes (or `$RIVER_INTEROP_PYTHON`); without it every test here fails and says so.
+//!
+//! Every process is started here, killed when its test ends, and waited on with a bound; a
+//! failure prints what every process printed. Connection cuts go through a loopback proxy
+//! ([`interop_support::Proxy`]) that drops both sockets of every live connection.
+
+mod interop_support;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use interop_support::{Cast, Peer, Proxy, river_echo, ws_url};
+use serde_json::Value as Json;
+use statebound_river::echo_service::{Empty, FailInit, Msg};
+use statebound_river::router::RiverClient;
+use statebound_river::session::SessionOptions;
+use statebound_river::transport::{ClientOptions, ClientTransport, TransportEvent, WsDialer};
+use statebound_river::wire::{CodecKind, ProtocolVersion};
+use tokio::time::{sleep, timeout};
+
+/// How long any one script may run, as the test sees it (the scripts time out sooner).
+const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
+/// How long a script is given for one step the test waits on.
+const STEP: Duration = Duration::from_secs(20);
+/// The scripts' own whole-run timeout, in seconds.
+const SCRIPT_TIMEOUT: &str = "45";
+
+/// river-echo's line for a session of `client` entering `Connected` after a handshake.
+fn handshake_ok(client: &str, session_id: &str) -> String {
+    format!("{client} {session_id}: WaitingForHandshake -> Connected (handshake_ok)")
+}
+
+fn connection_lost(client: &str, session_id: &str) -> String {
+    format!("{client} {session_id}: Connected -> NoConnection (connection_lost)")
+}
+
+fn str_field<'a>(event: &'a Json, field: &str) -> &'a str {
+    event[field].as_str().unwrap_or_default()
+}
+
+fn codec_flag(codec: &str) -> Vec<&str> {
+    vec!["--codec", codec]
+}
+
+/// Tells a script that holds its session (`holding`) to close it and finish.
+fn release(cast: &Cast<'_>, script: &Peer) {
+    if let Err(e) = script.send_line("close") {
+        cast.fail(&format!("cannot tell {} to close: {e}", script.name()));
+    }
+}
+
+// ----- v2 client: handshake and liveness ------------------------------------------------------
+
+async fn v2_handshake_and_heartbeats(codec: &str) {
+    let client_id = format!("py-v2-alive-{codec}");
+    let (echo, addr) = river_echo(&codec_flag(codec)).await;
+    let py = Peer::python_script(
+        "v2_handshake.py",
+        [
+            "--uri",
+            ws_url(addr).as_str(),
+            "--client-id",
+            &client_id,
+            "--hold",
+            "3.5",
+            "--min-heartbeats",
+            "2",
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&echo, &py]);
+    let connected = cast.expect_event(&py, "connected", STEP).await;
+    let session_id = str_field(&connected, "session_id").to_owned();
+    let ok_line = handshake_ok(&client_id, &session_id);
+    if !echo.wait_for_count(&ok_line, 1, STEP).await {
+        cast.fail(&format!("river-echo never printed `{ok_line}`"));
+    }
+    let alive = cast.expect_event(&py, "alive", STEP).await;
+    cast.expect_event(&py, "holding", STEP).await;
+    // While the script held the session, the connection was never lost.
+    cast.check(
+        echo.count(&connection_lost(&client_id, &session_id)) == 0,
+        || "river-echo lost the connection while the client held it".into(),
+    );
+    release(&cast, &py);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    cast.check(echo.count(&ok_line) == 1, || {
+        "the session handshook more than once".into()
+    });
+    cast.check(alive["server_seq_seen"].as_u64() >= Some(2), || {
+        "fewer than two server heartbeats reached the client".into()
+    });
+    cast.check(alive["client_seq_sent"].as_u64() >= Some(2), || {
+        "the client answered fewer than two heartbeats".into()
+    });
+}
+
+/// The v2 client handshakes with river-echo (msgpack) and the session stays connected through
+/// several heartbeats, each answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_handshakes_and_stays_alive_msgpack() {
+    v2_handshake_and_heartbeats("msgpack").await;
+}
+
+/// The same with the codec read from the client's first frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_handshakes_and_stays_alive_auto() {
+    v2_handshake_and_heartbeats("auto").await;
+}
+
+// ----- v2 client: the five procedures ---------------------------------------------------------
+
+async fn v2_procedures(codec: &str) {
+    let (echo, addr) = river_echo(&codec_flag(codec)).await;
+    let client_id = format!("py-v2-procs-{codec}");
+    let py = Peer::python_script(
+        "v2_procedures.py",
+        [
+            "--uri",
+            ws_url(addr).as_str(),
+            "--client-id",
+            &client_id,
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&echo, &py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    for event in [
+        "rpc",
+        "stream",
+        "upload",
+        "subscription",
+        "rpc_error",
+        "same_session",
+    ] {
+        cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
+    }
+    let session_id = str_field(&py.event("connected").unwrap_or_default(), "session_id").to_owned();
+    cast.check(
+        echo.count(&handshake_ok(&client_id, &session_id)) == 1,
+        || "river-echo did not show exactly one handshake for the session".into(),
+    );
+}
+
+/// rpc, stream, upload, subscription and an error result, from the v2 client (msgpack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_calls_all_five_procedures_msgpack() {
+    v2_procedures("msgpack").await;
+}
+
+/// The same with `--codec auto`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_calls_all_five_procedures_auto() {
+    v2_procedures("auto").await;
+}
+
+// ----- v2 client: connection cuts -------------------------------------------------------------
+
+/// Runs `v2_reconnect.py --mode mode` through a proxy, cuts the connection when the script
+/// says it is ready, and checks that the session carried on: the same session id reconnected.
+async fn v2_survives_cut(codec: &str, mode: &str, extra: &[&str]) -> Vec<Json> {
+    let (echo, addr) = river_echo(&codec_flag(codec)).await;
+    let proxy = Proxy::start(addr).await;
+    let client_id = format!("py-v2-cut-{mode}-{codec}");
+    let mut args = vec![
+        "--uri".to_owned(),
+        ws_url(proxy.addr()),
+        "--client-id".to_owned(),
+        client_id.clone(),
+        "--mode".to_owned(),
+        mode.to_owned(),
+        "--timeout".to_owned(),
+        SCRIPT_TIMEOUT.to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let py = Peer::python_script("v2_reconnect.py", args);
+    let cast = Cast(vec![&echo, &py]);
+    let ready = cast.expect_event(&py, "ready_for_cut", STEP).await;
+    let session_id = str_field(&ready, "session_id").to_owned();
+    let severed = proxy
+        .sever_when_upstream_quiet(Duration::from_millis(150), Duration::from_secs(5))
+        .await;
+    cast.check(severed == 1, || {
+        format!("the proxy severed {severed} connections, expected 1")
+    });
+    if let Err(e) = py.send_line("cut done") {
+        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
+    }
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    let same = py.event("same_session").unwrap_or_default();
+    cast.check(str_field(&same, "session_id") == session_id, || {
+        "the script ended on another session".into()
+    });
+    cast.check(proxy.accepted() >= 2, || {
+        format!(
+            "the client made {} connections; it should have reconnected",
+            proxy.accepted()
+        )
+    });
+    let lost = connection_lost(&client_id, &session_id);
+    cast.check(echo.count(&lost) >= 1, || {
+        format!("river-echo never printed `{lost}` for the cut")
+    });
+    let reconnected = format!("{client_id} {session_id}: ");
+    let connects = echo
+        .stdout()
+        .iter()
+        .filter(|l| l.starts_with(&reconnected) && l.contains("-> Connected"))
+        .count();
+    cast.check(connects >= 2, || {
+        format!("river-echo shows {connects} connects of session {session_id}; wanted the first and the resume")
+    });
+    cast.check(
+        echo.count(&format!("{session_id}: session Closed")) == 0,
+        || "river-echo closed the session".into(),
+    );
+    py.events()
+}
+
+/// The v2 client's session survives an abrupt cut with nothing in flight: it reconnects
+/// through the proxy with the same session id and receives heartbeats again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_session_resumes_after_connection_cut() {
+    v2_survives_cut("msgpack", "session", &[]).await;
+}
+
+/// A v2 stream (`echoStream`) keeps echoing in order on the same session after a cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_stream_survives_connection_cut_msgpack() {
+    v2_survives_cut("msgpack", "stream", &[]).await;
+}
+
+/// The same with `--codec auto` (the codec is read again on the new connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_stream_survives_connection_cut_auto() {
+    v2_survives_cut("auto", "stream", &[]).await;
+}
+
+/// A v2 subscription (`countdown` from 40, 50 ms apart) is cut mid-way and delivers every
+/// value exactly once, in order, on the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_subscription_survives_connection_cut() {
+    let events = v2_survives_cut("auto", "subscription", &["--from", "40"]).await;
+    let before = events
+        .iter()
+        .find(|e| e["event"] == "received_before_cut")
+        .and_then(|e| e["count"].as_u64());
+    // Values 40..=0 are 41; the cut must have come while some were still to be sent.
+    assert!(
+        before.is_some_and(|n| n < 35),
+        "the cut came too late to test anything: {before:?} of 41 values were in before it"
+    );
+}
+
+/// The server forgot the session (the proxy now leads to a fresh river-echo): the client's
+/// resume is refused with `SESSION_STATE_MISMATCH`, its session ends, and the next connect makes
+/// a new session that works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
+    let (first, first_addr) = river_echo(&["--codec", "msgpack"]).await;
+    let (second, second_addr) = river_echo(&["--codec", "msgpack"]).await;
+    let proxy = Proxy::start(first_addr).await;
+    let client_id = "py-v2-forgotten";
+    let py = Peer::python_script(
+        "v2_session_lost.py",
+        [
+            "--uri",
+            ws_url(proxy.addr()).as_str(),
+            "--client-id",
+            client_id,
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&first, &second, &py]);
+    let ready = cast.expect_event(&py, "ready_for_cut", STEP).await;
+    let old_id = str_field(&ready, "session_id").to_owned();
+    proxy.set_upstream(second_addr);
+    proxy
+        .sever_when_upstream_quiet(Duration::from_millis(150), Duration::from_secs(5))
+        .await;
+    if let Err(e) = py.send_line("cut done") {
+        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
+    }
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    let new = py.event("new_session").unwrap_or_default();
+    let new_id = str_field(&new, "session_id").to_owned();
+    cast.check(!new_id.is_empty() && new_id != old_id, || {
+        "the client did not start a new session".into()
+    });
+    cast.check(second.count("SessionStateMismatch") >= 1, || {
+        "the second river-echo never refused the resume with SESSION_STATE_MISMATCH".into()
+    });
+    cast.check(second.count(&handshake_ok(client_id, &new_id)) == 1, || {
+        "the second river-echo did not establish the new session".into()
+    });
+    cast.check(second.count(&handshake_ok(client_id, &old_id)) == 0, || {
+        "the second river-echo accepted the old session".into()
+    });
+}
+
+// ----- v2 / v1.1 clients: refused handshakes --------------------------------------------------
+
+async fn refused(echo_args: &[&str], script_args: &[&str], expect_attempts: u64) -> Json {
+    let (echo, addr) = river_echo(echo_args).await;
+    let uri = ws_url(addr);
+    let mut args = vec!["--uri", uri.as_str(), "--timeout", SCRIPT_TIMEOUT];
+    args.extend_from_slice(script_args);
+    let py = Peer::python_script("handshake_refused.py", args);
+    let cast = Cast(vec![&echo, &py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    let outcome = py
+        .event("refused")
+        .or_else(|| py.event("connected"))
+        .unwrap_or_else(|| cast.fail("the script printed neither `refused` nor `connected`"));
+    cast.check(
+        outcome["attempts"].as_u64() == Some(expect_attempts),
+        || {
+            format!(
+                "the client made {} attempts, expected {expect_attempts}",
+                outcome["attempts"]
+            )
+        },
+    );
+    let refusals = echo.count("protocol error HandshakeFailed");
+    cast.check(refusals as u64 >= expect_attempts.min(1), || {
+        "river-echo reported no refused handshake".into()
+    });
+    outcome
+}
+
+/// river-echo's validation hook refuses every handshake (`REJECTED_BY_CUSTOM_HANDLER`): the v2
+/// client retries until its budget (5 attempts) is spent, then fails with that code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_gives_up_when_every_handshake_is_refused() {
+    let out = refused(
+        &[
+            "--codec",
+            "msgpack",
+            "--reject-handshakes",
+            "REJECTED_BY_CUSTOM_HANDLER",
+        ],
+        &[
+            "--client",
+            "v2",
+            "--expect-code",
+            "REJECTED_BY_CUSTOM_HANDLER",
+        ],
+        5,
+    )
+    .await;
+    assert_eq!(out["event"], "refused");
+}
+
+/// The hook refuses the first two handshakes only: the v2 client retries and connects on its
+/// third attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_retries_refused_handshakes_until_accepted() {
+    let out = refused(
+        &[
+            "--codec",
+            "msgpack",
+            "--reject-handshakes",
+            "REJECTED_BY_CUSTOM_HANDLER",
+            "--reject-count",
+            "2",
+        ],
+        &["--client", "v2", "--connects-after", "2"],
+        3,
+    )
+    .await;
+    assert_eq!(out["event"], "connected");
+}
+
+/// A server that speaks only v1.1 refuses the v2 client with `PROTOCOL_VERSION_MISMATCH`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_gives_up_on_protocol_version_mismatch() {
+    let out = refused(
+        &["--codec", "auto", "--accept-versions", "v1.1"],
+        &[
+            "--client",
+            "v2",
+            "--expect-code",
+            "PROTOCOL_VERSION_MISMATCH",
+        ],
+        5,
+    )
+    .await;
+    assert_eq!(out["event"], "refused");
+}
+
+/// A server that speaks only v2.0 refuses the v1.1 client with `PROTOCOL_VERSION_MISMATCH`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_client_gives_up_on_protocol_version_mismatch() {
+    let out = refused(
+        &["--codec", "auto", "--accept-versions", "v2.0"],
+        &[
+            "--client",
+            "v1",
+            "--expect-code",
+            "PROTOCOL_VERSION_MISMATCH",
+        ],
+        5,
+    )
+    .await;
+    assert_eq!(out["event"], "refused");
+}
+
+// ----- v1.1 client ----------------------------------------------------------------------------
+
+/// The v1.1 client handshakes (protocol v1.1) and stays connected through heartbeats both ways
+/// (its own every 500 ms: its 2500 ms default is longer than river-echo's 2 s liveness window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_client_handshakes_and_stays_alive() {
+    let (echo, addr) = river_echo(&["--codec", "auto"]).await;
+    let client_id = "py-v1-alive";
+    let py = Peer::python_script(
+        "v1_handshake.py",
+        [
+            "--uri",
+            ws_url(addr).as_str(),
+            "--client-id",
+            client_id,
+            "--hold",
+            "3.5",
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&echo, &py]);
+    let alive = cast.expect_event(&py, "alive", STEP).await;
+    let session_id = str_field(&alive, "session_id").to_owned();
+    cast.expect_event(&py, "holding", STEP).await;
+    cast.check(
+        echo.count(&connection_lost(client_id, &session_id)) == 0,
+        || "river-echo lost the connection while the v1.1 client held it".into(),
+    );
+    release(&cast, &py);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    cast.check(
+        echo.count(&handshake_ok(client_id, &session_id)) == 1,
+        || "river-echo did not show exactly one handshake for the session".into(),
+    );
+}
+
+/// The v1.1 client calls rpc `echo` and stream `echoStream` on river-echo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_client_rpc_and_stream() {
+    let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
+    let py = Peer::python_script(
+        "v1_procedures.py",
+        [
+            "--uri",
+            ws_url(addr).as_str(),
+            "--client-id",
+            "py-v1-procs",
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&echo, &py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    for event in ["rpc", "stream", "same_session"] {
+        cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
+    }
+}
+
+// ----- our Rust client against River's Python v1.1 server -------------------------------------
+
+/// Keeps a transport's events as text, for failure messages.
+fn record(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<TransportEvent>,
+) -> Arc<Mutex<Vec<String>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let line = match &event {
+                TransportEvent::Message { .. } => continue,
+                other => format!("{other:?}"),
+            };
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
+        }
+    });
+    log
+}
+
+/// Our `RiverClient` (protocol v1.1, msgpack) calls `test.echo` and `test.fail` on River's
+/// Python v1.1 server, keeps the session through a few heartbeats, and calls again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_calls_python_v1_server() {
+    let server_id = "PYSERVER";
+    let py = Peer::python_script(
+        "v1_server.py",
+        [
+            "--server-id",
+            server_id,
+            "--heartbeat-ms",
+            "500",
+            "--timeout",
+            "90",
+        ],
+    );
+    let Some(line) = py
+        .wait_for_stdout(STEP, |l| l.starts_with("listening on "))
+        .await
+    else {
+        Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`")
+    };
+    let addr = line["listening on ".len()..].trim().to_owned();
+    let transport = ClientTransport::new(
+        "rust-client",
+        Arc::new(WsDialer::fixed(format!("ws://{addr}"))),
+        ClientOptions {
+            version: ProtocolVersion::V1_1,
+            session: SessionOptions {
+                codec: CodecKind::Msgpack,
+                ..SessionOptions::default()
+            },
+            ..ClientOptions::default()
+        },
+    );
+    let log = record(transport.subscribe());
+    let client = RiverClient::new(transport.clone(), server_id);
+    let fail = |why: String| -> ! {
+        let events = log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .join("\n  ");
+        Cast(vec![&py]).fail(&format!("{why}\n\nRust client events:\n  {events}"))
+    };
+
+    let hello = Msg {
+        msg: "from rust".into(),
+    };
+    let got: Msg = match timeout(STEP, client.rpc("test", "echo", &hello)).await {
+        Ok(Ok(got)) => got,
+        Ok(Err(e)) => fail(format!("echo failed: {e:?}")),
+        Err(_) => fail("echo did not answer within 20 s".into()),
+    };
+    if got != hello {
+        fail(format!("echo answered {got:?}"));
+    }
+    let session_id = timeout(STEP, transport.session_id(server_id))
+        .await
+        .unwrap_or_else(|_| fail("the transport did not say its session id".into()));
+
+    let init = FailInit {
+        code: "NOPE".into(),
+        message: "as asked".into(),
+    };
+    match timeout(STEP, client.rpc::<_, Empty>("test", "fail", &init)).await {
+        Ok(Err(e)) if e.code == "NOPE" && e.message == "as asked" => {}
+        Ok(other) => fail(format!("fail answered {other:?}")),
+        Err(_) => fail("fail did not answer within 20 s".into()),
+    }
+
+    // Several heartbeat periods on both sides, then the same session still works.
+    sleep(Duration::from_secs(3)).await;
+    let again = Msg {
+        msg: "still here".into(),
+    };
+    match timeout(STEP, client.rpc::<_, Msg>("test", "echo", &again)).await {
+        Ok(Ok(got)) if got == again => {}
+        Ok(other) => fail(format!("the second echo answered {other:?}")),
+        Err(_) => fail("the second echo did not answer within 20 s".into()),
+    }
+    let now = timeout(STEP, transport.session_id(server_id))
+        .await
+        .unwrap_or_else(|_| fail("the transport did not say its session id".into()));
+    if session_id.is_none() || now != session_id {
+        fail(format!("the session changed: {session_id:?} -> {now:?}"));
+    }
+    let connects = log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|l| l.contains("to: \"Connected\""))
+        .count();
+    if connects != 1 {
+        fail(format!(
+            "the client connected {connects} times; expected once"
+        ));
+    }
+    if py.count("\"handled\"") != 3 {
+        fail("the Python server did not handle exactly three calls".into());
+    }
+    if timeout(STEP, transport.close()).await.is_err() {
+        fail("the Rust client transport did not close within 20 s".into());
+    }
+    let _ = py.send_line("stop");
+    if py.wait_for_exit(Duration::from_secs(10)).await.is_none() {
+        fail("the Python server did not stop within 10 s of `stop`".into());
+    }
+}
