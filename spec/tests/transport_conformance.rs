@@ -38,7 +38,7 @@ matrix!(
     hard_disconnect_ends_the_client_session_at_once,
     connect_from_the_closed_event_makes_a_fresh_session,
     without_transparent_reconnects_every_reconnect_is_a_new_session,
-        without_transparent_reconnects_the_client_starts_a_new_session_itself,
+    without_transparent_reconnects_the_client_starts_a_new_session_itself,
     hook_that_never_answers_times_out_and_exhausts_the_budget,
     reconnecting_before_grace_keeps_the_session,
     grace_ends_a_session_whose_reconnects_keep_failing,
