@@ -49,6 +49,22 @@ pub struct SessionContext {
     pub metadata: Option<Value>,
 }
 
+/// Why a message could not be sequenced. Either way it took no `seq`.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    /// The message does not encode.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The encoded frame exceeds [`SessionOptions::max_message_size`].
+    #[error("the message encodes to {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// The frame's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
 /// What became of one inbound message under the sequencing rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receipt {
@@ -101,7 +117,7 @@ impl SessionContext {
     ///
     /// Encoding comes first: a message that cannot be encoded takes no `seq` and leaves the
     /// session as it was.
-    pub fn sequence(&mut self, msg: PartialMessage) -> Result<&BufferedFrame, EncodeError> {
+    pub fn sequence(&mut self, msg: PartialMessage) -> Result<&BufferedFrame, SequenceError> {
         let header = MessageHeader {
             id: generate_id(),
             from: self.from.clone(),
@@ -111,6 +127,13 @@ impl SessionContext {
         };
         let msg = msg.into_message(header);
         let frame = self.codec.encode(&msg)?;
+        let limit = self.options.max_message_size;
+        if frame.len() > limit {
+            return Err(SequenceError::TooLarge {
+                size: frame.len(),
+                limit,
+            });
+        }
         self.seq += 1;
         let index = self.send_buffer.len();
         self.send_buffer.push_back(BufferedFrame {
@@ -213,6 +236,20 @@ mod tests {
         assert_eq!((c.seq, c.send_buffer.len()), (0, 0));
         c.sequence(PartialMessage::heartbeat()).unwrap();
         assert_eq!(c.send_buffer[0].seq, 0);
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_and_takes_no_seq() {
+        let mut c = ctx();
+        c.options.max_message_size = 200;
+        let mut big = PartialMessage::heartbeat();
+        big.payload = Value::String("x".repeat(300));
+        match c.sequence(big) {
+            Err(SequenceError::TooLarge { size, limit: 200 }) => assert!(size > 300),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!((c.seq, c.send_buffer.len()), (0, 0));
+        c.sequence(PartialMessage::heartbeat()).unwrap();
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::connection::{CloseCode, Connection, ConnectionEvent, next_event};
-use super::context::{Receipt, SessionContext, generate_id};
+use super::context::{Receipt, SequenceError, SessionContext, generate_id};
 use super::handshake::{
     ClientOutcome, ParsedRequest, Rejection, RequestError, evaluate_response, parse_request,
 };
@@ -32,8 +32,8 @@ use crate::graph::session::{
     WaitingForHandshake,
 };
 use crate::wire::{
-    Codec, EncodeError, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
-    HandshakeResponse, PartialMessage, ProtocolVersion, TransportMessage, Value,
+    Codec, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest, HandshakeResponse,
+    PartialMessage, ProtocolVersion, TransportMessage, Value,
 };
 
 /// Which side of a session this is.
@@ -150,6 +150,15 @@ pub enum SendError {
     /// The message could not be encoded; it took no sequence number.
     #[error("the message could not be encoded: {0}")]
     Encode(String),
+    /// The message encodes to more than the session's `max_message_size`; it took no
+    /// sequence number.
+    #[error("the message encodes to {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// The frame's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The message is not valid for the session's protocol version.
     #[error("{0}")]
     Invalid(String),
@@ -962,9 +971,10 @@ impl SessionDriver {
         }
         let sent = {
             let ctx = state.context_mut();
-            let buffered = ctx
-                .sequence(msg)
-                .map_err(|e: EncodeError| SendError::Encode(e.to_string()))?;
+            let buffered = ctx.sequence(msg).map_err(|e| match e {
+                SequenceError::Encode(e) => SendError::Encode(e.to_string()),
+                SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
+            })?;
             let sent = Sent {
                 id: buffered.id.clone(),
                 seq: buffered.seq,

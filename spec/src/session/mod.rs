@@ -12,7 +12,7 @@ pub use connection::{
     ChannelConnection, CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId,
     MemoryConnection, MemoryLinkControl, memory_pair, next_event,
 };
-pub use context::{BufferedFrame, Receipt, SessionContext, generate_id};
+pub use context::{BufferedFrame, Receipt, SequenceError, SessionContext, generate_id};
 pub use driver::{
     EndReason, Output, ProtocolError, Role, SendError, Sent, SessionDriver, SessionStatus,
     TimerKind,

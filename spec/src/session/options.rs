@@ -27,6 +27,10 @@ pub struct SessionOptions {
     pub send_buffer_high_water_mark: usize,
     /// The codec frames are written with.
     pub codec: CodecKind,
+    /// Largest frame this side sends, in bytes (100 MiB, what River's WebSocket server accepts).
+    /// A larger message is refused when sent, so it can never wedge a session by being resent
+    /// forever.
+    pub max_message_size: usize,
 }
 
 impl Default for SessionOptions {
@@ -40,6 +44,7 @@ impl Default for SessionOptions {
             enable_transparent_reconnects: true,
             send_buffer_high_water_mark: 1024,
             codec: CodecKind::Json,
+            max_message_size: 100 * 1024 * 1024,
         }
     }
 }

@@ -8,6 +8,7 @@ use statebound::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dial::{DialError, Dialer};
+use super::query::{Query, Sessions, answer, ask, resolve_drain_waiters, tell};
 use super::{Party, Subscribers, TransportError, TransportEvent, publish, step_any};
 use crate::session::{
     Connection, EndReason, Output, RetryOptions, Sent, SessionContext, SessionDriver,
@@ -68,12 +69,14 @@ enum Command {
         reply: oneshot::Sender<Result<Sent, TransportError>>,
     },
     HardDisconnect(String),
-    SessionId(String, oneshot::Sender<Option<String>>),
-    ConnectionCount(oneshot::Sender<usize>),
-    DropConnections,
-    Phantom(bool),
-    WaitForDrain(String, oneshot::Sender<()>),
+    Query(Query),
     Close(oneshot::Sender<()>),
+}
+
+impl From<Query> for Command {
+    fn from(query: Query) -> Self {
+        Command::Query(query)
+    }
 }
 
 struct Dialed {
@@ -173,43 +176,32 @@ impl ClientTransport {
 
     /// The id of the session with `to`, if there is one.
     pub async fn session_id(&self, to: &str) -> Option<String> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SessionId(to.to_owned(), reply))
-            .ok()?;
-        rx.await.ok().flatten()
+        ask(&self.commands, |r| Query::SessionId(to.to_owned(), r))
+            .await
+            .flatten()
     }
 
     /// Waits until the session with `to` has fewer buffered messages than its high-water mark
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
-        let (reply, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::WaitForDrain(to.to_owned(), reply))
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        ask(&self.commands, |r| Query::WaitForDrain(to.to_owned(), r)).await;
     }
 
     /// Test aid: how many sessions have a connection (handshaking or connected).
     pub async fn connection_count(&self) -> usize {
-        let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::ConnectionCount(reply)).is_err() {
-            return 0;
-        }
-        rx.await.unwrap_or(0)
+        ask(&self.commands, Query::ConnectionCount)
+            .await
+            .unwrap_or(0)
     }
 
     /// Test aid: drops every connection as a network failure would; sessions live on.
     pub fn drop_connections(&self) {
-        let _ = self.commands.send(Command::DropConnections);
+        tell(&self.commands, Query::DropConnections);
     }
 
     /// Test aid: stops (or resumes) delivery on every connection while keeping it open.
     pub fn set_phantom_disconnect(&self, on: bool) {
-        let _ = self.commands.send(Command::Phantom(on));
+        tell(&self.commands, Query::Phantom(on));
     }
 
     /// Ends every session and stops reconnecting; later calls fail with
@@ -266,7 +258,7 @@ impl Actor {
                 Event::Dialed(d) => self.dialed(d),
                 Event::Stepped(to) => self.flush(&to),
             }
-            self.resolve_drain_waiters();
+            resolve_drain_waiters(&mut self);
         }
     }
 
@@ -314,39 +306,7 @@ impl Actor {
                 }
                 self.flush(&to);
             }
-            Command::SessionId(to, reply) => {
-                let id = self
-                    .sessions
-                    .get(&to)
-                    .and_then(SessionDriver::context)
-                    .map(|c| c.id.clone());
-                let _ = reply.send(id);
-            }
-            Command::ConnectionCount(reply) => {
-                let n = self
-                    .sessions
-                    .values()
-                    .filter(|d| d.connection().is_some())
-                    .count();
-                let _ = reply.send(n);
-            }
-            Command::DropConnections => {
-                let keys: Vec<String> = self.sessions.keys().cloned().collect();
-                for to in keys {
-                    if let Some(driver) = self.sessions.get_mut(&to) {
-                        driver.drop_connection();
-                    }
-                    self.flush(&to);
-                }
-            }
-            Command::Phantom(on) => {
-                for driver in self.sessions.values() {
-                    if let Some(conn) = driver.connection() {
-                        conn.set_phantom_disconnect(on);
-                    }
-                }
-            }
-            Command::WaitForDrain(to, reply) => self.drain_waiters.push((to, reply)),
+            Command::Query(query) => answer(self, query),
             Command::Close(_) => unreachable!("handled by the loop"),
         }
     }
@@ -416,17 +376,6 @@ impl Actor {
         }
     }
 
-    fn resolve_drain_waiters(&mut self) {
-        let sessions = &self.sessions;
-        self.drain_waiters.retain_mut(|(to, _)| {
-            sessions
-                .get(to.as_str())
-                .and_then(SessionDriver::context)
-                .is_some_and(SessionContext::is_backpressured)
-        });
-        // Waiters whose condition is met were removed above; dropping their sender wakes them.
-    }
-
     fn close_all(&mut self) {
         let keys: Vec<String> = self.sessions.keys().cloned().collect();
         for to in keys {
@@ -436,5 +385,29 @@ impl Actor {
             self.flush(&to);
         }
         self.subscribers.emit(&TransportEvent::TransportClosed);
+    }
+}
+
+impl Sessions for Actor {
+    fn session(&self, peer: &str) -> Option<&SessionDriver> {
+        self.sessions.get(peer)
+    }
+
+    fn drivers(&self) -> Vec<&SessionDriver> {
+        self.sessions.values().collect()
+    }
+
+    fn drop_connections(&mut self) {
+        let keys: Vec<String> = self.sessions.keys().cloned().collect();
+        for to in keys {
+            if let Some(driver) = self.sessions.get_mut(&to) {
+                driver.drop_connection();
+            }
+            self.flush(&to);
+        }
+    }
+
+    fn drain_waiters(&mut self) -> &mut Vec<(String, oneshot::Sender<()>)> {
+        &mut self.drain_waiters
     }
 }

@@ -7,6 +7,7 @@
 
 mod client;
 mod dial;
+mod query;
 mod server;
 mod ws;
 

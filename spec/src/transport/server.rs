@@ -8,13 +8,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::query::{Query, Sessions, answer, ask, resolve_drain_waiters, tell};
 use super::ws::{self, WsLimits};
 use super::{Party, Subscribers, TransportError, TransportEvent, publish, step_any};
 use crate::session::{
     Connection, Decision, HandshakeValidator, Output, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
 };
-use crate::wire::{CodecKind, PartialMessage, ProtocolVersion};
+use crate::wire::{CodecKind, PartialMessage, ProtocolVersion, Value};
 
 /// How a server picks the codec of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +74,14 @@ enum Command {
         msg: Box<PartialMessage>,
         reply: oneshot::Sender<Result<Sent, TransportError>>,
     },
-    SessionId(String, oneshot::Sender<Option<String>>),
-    Metadata(String, oneshot::Sender<Option<crate::wire::Value>>),
-    ConnectionCount(oneshot::Sender<usize>),
-    DropConnections,
-    Phantom(bool),
-    WaitForDrain(String, oneshot::Sender<()>),
+    Query(Query),
     Close(oneshot::Sender<()>),
+}
+
+impl From<Query> for Command {
+    fn from(query: Query) -> Self {
+        Command::Query(query)
+    }
 }
 
 struct Validated {
@@ -228,52 +230,39 @@ impl ServerTransport {
 
     /// The id of the session with the client `to`, if there is one.
     pub async fn session_id(&self, to: &str) -> Option<String> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SessionId(to.to_owned(), reply))
-            .ok()?;
-        rx.await.ok().flatten()
+        ask(&self.commands, |r| Query::SessionId(to.to_owned(), r))
+            .await
+            .flatten()
     }
 
     /// The handshake metadata the client `to` connected with last.
-    pub async fn metadata(&self, to: &str) -> Option<crate::wire::Value> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Metadata(to.to_owned(), reply))
-            .ok()?;
-        rx.await.ok().flatten()
+    pub async fn metadata(&self, to: &str) -> Option<Value> {
+        ask(&self.commands, |r| Query::Metadata(to.to_owned(), r))
+            .await
+            .flatten()
     }
 
     /// Waits until the session with `to` has fewer buffered messages than its high-water mark
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
-        let (reply, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::WaitForDrain(to.to_owned(), reply))
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        ask(&self.commands, |r| Query::WaitForDrain(to.to_owned(), r)).await;
     }
 
     /// Test aid: how many connections are open (pending handshakes included).
     pub async fn connection_count(&self) -> usize {
-        let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::ConnectionCount(reply)).is_err() {
-            return 0;
-        }
-        rx.await.unwrap_or(0)
+        ask(&self.commands, Query::ConnectionCount)
+            .await
+            .unwrap_or(0)
     }
 
     /// Test aid: drops every connection as a network failure would; sessions live on.
     pub fn drop_connections(&self) {
-        let _ = self.commands.send(Command::DropConnections);
+        tell(&self.commands, Query::DropConnections);
     }
 
     /// Test aid: stops (or resumes) delivery on every connection while keeping it open.
     pub fn set_phantom_disconnect(&self, on: bool) {
-        let _ = self.commands.send(Command::Phantom(on));
+        tell(&self.commands, Query::Phantom(on));
     }
 
     /// Stops listening, ends every session and pending connection, and reports the transport
@@ -338,18 +327,8 @@ impl Actor {
                 Event::Validated(v) => self.validated(v),
                 Event::Stepped(key) => self.flush(&key),
             }
-            let drivers = &self.drivers;
-            self.drain_waiters.retain(|(to, _)| {
-                drivers
-                    .get(&Key::Session(to.clone()))
-                    .and_then(SessionDriver::context)
-                    .is_some_and(SessionContext::is_backpressured)
-            });
+            resolve_drain_waiters(&mut self);
         }
-    }
-
-    fn session(&self, client: &str) -> Option<&SessionDriver> {
-        self.drivers.get(&Key::Session(client.to_owned()))
     }
 
     fn command(&mut self, command: Command) {
@@ -393,41 +372,7 @@ impl Actor {
                 let _ = reply.send(result);
                 self.flush(&key);
             }
-            Command::SessionId(to, reply) => {
-                let id = self
-                    .session(&to)
-                    .and_then(SessionDriver::context)
-                    .map(|c| c.id.clone());
-                let _ = reply.send(id);
-            }
-            Command::Metadata(to, reply) => {
-                let _ = reply.send(self.session(&to).and_then(|d| d.metadata().cloned()));
-            }
-            Command::ConnectionCount(reply) => {
-                let n = self
-                    .drivers
-                    .values()
-                    .filter(|d| d.connection().is_some())
-                    .count();
-                let _ = reply.send(n);
-            }
-            Command::DropConnections => {
-                let keys: Vec<Key> = self.drivers.keys().cloned().collect();
-                for key in keys {
-                    if let Some(driver) = self.drivers.get_mut(&key) {
-                        driver.drop_connection();
-                    }
-                    self.flush(&key);
-                }
-            }
-            Command::Phantom(on) => {
-                for driver in self.drivers.values() {
-                    if let Some(conn) = driver.connection() {
-                        conn.set_phantom_disconnect(on);
-                    }
-                }
-            }
-            Command::WaitForDrain(to, reply) => self.drain_waiters.push((to, reply)),
+            Command::Query(query) => answer(self, query),
             Command::Close(_) => unreachable!("handled by the loop"),
         }
     }
@@ -544,5 +489,29 @@ impl Actor {
             self.flush(&key);
         }
         self.subscribers.emit(&TransportEvent::TransportClosed);
+    }
+}
+
+impl Sessions for Actor {
+    fn session(&self, peer: &str) -> Option<&SessionDriver> {
+        self.drivers.get(&Key::Session(peer.to_owned()))
+    }
+
+    fn drivers(&self) -> Vec<&SessionDriver> {
+        self.drivers.values().collect()
+    }
+
+    fn drop_connections(&mut self) {
+        let keys: Vec<Key> = self.drivers.keys().cloned().collect();
+        for key in keys {
+            if let Some(driver) = self.drivers.get_mut(&key) {
+                driver.drop_connection();
+            }
+            self.flush(&key);
+        }
+    }
+
+    fn drain_waiters(&mut self) -> &mut Vec<(String, oneshot::Sender<()>)> {
+        &mut self.drain_waiters
     }
 }
