@@ -366,7 +366,7 @@ async fn handler_failures_become_results() {
         let s = setup_with(codec, true, ProtocolVersion::V2_0, vec![failing_service()]);
         let err = s
             .client
-            .rpc::<_, Empty>("failing", "panics", &Empty {})
+            .rpc::<_, u32>("failing", "panics", &msg("not a number"))
             .await
             .unwrap_err();
         assert_eq!(err.code, codes::UNCAUGHT_ERROR, "{codec}");
