@@ -8,8 +8,9 @@ use statebound::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dial::{DialError, Dialer};
-use super::query::{Query, Sessions, answer, ask, resolve_drain_waiters, tell};
-use super::{Party, Subscribers, TransportError, TransportEvent, publish, step_any};
+use super::query::{Query, Sessions, answer, ask, tell};
+use super::task::{self, Task, for_each};
+use super::{Party, Subscribers, TransportError, TransportEvent, publish};
 use crate::session::{
     Connection, EndReason, Output, RetryOptions, Sent, SessionContext, SessionDriver,
     SessionOptions, generate_id,
@@ -124,7 +125,7 @@ impl ClientTransport {
             dialed_tx,
             drain_waiters: Vec::new(),
         };
-        tokio::spawn(actor.run(rx, dialed_rx));
+        tokio::spawn(task::run(actor, rx, dialed_rx));
         ClientTransport {
             client_id,
             version,
@@ -224,44 +225,7 @@ struct Actor {
     drain_waiters: Vec<(String, oneshot::Sender<()>)>,
 }
 
-enum Event {
-    Command(Option<Command>),
-    Dialed(Dialed),
-    Stepped(String),
-}
-
 impl Actor {
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut dialed: mpsc::UnboundedReceiver<Dialed>,
-    ) {
-        loop {
-            let event = tokio::select! {
-                command = commands.recv() => Event::Command(command),
-                Some(d) = dialed.recv() => Event::Dialed(d),
-                key = step_any(self.sessions.iter_mut().map(|(k, d)| (k.clone(), d))) => {
-                    Event::Stepped(key)
-                }
-            };
-            match event {
-                Event::Command(None) => {
-                    self.close_all();
-                    return;
-                }
-                Event::Command(Some(Command::Close(reply))) => {
-                    self.close_all();
-                    drop(reply);
-                    return;
-                }
-                Event::Command(Some(command)) => self.command(command),
-                Event::Dialed(d) => self.dialed(d),
-                Event::Stepped(to) => self.flush(&to),
-            }
-            resolve_drain_waiters(&mut self);
-        }
-    }
-
     fn new_session(&mut self, to: &str) {
         let ctx = SessionContext::new(
             format!("session-{}", generate_id()),
@@ -286,7 +250,7 @@ impl Actor {
         self.flush(to);
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
         match command {
             Command::Connect(to) => self.connect(&to),
             Command::Send { to, msg, reply } => {
@@ -307,8 +271,9 @@ impl Actor {
                 self.flush(&to);
             }
             Command::Query(query) => answer(self, query),
-            Command::Close(_) => unreachable!("handled by the loop"),
+            Command::Close(reply) => return Some(reply),
         }
+        None
     }
 
     fn dialed(&mut self, dialed: Dialed) {
@@ -375,17 +340,6 @@ impl Actor {
             }
         }
     }
-
-    fn close_all(&mut self) {
-        let keys: Vec<String> = self.sessions.keys().cloned().collect();
-        for to in keys {
-            if let Some(driver) = self.sessions.get_mut(&to) {
-                driver.close();
-            }
-            self.flush(&to);
-        }
-        self.subscribers.emit(&TransportEvent::TransportClosed);
-    }
 }
 
 impl Sessions for Actor {
@@ -398,16 +352,36 @@ impl Sessions for Actor {
     }
 
     fn drop_connections(&mut self) {
-        let keys: Vec<String> = self.sessions.keys().cloned().collect();
-        for to in keys {
-            if let Some(driver) = self.sessions.get_mut(&to) {
-                driver.drop_connection();
-            }
-            self.flush(&to);
-        }
+        for_each(self, SessionDriver::drop_connection);
     }
 
     fn drain_waiters(&mut self) -> &mut Vec<(String, oneshot::Sender<()>)> {
         &mut self.drain_waiters
+    }
+}
+
+impl Task for Actor {
+    type Key = String;
+    type Command = Command;
+    type Internal = Dialed;
+
+    fn drivers_mut(&mut self) -> &mut HashMap<String, SessionDriver> {
+        &mut self.sessions
+    }
+
+    fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
+    }
+
+    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
+        Actor::command(self, command)
+    }
+
+    fn internal(&mut self, dialed: Dialed) {
+        self.dialed(dialed);
+    }
+
+    fn flush(&mut self, key: &String) {
+        Actor::flush(self, key);
     }
 }

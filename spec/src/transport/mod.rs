@@ -9,6 +9,7 @@ mod client;
 mod dial;
 mod query;
 mod server;
+mod task;
 mod ws;
 
 use std::sync::{Arc, Mutex, PoisonError};

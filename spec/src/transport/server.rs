@@ -8,9 +8,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::query::{Query, Sessions, answer, ask, resolve_drain_waiters, tell};
+use super::query::{Query, Sessions, answer, ask, tell};
+use super::task::{self, Task, for_each};
 use super::ws::{self, WsLimits};
-use super::{Party, Subscribers, TransportError, TransportEvent, publish, step_any};
+use super::{Party, Subscribers, TransportError, TransportEvent, publish};
 use crate::session::{
     Connection, Decision, HandshakeValidator, Output, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
@@ -133,7 +134,7 @@ impl ServerTransport {
             validated_tx,
             drain_waiters: Vec::new(),
         };
-        tokio::spawn(actor.run(rx, validated_rx));
+        tokio::spawn(task::run(actor, rx, validated_rx));
         ServerTransport {
             server_id,
             commands,
@@ -293,45 +294,8 @@ struct Actor {
     drain_waiters: Vec<(String, oneshot::Sender<()>)>,
 }
 
-enum Event {
-    Command(Option<Command>),
-    Validated(Validated),
-    Stepped(Key),
-}
-
 impl Actor {
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut validated: mpsc::UnboundedReceiver<Validated>,
-    ) {
-        loop {
-            let event = tokio::select! {
-                command = commands.recv() => Event::Command(command),
-                Some(v) = validated.recv() => Event::Validated(v),
-                key = step_any(self.drivers.iter_mut().map(|(k, d)| (k.clone(), d))) => {
-                    Event::Stepped(key)
-                }
-            };
-            match event {
-                Event::Command(None) => {
-                    self.close_all();
-                    return;
-                }
-                Event::Command(Some(Command::Close(reply))) => {
-                    self.close_all();
-                    drop(reply);
-                    return;
-                }
-                Event::Command(Some(command)) => self.command(command),
-                Event::Validated(v) => self.validated(v),
-                Event::Stepped(key) => self.flush(&key),
-            }
-            resolve_drain_waiters(&mut self);
-        }
-    }
-
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
         match command {
             Command::Accept(conn) => {
                 let mut ctx = SessionContext::new(
@@ -373,8 +337,9 @@ impl Actor {
                 self.flush(&key);
             }
             Command::Query(query) => answer(self, query),
-            Command::Close(_) => unreachable!("handled by the loop"),
+            Command::Close(reply) => return Some(reply),
         }
+        None
     }
 
     /// Publishes what the driver under `key` has to say and acts on the rest.
@@ -479,17 +444,6 @@ impl Actor {
         }
         self.flush(key);
     }
-
-    fn close_all(&mut self) {
-        let keys: Vec<Key> = self.drivers.keys().cloned().collect();
-        for key in keys {
-            if let Some(driver) = self.drivers.get_mut(&key) {
-                driver.close();
-            }
-            self.flush(&key);
-        }
-        self.subscribers.emit(&TransportEvent::TransportClosed);
-    }
 }
 
 impl Sessions for Actor {
@@ -502,16 +456,36 @@ impl Sessions for Actor {
     }
 
     fn drop_connections(&mut self) {
-        let keys: Vec<Key> = self.drivers.keys().cloned().collect();
-        for key in keys {
-            if let Some(driver) = self.drivers.get_mut(&key) {
-                driver.drop_connection();
-            }
-            self.flush(&key);
-        }
+        for_each(self, SessionDriver::drop_connection);
     }
 
     fn drain_waiters(&mut self) -> &mut Vec<(String, oneshot::Sender<()>)> {
         &mut self.drain_waiters
+    }
+}
+
+impl Task for Actor {
+    type Key = Key;
+    type Command = Command;
+    type Internal = Validated;
+
+    fn drivers_mut(&mut self) -> &mut HashMap<Key, SessionDriver> {
+        &mut self.drivers
+    }
+
+    fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
+    }
+
+    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
+        Actor::command(self, command)
+    }
+
+    fn internal(&mut self, validated: Validated) {
+        self.validated(validated);
+    }
+
+    fn flush(&mut self, key: &Key) {
+        Actor::flush(self, key);
     }
 }
