@@ -9,7 +9,7 @@ use statebound_river::transport::{
     ClientOptions, ClientTransport, MemoryDialer, ServerOptions, ServerTransport, TransportError,
     TransportEvent, WsDialer, WsLimits,
 };
-use statebound_river::wire::{PartialMessage, Value};
+use statebound_river::wire::{PartialMessage, ProtocolVersion, Value};
 use tokio::time::timeout;
 
 fn text(s: String) -> PartialMessage {
@@ -143,4 +143,57 @@ async fn a_frame_over_the_receivers_limit_drops_the_connection_not_the_process()
     );
     client.close().await;
     server.close().await;
+}
+
+/// How long a phantom-disconnected session of `version` stays on the server's books before the
+/// watchdog closes its connection.
+async fn silence_tolerated(version: ProtocolVersion) -> Duration {
+    let server = ServerTransport::new("SERVER", ServerOptions::default());
+    let mut events = server.subscribe();
+    let client = ClientTransport::new(
+        "client",
+        Arc::new(MemoryDialer::new(server.clone())),
+        ClientOptions {
+            version,
+            ..ClientOptions::default()
+        },
+    );
+    client.send("SERVER", text("hello".into())).await.unwrap();
+    loop {
+        let event = timeout(Duration::from_secs(30), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let TransportEvent::Message { .. } = event {
+            break;
+        }
+    }
+    server.set_phantom_disconnect(true);
+    let silent_since = tokio::time::Instant::now();
+    loop {
+        let event = timeout(Duration::from_secs(30), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let TransportEvent::SessionTransition {
+            to: "NoConnection", ..
+        } = event
+        {
+            let tolerated = silent_since.elapsed();
+            client.close().await;
+            server.close().await;
+            return tolerated;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn v1_1_sessions_tolerate_their_peers_slower_heartbeats() {
+    let v2 = silence_tolerated(ProtocolVersion::V2_0).await;
+    let v1 = silence_tolerated(ProtocolVersion::V1_1).await;
+    // The last message arrived just before the phantom disconnect began.
+    assert!(v2 <= Duration::from_secs(2), "v2.0: {v2:?}");
+    assert!(v2 > Duration::from_millis(1500), "v2.0: {v2:?}");
+    assert!(v1 <= Duration::from_secs(10), "v1.1: {v1:?}");
+    assert!(v1 > Duration::from_millis(9500), "v1.1: {v1:?}");
 }

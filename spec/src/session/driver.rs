@@ -469,7 +469,7 @@ impl SessionDriver {
                 let every = opts.heartbeat_interval;
                 timers.push((
                     TimerKind::Watchdog,
-                    m.last_inbound + opts.liveness_timeout(),
+                    m.last_inbound + opts.liveness_timeout_for(ctx.version),
                     None,
                 ));
                 if self.role == Role::Server {
@@ -713,7 +713,8 @@ impl SessionDriver {
         let Some(AnySession::Connected(m)) = &self.state else {
             return;
         };
-        let deadline = m.last_inbound + m.context().options.liveness_timeout();
+        let ctx = m.context();
+        let deadline = m.last_inbound + ctx.options.liveness_timeout_for(ctx.version);
         if Instant::now() >= deadline {
             self.lose_connection();
         } else {

@@ -27,6 +27,10 @@ pub struct SessionOptions {
     pub send_buffer_high_water_mark: usize,
     /// The codec frames are written with.
     pub codec: CodecKind,
+    /// Silence after which a v1.1 session's connection is considered dead (10 s). v1.1 peers
+    /// keep their own heartbeat cadence and ignore ours (River's Python v1.1 package sends one
+    /// every 2.5 s and gives up after 4 missed), so the v2.0 timeout would drop them while idle.
+    pub v1_liveness_timeout: Duration,
     /// Largest frame this side sends, in bytes (100 MiB, what River's WebSocket server accepts).
     /// A larger message is refused when sent, so it can never wedge a session by being resent
     /// forever.
@@ -45,14 +49,23 @@ impl Default for SessionOptions {
             send_buffer_high_water_mark: 1024,
             codec: CodecKind::Json,
             max_message_size: 100 * 1024 * 1024,
+            v1_liveness_timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl SessionOptions {
-    /// Silence after which the liveness watchdog closes a connection.
+    /// Silence after which the liveness watchdog closes a v2.0 connection.
     pub fn liveness_timeout(&self) -> Duration {
         self.heartbeat_interval * self.heartbeats_until_dead
+    }
+
+    /// Silence after which the liveness watchdog closes a connection speaking `version`.
+    pub fn liveness_timeout_for(&self, version: crate::wire::ProtocolVersion) -> Duration {
+        match version {
+            crate::wire::ProtocolVersion::V1_1 => self.v1_liveness_timeout,
+            crate::wire::ProtocolVersion::V2_0 => self.liveness_timeout(),
+        }
     }
 }
 
@@ -184,6 +197,14 @@ mod tests {
         assert_eq!(s.handshake_timeout, ms(1000));
         assert_eq!(s.send_buffer_high_water_mark, 1024);
         assert_eq!(s.liveness_timeout(), ms(2000));
+        assert_eq!(
+            s.liveness_timeout_for(crate::wire::ProtocolVersion::V2_0),
+            ms(2000)
+        );
+        assert_eq!(
+            s.liveness_timeout_for(crate::wire::ProtocolVersion::V1_1),
+            ms(10_000)
+        );
         let r = RetryOptions::default();
         assert_eq!(
             (r.base_interval, r.max_jitter, r.max_backoff),
