@@ -1,11 +1,10 @@
 """v1.1 client (`replit_river.client`): connect, then hold the session through heartbeats.
 
-The v1.1 client sends its own heartbeats every `--heartbeat-ms` and, unlike v2, does not
-answer the server's. Its default (2500 ms) is longer than river-echo's liveness window
-(2 x 1000 ms), so the test passes 500 ms. With the default, river-echo drops the idle
-connection after 2 s (close code 4000) and this client never reconnects: its websocket wrapper
-still says OPEN, so `get_or_create_session` keeps the dead connection, and the session ends when
-the client's own grace period (10 s) runs out.
+The v1.1 client sends its own heartbeats every `--heartbeat-ms` (the package's default, 2500 ms,
+unless given) and, unlike v2, does not answer the server's. river-echo gives v1.1 sessions their
+own liveness window (10 s) for that reason: with the v2.0 window (2 x 1000 ms) it would drop the
+idle connection, and this client would never notice (its websocket wrapper still says OPEN, so
+`get_or_create_session` keeps the dead connection until its own grace period ends).
 Prints `connected`, then `alive` with how many server messages arrived; fails if the
 session changes or its connection was replaced while holding (unless `--allow-reconnects`).
 Then prints `holding` and keeps the session until stdin says `close` (or ends).
@@ -31,7 +30,11 @@ async def main(args) -> None:
         uri_and_metadata_factory=uri_factory(args.uri),
         client_id=args.client_id,
         server_id=SERVER_ID,
-        transport_options=transport_options(heartbeat_ms=args.heartbeat_ms),
+        transport_options=(
+            transport_options(heartbeat_ms=args.heartbeat_ms)
+            if args.heartbeat_ms is not None
+            else transport_options()
+        ),
     )
     try:
         await client.ensure_connected()
@@ -73,7 +76,7 @@ async def main(args) -> None:
 if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--hold", type=float, default=3.5)
-    p.add_argument("--heartbeat-ms", type=float, default=500)
+    p.add_argument("--heartbeat-ms", type=float, default=None)
     p.add_argument("--min-heartbeats", type=int, default=2)
     p.add_argument("--allow-reconnects", action="store_true")
     args = p.parse_args()

@@ -428,8 +428,9 @@ async fn v1_client_handshakes_and_stays_alive() {
             ws_url(addr).as_str(),
             "--client-id",
             client_id,
+            // Longer than the v2.0 liveness window and two of the client's own 2.5 s heartbeats.
             "--hold",
-            "3.5",
+            "5.5",
             "--timeout",
             SCRIPT_TIMEOUT,
         ],
