@@ -496,7 +496,9 @@ fn record(
 }
 
 /// Our `RiverClient` (protocol v1.1, msgpack) calls `test.echo` and `test.fail` on River's
-/// Python v1.1 server, keeps the session through a few heartbeats, and calls again.
+/// Python v1.1 server, keeps the session through a few heartbeats, calls again, and after the
+/// TCP connection is cut (through a loopback proxy) reconnects to the same session and calls
+/// once more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_calls_python_v1_server() {
     let server_id = "PYSERVER";
@@ -518,9 +520,13 @@ async fn rust_client_calls_python_v1_server() {
         Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`")
     };
     let addr = line["listening on ".len()..].trim().to_owned();
+    let upstream: std::net::SocketAddr = addr
+        .parse()
+        .unwrap_or_else(|e| Cast(vec![&py]).fail(&format!("bad address {addr}: {e}")));
+    let proxy = Proxy::start(upstream).await;
     let transport = ClientTransport::new(
         "rust-client",
-        Arc::new(WsDialer::fixed(format!("ws://{addr}"))),
+        Arc::new(WsDialer::fixed(format!("ws://{}", proxy.addr()))),
         ClientOptions {
             version: ProtocolVersion::V1_1,
             session: SessionOptions {
@@ -581,19 +587,40 @@ async fn rust_client_calls_python_v1_server() {
     if session_id.is_none() || now != session_id {
         fail(format!("the session changed: {session_id:?} -> {now:?}"));
     }
+    // The TCP connection is cut: the client reconnects through the proxy and resumes the same
+    // session (our client resends what the cut may have lost).
+    if proxy.sever().await == 0 {
+        fail("the proxy had no connection to sever".into());
+    }
+    let after = Msg {
+        msg: "after the cut".into(),
+    };
+    match timeout(STEP, client.rpc::<_, Msg>("test", "echo", &after)).await {
+        Ok(Ok(got)) if got == after => {}
+        Ok(other) => fail(format!("the echo after the cut answered {other:?}")),
+        Err(_) => fail("the echo after the cut did not answer within 20 s".into()),
+    }
+    let resumed = timeout(STEP, transport.session_id(server_id))
+        .await
+        .unwrap_or_else(|_| fail("the transport did not say its session id".into()));
+    if resumed != session_id {
+        fail(format!(
+            "the cut changed the session: {session_id:?} -> {resumed:?}"
+        ));
+    }
     let connects = log
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .filter(|l| l.contains("to: \"Connected\""))
         .count();
-    if connects != 1 {
+    if connects != 2 {
         fail(format!(
-            "the client connected {connects} times; expected once"
+            "the client connected {connects} times; expected twice (once more after the cut)"
         ));
     }
-    if py.count("\"handled\"") != 3 {
-        fail("the Python server did not handle exactly three calls".into());
+    if py.count("\"handled\"") != 4 {
+        fail("the Python server did not handle exactly four calls".into());
     }
     if timeout(STEP, transport.close()).await.is_err() {
         fail("the Rust client transport did not close within 20 s".into());
