@@ -495,13 +495,8 @@ fn record(
     log
 }
 
-/// Our `RiverClient` (protocol v1.1, msgpack) calls `test.echo` and `test.fail` on River's
-/// Python v1.1 server, keeps the session through a few heartbeats, calls again, and after the
-/// TCP connection is cut (through a loopback proxy) reconnects to the same session and calls
-/// once more.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_client_calls_python_v1_server() {
-    let server_id = "PYSERVER";
+/// Starts River's Python v1.1 server (`v1_server.py`) and waits for its address.
+async fn python_v1_server(server_id: &str) -> (Peer, std::net::SocketAddr) {
     let py = Peer::python_script(
         "v1_server.py",
         [
@@ -520,9 +515,30 @@ async fn rust_client_calls_python_v1_server() {
         Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`")
     };
     let addr = line["listening on ".len()..].trim().to_owned();
-    let upstream: std::net::SocketAddr = addr
-        .parse()
-        .unwrap_or_else(|e| Cast(vec![&py]).fail(&format!("bad address {addr}: {e}")));
+    match addr.parse() {
+        Ok(addr) => (py, addr),
+        Err(e) => Cast(vec![&py]).fail(&format!("bad address {addr}: {e}")),
+    }
+}
+
+/// Calls `test.echo` with `text` and checks the answer.
+async fn expect_echo(client: &RiverClient, text: &str) -> Result<(), String> {
+    let sent = Msg { msg: text.into() };
+    match timeout(STEP, client.rpc::<_, Msg>("test", "echo", &sent)).await {
+        Ok(Ok(got)) if got == sent => Ok(()),
+        Ok(other) => Err(format!("echo of {text:?} answered {other:?}")),
+        Err(_) => Err(format!("echo of {text:?} did not answer within {STEP:?}")),
+    }
+}
+
+/// Our `RiverClient` (protocol v1.1, msgpack) calls `test.echo` and `test.fail` on River's
+/// Python v1.1 server, keeps the session through a few heartbeats, calls again, and after the
+/// TCP connection is cut (through a loopback proxy) reconnects to the same session and calls
+/// once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_calls_python_v1_server() {
+    let server_id = "PYSERVER";
+    let (py, upstream) = python_v1_server(server_id).await;
     let proxy = Proxy::start(upstream).await;
     let transport = ClientTransport::new(
         "rust-client",
@@ -546,16 +562,8 @@ async fn rust_client_calls_python_v1_server() {
         Cast(vec![&py]).fail(&format!("{why}\n\nRust client events:\n  {events}"))
     };
 
-    let hello = Msg {
-        msg: "from rust".into(),
-    };
-    let got: Msg = match timeout(STEP, client.rpc("test", "echo", &hello)).await {
-        Ok(Ok(got)) => got,
-        Ok(Err(e)) => fail(format!("echo failed: {e:?}")),
-        Err(_) => fail("echo did not answer within 20 s".into()),
-    };
-    if got != hello {
-        fail(format!("echo answered {got:?}"));
+    if let Err(why) = expect_echo(&client, "from rust").await {
+        fail(why);
     }
     let session_id = timeout(STEP, transport.session_id(server_id))
         .await
@@ -573,13 +581,8 @@ async fn rust_client_calls_python_v1_server() {
 
     // Several heartbeat periods on both sides, then the same session still works.
     sleep(Duration::from_secs(3)).await;
-    let again = Msg {
-        msg: "still here".into(),
-    };
-    match timeout(STEP, client.rpc::<_, Msg>("test", "echo", &again)).await {
-        Ok(Ok(got)) if got == again => {}
-        Ok(other) => fail(format!("the second echo answered {other:?}")),
-        Err(_) => fail("the second echo did not answer within 20 s".into()),
+    if let Err(why) = expect_echo(&client, "still here").await {
+        fail(why);
     }
     let now = timeout(STEP, transport.session_id(server_id))
         .await
@@ -592,13 +595,8 @@ async fn rust_client_calls_python_v1_server() {
     if proxy.sever().await == 0 {
         fail("the proxy had no connection to sever".into());
     }
-    let after = Msg {
-        msg: "after the cut".into(),
-    };
-    match timeout(STEP, client.rpc::<_, Msg>("test", "echo", &after)).await {
-        Ok(Ok(got)) if got == after => {}
-        Ok(other) => fail(format!("the echo after the cut answered {other:?}")),
-        Err(_) => fail("the echo after the cut did not answer within 20 s".into()),
+    if let Err(why) = expect_echo(&client, "after the cut").await {
+        fail(why);
     }
     let resumed = timeout(STEP, transport.session_id(server_id))
         .await
