@@ -970,27 +970,22 @@ impl SessionDriver {
                 "the connection has not completed its handshake".into(),
             ));
         }
-        let sent = {
-            let ctx = state.context_mut();
-            let buffered = ctx.sequence(msg).map_err(|e| match e {
-                SequenceError::Encode(e) => SendError::Encode(e.to_string()),
-                SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
-            })?;
-            let sent = Sent {
-                id: buffered.id.clone(),
-                seq: buffered.seq,
-                backpressured: false,
-            };
-            let frame = buffered.frame.clone();
-            (sent, frame)
-        };
-        let (mut sent, frame) = sent;
-        sent.backpressured = state.context().is_backpressured();
+        let ctx = state.context_mut();
+        let buffered = ctx.sequence(msg).map_err(|e| match e {
+            SequenceError::Encode(e) => SendError::Encode(e.to_string()),
+            SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
+        })?;
+        let (id, seq, frame) = (buffered.id.clone(), buffered.seq, buffered.frame.clone());
+        let backpressured = ctx.is_backpressured();
         if let AnySession::Connected(m) = state {
             // A failed write shows up as the connection closing; the message stays buffered.
             let _ = m.conn.send(frame);
         }
-        Ok(sent)
+        Ok(Sent {
+            id,
+            seq,
+            backpressured,
+        })
     }
 
     /// Ends the session from whatever state it is in: its close hook runs (closing the

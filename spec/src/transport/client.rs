@@ -320,10 +320,12 @@ impl Actor {
                     });
                 }
                 Output::Ended(reason) => ended = Some(reason),
-                Output::HandshakeRequest(_) | Output::Transition { .. } => {}
-                Output::Status(_) | Output::Message(_) | Output::ProtocolError(_) => {
-                    unreachable!("published")
-                }
+                // Servers' business; a client never sees it.
+                Output::HandshakeRequest(_) => {}
+                Output::Transition { .. }
+                | Output::Status(_)
+                | Output::Message(_)
+                | Output::ProtocolError(_) => unreachable!("published"),
             }
         }
         if let Some(reason) = ended {

@@ -359,10 +359,12 @@ impl Actor {
                     self.start_validation(pending, request);
                 }
                 Output::Ended(_) => ended = true,
-                Output::Dial(_) | Output::Transition { .. } => {}
-                Output::Status(_) | Output::Message(_) | Output::ProtocolError(_) => {
-                    unreachable!("published")
-                }
+                // Clients' business; a server never sees it.
+                Output::Dial(_) => {}
+                Output::Transition { .. }
+                | Output::Status(_)
+                | Output::Message(_)
+                | Output::ProtocolError(_) => unreachable!("published"),
             }
         }
         if ended {
