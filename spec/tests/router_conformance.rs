@@ -1033,7 +1033,7 @@ async fn handler_errors_keep_their_code(codec: CodecKind) {
     );
 
     // A stream's handler that fails: its responses, the error, then the close.
-    let (_writer, mut responses) = rig
+    let (writer, mut responses) = rig
         .client
         .stream::<_, Msg, Msg>("probe", "mineStream", &Empty {})
         .await
@@ -1042,6 +1042,8 @@ async fn handler_errors_keep_their_code(codec: CodecKind) {
     let err = next(&mut responses).await.unwrap().unwrap_err();
     assert_eq!(err.code, "MY_CODE");
     assert!(next(&mut responses).await.is_none());
+    // The server closed its half; the call ends when the client closes its own.
+    writer.close().await.unwrap();
     rig.no_calls_left().await;
 }
 
@@ -1527,33 +1529,11 @@ async fn wire_subscription(codec: CodecKind) {
 // ----- known bugs ----------------------------------------------------------------------------
 
 both_codecs! {
-    #[ignore = "bug: a subscription's ResponseStream answers with a CLOSE whenever it ends, even \
-                after a server cancel and after its session ended; then it dials a new session \
-                (despite reconnect_on_connection_drop = false) to carry a CLOSE for a stream of \
-                the old one (router/client.rs ResponseStream::poll_next, `answer_close`)"]
     an_ended_subscription_sends_nothing,
-    #[ignore = "bug: in v1.1 RequestWriter::cancel sends a close (bit 4) carrying the CANCEL \
-                result; the server takes that payload for a request (INVALID_REQUEST, or handed \
-                to a handler that accepts it), and the reader yields INVALID_REQUEST, not CANCEL"]
     v1_1_cancel_is_not_taken_for_a_request,
-    #[ignore = "bug: an init that fails to decode is answered as the procedure's own result \
-                (rpc, upload: StreamClosed; stream, subscription: an error result with no flags, \
-                then a CLOSE), not as one INVALID_REQUEST with StreamCancel \
-                (router/server.rs decode_init -> Finish::Result / Finish::Done)"]
     an_init_that_does_not_fit_is_a_cancel,
-    #[ignore = "bug: a call opened right after the session ends is ended with \
-                UNEXPECTED_DISCONNECT although it went out on the new session: RiverClient::open \
-                registers it with session_id None, and dispatch ends every None call on any \
-                session's Closed event (router/client.rs `is_none_or`)"]
     a_call_right_after_a_hard_disconnect_uses_the_new_session,
-    #[ignore = "bug: a server's close of a stream is treated as a full close: the client's \
-                RequestWriter refuses write and close (UNEXPECTED_DISCONNECT, no CLOSE sent), and \
-                the server answers a request after its own close with INVALID_REQUEST; River \
-                keeps the client's half open until the client closes it"]
     a_server_close_is_a_half_close,
-    #[ignore = "bug: dropping a call's ResponseStream (and RequestWriter) cancels nothing: the \
-                call and its handler live on both sides until the session ends, and a \
-                subscription has no other way to be stopped by the client"]
     dropping_a_call_stops_it,
 }
 

@@ -20,18 +20,39 @@ use crate::wire::{ControlFlags, PartialMessage, ProtocolVersion, Value};
 
 type Item = Result<Value, RiverError>;
 
-/// A call the client is waiting on.
+/// A call the client has open. It is forgotten once both halves are closed (or it was
+/// cancelled, or its session ended).
 struct Pending {
-    /// The session the call was opened on, once known.
+    /// The session the call was opened on, once the send says which.
     session_id: Option<String>,
-    /// Where its responses go.
-    tx: mpsc::UnboundedSender<Item>,
+    /// Where its responses go, until the server closes its half.
+    tx: Option<mpsc::UnboundedSender<Item>>,
+    /// Whether the client has closed its half (an rpc does so when it opens).
+    client_closed: bool,
+    /// Subscriptions answer the server's close with their own.
+    answer_close: bool,
 }
+
+/// How many ended sessions the dispatcher remembers, for calls whose session it learns late.
+const RECENTLY_ENDED: usize = 16;
 
 #[derive(Default)]
 struct State {
     calls: HashMap<String, Pending>,
+    /// Sessions that ended lately: a call opened on one of them ends as soon as it learns so.
+    ended_sessions: std::collections::VecDeque<String>,
     closed: bool,
+}
+
+impl State {
+    /// Ends the call with `error` (if it is still open) and forgets it.
+    fn fail(&mut self, stream_id: &str, error: RiverError) {
+        if let Some(call) = self.calls.remove(stream_id)
+            && let Some(tx) = call.tx
+        {
+            let _ = tx.send(Err(error));
+        }
+    }
 }
 
 /// Calls procedures on one River server through a [`ClientTransport`].
@@ -60,7 +81,7 @@ impl RiverClient {
     pub fn new(transport: ClientTransport, server_id: &str) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let events = transport.subscribe();
-        tokio::spawn(dispatch(events, Arc::clone(&state)));
+        tokio::spawn(dispatch(events, Arc::clone(&state), transport.clone()));
         RiverClient {
             transport,
             server: Arc::from(server_id),
@@ -94,6 +115,7 @@ impl RiverClient {
         procedure: &str,
         init: &I,
         close_now: bool,
+        answer_close: bool,
     ) -> Result<(String, mpsc::UnboundedReceiver<Item>), RiverError> {
         let payload = to_payload(init).map_err(|e| {
             RiverError::new(codes::INVALID_REQUEST, format!("init does not encode: {e}"))
@@ -109,7 +131,9 @@ impl RiverClient {
                 stream_id.clone(),
                 Pending {
                     session_id: None,
-                    tx,
+                    tx: Some(tx),
+                    client_closed: close_now,
+                    answer_close,
                 },
             );
         }
@@ -120,14 +144,20 @@ impl RiverClient {
         let mut msg = stream_message(&stream_id, flags, self.version(), payload);
         msg.service_name = Some(service.to_owned());
         msg.procedure_name = Some(procedure.to_owned());
-        if let Err(e) = self.transport.send(&self.server, msg).await {
-            self.lock().calls.remove(&stream_id);
-            return Err(disconnected(&e.to_string()));
+        let sent = match self.transport.send(&self.server, msg).await {
+            Ok(sent) => sent,
+            Err(e) => {
+                self.lock().calls.remove(&stream_id);
+                return Err(disconnected(&e.to_string()));
+            }
+        };
+        let mut state = self.lock();
+        if state.ended_sessions.contains(&sent.session_id) {
+            state.fail(&stream_id, disconnected("the session ended"));
+        } else if let Some(call) = state.calls.get_mut(&stream_id) {
+            call.session_id = Some(sent.session_id);
         }
-        let session_id = self.transport.session_id(&self.server).await;
-        if let Some(call) = self.lock().calls.get_mut(&stream_id) {
-            call.session_id = session_id;
-        }
+        drop(state);
         Ok((stream_id, rx))
     }
 
@@ -137,8 +167,11 @@ impl RiverClient {
         I: Serialize + ?Sized,
         O: DeserializeOwned,
     {
-        let (_, rx) = self.open(service, procedure, init, true).await?;
-        first_result(rx).await
+        let (stream_id, rx) = self.open(service, procedure, init, true, false).await?;
+        let guard = CancelOnDrop::new(self.clone(), stream_id);
+        let result = first_result(rx).await;
+        guard.disarm();
+        result
     }
 
     /// Opens a subscription: one init, then results until the server closes.
@@ -152,9 +185,11 @@ impl RiverClient {
         I: Serialize + ?Sized,
         O: DeserializeOwned,
     {
-        let (stream_id, rx) = self.open(service, procedure, init, false).await?;
-        let writer = self.writer::<()>(stream_id);
-        Ok(ResponseStream::new(rx, Some(writer)))
+        let (stream_id, rx) = self.open(service, procedure, init, false, true).await?;
+        Ok(ResponseStream::new(
+            rx,
+            CancelOnDrop::new(self.clone(), stream_id),
+        ))
     }
 
     /// Opens an upload: one init, then requests through the writer; closing the writer asks
@@ -170,13 +205,14 @@ impl RiverClient {
         R: Serialize,
         O: DeserializeOwned + Send + 'static,
     {
-        let (stream_id, rx) = self.open(service, procedure, init, false).await?;
-        let writer = self.writer(stream_id);
+        let (stream_id, rx) = self.open(service, procedure, init, false, false).await?;
+        let writer = self.writer(stream_id.clone());
+        let guard = CancelOnDrop::new(self.clone(), stream_id);
         let (tx, result) = oneshot::channel();
         tokio::spawn(async move {
             let _ = tx.send(first_result::<O>(rx).await);
         });
-        Ok((writer, UploadResult { rx: result }))
+        Ok((writer, UploadResult { rx: result, guard }))
     }
 
     /// Opens a stream: one init, then requests through the writer and results from the
@@ -192,8 +228,9 @@ impl RiverClient {
         R: Serialize,
         O: DeserializeOwned,
     {
-        let (stream_id, rx) = self.open(service, procedure, init, false).await?;
-        Ok((self.writer(stream_id), ResponseStream::new(rx, None)))
+        let (stream_id, rx) = self.open(service, procedure, init, false, false).await?;
+        let guard = CancelOnDrop::new(self.clone(), stream_id.clone());
+        Ok((self.writer(stream_id), ResponseStream::new(rx, guard)))
     }
 
     fn writer<R>(&self, stream_id: String) -> RequestWriter<R> {
@@ -205,8 +242,37 @@ impl RiverClient {
         }
     }
 
-    fn is_open(&self, stream_id: &str) -> bool {
-        self.lock().calls.contains_key(stream_id)
+    /// Whether the client's half of the call is still open for writing.
+    fn can_write(&self, stream_id: &str) -> bool {
+        self.lock()
+            .calls
+            .get(stream_id)
+            .is_some_and(|call| !call.client_closed)
+    }
+
+    /// Ends the call locally with a `CANCEL` error (if it is still open) and returns the
+    /// message that tells the server.
+    fn cancel_locally(&self, stream_id: &str) -> Option<PartialMessage> {
+        let error = RiverError::new(codes::CANCEL, "cancelled by the client");
+        let mut state = self.lock();
+        if !state.calls.contains_key(stream_id) {
+            return None;
+        }
+        state.fail(stream_id, error.clone());
+        drop(state);
+        Some(stream_message(
+            stream_id,
+            ControlFlags::CANCEL,
+            self.version(),
+            err_result(&error),
+        ))
+    }
+
+    /// Cancels the call `stream_id` (if it is still open) without waiting for the send.
+    fn cancel_call(&self, stream_id: &str) {
+        if let Some(msg) = self.cancel_locally(stream_id) {
+            spawn_send(self.transport.clone(), self.server.clone(), msg);
+        }
     }
 }
 
@@ -227,21 +293,48 @@ async fn first_result<O: DeserializeOwned>(
 }
 
 /// Routes the transport's events to the calls waiting for them.
-async fn dispatch(mut events: mpsc::UnboundedReceiver<TransportEvent>, state: Arc<Mutex<State>>) {
+async fn dispatch(
+    mut events: mpsc::UnboundedReceiver<TransportEvent>,
+    state: Arc<Mutex<State>>,
+    transport: ClientTransport,
+) {
     while let Some(event) = events.recv().await {
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         match event {
             TransportEvent::Message { msg, version, .. } => {
                 let flags = msg.flags(version);
-                let Some(call) = state.calls.get(&msg.stream_id) else {
+                let Some(call) = state.calls.get_mut(&msg.stream_id) else {
                     continue;
                 };
-                let is_close = flags.closed && is_close_control(&msg.payload);
-                if !is_close {
-                    let _ = call.tx.send(parse_result(&msg.payload));
+                if flags.cancel {
+                    state.fail(
+                        &msg.stream_id,
+                        parse_result(&msg.payload).err().unwrap_or_else(|| {
+                            RiverError::new(codes::CANCEL, "the server cancelled the call")
+                        }),
+                    );
+                    continue;
                 }
-                if flags.closed || flags.cancel {
-                    state.calls.remove(&msg.stream_id);
+                let is_close = flags.closed && is_close_control(&msg.payload);
+                if !is_close && let Some(tx) = &call.tx {
+                    let _ = tx.send(parse_result(&msg.payload));
+                }
+                if flags.closed {
+                    // The server's half is closed: the reader ends; the call is forgotten once
+                    // the client's half is closed too. A subscription closes its half in answer.
+                    call.tx = None;
+                    if is_close && call.answer_close && !call.client_closed {
+                        let close = close_message(&msg.stream_id, transport.version());
+                        let transport = transport.clone();
+                        let server = msg.from.clone();
+                        tokio::spawn(async move {
+                            let _ = transport.send(&server, close).await;
+                        });
+                        call.client_closed = true;
+                    }
+                    if call.client_closed {
+                        state.calls.remove(&msg.stream_id);
+                    }
                 }
             }
             TransportEvent::SessionStatus {
@@ -249,22 +342,56 @@ async fn dispatch(mut events: mpsc::UnboundedReceiver<TransportEvent>, state: Ar
                 status: SessionStatus::Closed,
                 ..
             } => {
-                state.calls.retain(|_, call| {
-                    let ended = call.session_id.as_deref().is_none_or(|id| id == session_id);
-                    if ended {
-                        let _ = call.tx.send(Err(disconnected("the session ended")));
-                    }
-                    !ended
-                });
+                let ended: Vec<String> = state
+                    .calls
+                    .iter()
+                    .filter(|(_, call)| call.session_id.as_deref() == Some(session_id.as_str()))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for stream_id in ended {
+                    state.fail(&stream_id, disconnected("the session ended"));
+                }
+                if state.ended_sessions.len() == RECENTLY_ENDED {
+                    state.ended_sessions.pop_front();
+                }
+                state.ended_sessions.push_back(session_id);
             }
             TransportEvent::TransportClosed => {
                 state.closed = true;
-                for (_, call) in state.calls.drain() {
-                    let _ = call.tx.send(Err(disconnected("the transport closed")));
+                let all: Vec<String> = state.calls.keys().cloned().collect();
+                for stream_id in all {
+                    state.fail(&stream_id, disconnected("the transport closed"));
                 }
                 return;
             }
             _ => {}
+        }
+    }
+}
+
+/// Cancels a call when the value that owns it is dropped before the call ended.
+struct CancelOnDrop {
+    client: Option<RiverClient>,
+    stream_id: String,
+}
+
+impl CancelOnDrop {
+    fn new(client: RiverClient, stream_id: String) -> Self {
+        CancelOnDrop {
+            client: Some(client),
+            stream_id,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.client = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            client.cancel_call(&self.stream_id);
         }
     }
 }
@@ -288,7 +415,7 @@ impl<R> std::fmt::Debug for RequestWriter<R> {
 
 impl<R> RequestWriter<R> {
     async fn send(&self, msg: PartialMessage) -> Result<(), RiverError> {
-        if !self.client.is_open(&self.stream_id) {
+        if !self.client.can_write(&self.stream_id) {
             return Err(disconnected("the call has ended"));
         }
         self.client
@@ -303,24 +430,51 @@ impl<R> RequestWriter<R> {
     pub async fn close(mut self) -> Result<(), RiverError> {
         self.closed = true;
         let msg = close_message(&self.stream_id, self.client.version());
-        self.send(msg).await
+        let result = self.send(msg).await;
+        let mut state = self.client.lock();
+        if let Some(call) = state.calls.get_mut(&self.stream_id) {
+            call.client_closed = true;
+            if call.tx.is_none() {
+                state.calls.remove(&self.stream_id);
+            }
+        }
+        result
     }
 
     /// Aborts the call: the server stops its handler and sends nothing more.
     pub async fn cancel(mut self) -> Result<(), RiverError> {
         self.closed = true;
-        let error = RiverError::new(codes::CANCEL, "cancelled by the client");
-        let msg = stream_message(
-            &self.stream_id,
-            ControlFlags::CANCEL,
-            self.client.version(),
-            err_result(&error),
-        );
-        let result = self.send(msg).await;
-        if let Some(call) = self.client.lock().calls.remove(&self.stream_id) {
-            let _ = call.tx.send(Err(error));
+        let Some(msg) = self.client.cancel_locally(&self.stream_id) else {
+            return Err(disconnected("the call has ended"));
+        };
+        self.client
+            .transport
+            .send(&self.client.server, msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| disconnected(&e.to_string()))
+    }
+}
+
+/// Dropping a writer without closing it closes the client's half, as `close` would: the
+/// server sees the end of the requests.
+impl<R> Drop for RequestWriter<R> {
+    fn drop(&mut self) {
+        if self.closed || !self.client.can_write(&self.stream_id) {
+            return;
         }
-        result
+        let msg = close_message(&self.stream_id, self.client.version());
+        let mut state = self.client.lock();
+        if let Some(call) = state.calls.get_mut(&self.stream_id) {
+            call.client_closed = true;
+            if call.tx.is_none() {
+                state.calls.remove(&self.stream_id);
+            }
+        }
+        drop(state);
+        let transport = self.client.transport.clone();
+        let server = self.client.server.clone();
+        spawn_send(transport, server, msg);
     }
 }
 
@@ -348,8 +502,8 @@ impl<R: Serialize> RequestWriter<R> {
 /// A session that ends first yields an `UNEXPECTED_DISCONNECT` error, then the end.
 pub struct ResponseStream<O> {
     rx: mpsc::UnboundedReceiver<Item>,
-    /// For subscriptions: the client's side, closed in answer to the server's close.
-    answer_close: Option<RequestWriter<()>>,
+    /// Dropping the stream before it ended cancels the call.
+    guard: Option<CancelOnDrop>,
     _o: std::marker::PhantomData<fn() -> O>,
 }
 
@@ -360,10 +514,10 @@ impl<O> std::fmt::Debug for ResponseStream<O> {
 }
 
 impl<O> ResponseStream<O> {
-    fn new(rx: mpsc::UnboundedReceiver<Item>, answer_close: Option<RequestWriter<()>>) -> Self {
+    fn new(rx: mpsc::UnboundedReceiver<Item>, guard: CancelOnDrop) -> Self {
         ResponseStream {
             rx,
-            answer_close,
+            guard: Some(guard),
             _o: std::marker::PhantomData,
         }
     }
@@ -383,15 +537,9 @@ impl<O: DeserializeOwned> futures_util::Stream for ResponseStream<O> {
                 })
             }))),
             Poll::Ready(None) => {
-                // The server closed a subscription: answer with our own close, as River's
-                // clients do, so both halves are closed.
-                if let Some(writer) = self.answer_close.take() {
-                    let msg = close_message(&writer.stream_id, writer.client.version());
-                    let transport = writer.client.transport.clone();
-                    let server = writer.client.server.clone();
-                    tokio::spawn(async move {
-                        let _ = transport.send(&server, msg).await;
-                    });
+                // The responses are over: nothing left to cancel on drop.
+                if let Some(guard) = self.guard.take() {
+                    guard.disarm();
                 }
                 Poll::Ready(None)
             }
@@ -401,17 +549,40 @@ impl<O: DeserializeOwned> futures_util::Stream for ResponseStream<O> {
 }
 
 /// The result of an upload, available once the client closed its side and the server answered.
-#[derive(Debug)]
 pub struct UploadResult<O> {
     rx: oneshot::Receiver<Result<O, RiverError>>,
+    /// Dropping the result before it arrived cancels the call.
+    guard: CancelOnDrop,
+}
+
+impl<O> std::fmt::Debug for UploadResult<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadResult")
+            .field("stream_id", &self.guard.stream_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<O> Future for UploadResult<O> {
     type Output = Result<O, RiverError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
+        let out = Pin::new(&mut self.rx)
             .poll(cx)
-            .map(|r| r.unwrap_or_else(|_| Err(disconnected("the call ended without a result"))))
+            .map(|r| r.unwrap_or_else(|_| Err(disconnected("the call ended without a result"))));
+        if out.is_ready() {
+            self.guard.client = None;
+        }
+        out
+    }
+}
+
+/// Sends `msg` in the background; from a drop, that is the only way. Outside a tokio runtime
+/// (a value dropped after its runtime ended) there is no transport left to send on.
+fn spawn_send(transport: ClientTransport, server: Arc<str>, msg: PartialMessage) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = transport.send(&server, msg).await;
+        });
     }
 }

@@ -160,6 +160,8 @@ enum Finish {
     Result(Result<Value, RiverError>),
     /// The responses are done (stream, subscription).
     Done(Result<(), RiverError>),
+    /// The call is aborted with this error and the cancel bit (an init that does not fit).
+    Abort(RiverError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +283,7 @@ impl Service {
                 Box::pin(async move {
                     match decode_init::<I>(&call.init) {
                         Ok(init) => Finish::Result(encode_output(handler(call.ctx, init).await)),
-                        Err(e) => Finish::Result(Err(e)),
+                        Err(e) => Finish::Abort(e),
                     }
                 })
             }),
@@ -315,7 +317,7 @@ impl Service {
                         Ok(init) => {
                             Finish::Result(encode_output(handler(call.ctx, init, reqs).await))
                         }
-                        Err(e) => Finish::Result(Err(e)),
+                        Err(e) => Finish::Abort(e),
                     }
                 })
             }),
@@ -347,7 +349,7 @@ impl Service {
                     let out = responses(&call);
                     match decode_init::<I>(&call.init) {
                         Ok(init) => Finish::Done(handler(call.ctx, init, out).await),
-                        Err(e) => Finish::Done(Err(e)),
+                        Err(e) => Finish::Abort(e),
                     }
                 })
             }),
@@ -381,7 +383,7 @@ impl Service {
                     let out = responses(&call);
                     match decode_init::<I>(&call.init) {
                         Ok(init) => Finish::Done(handler(call.ctx, init, reqs, out).await),
-                        Err(e) => Finish::Done(Err(e)),
+                        Err(e) => Finish::Abort(e),
                     }
                 })
             }),
@@ -445,6 +447,9 @@ struct CallEntry {
     /// Requests go here until the client closes its side.
     requests: Option<mpsc::UnboundedSender<Value>>,
     cancel: watch::Sender<bool>,
+    /// The handler is done and the server's half closed; the entry stays until the client
+    /// closes its half, so late requests are dropped quietly rather than refused.
+    finished: bool,
 }
 
 type CallKey = (String, String);
@@ -489,10 +494,19 @@ impl Dispatcher {
                     }
                     Some(_) => {}
                 },
-                Some(key) = done_rx.recv() => {
-                    self.calls.remove(&key);
-                }
+                Some(key) = done_rx.recv() => self.finished(&key),
             }
+        }
+    }
+
+    /// The call's task ended: forget the call, unless the client's half is still open.
+    fn finished(&mut self, key: &CallKey) {
+        match self.calls.get_mut(key) {
+            Some(call) if call.requests.is_some() => call.finished = true,
+            Some(_) => {
+                self.calls.remove(key);
+            }
+            None => {}
         }
     }
 
@@ -560,9 +574,19 @@ impl Dispatcher {
             }
             return;
         };
-        if flags.cancel {
+        // v1.1 has no cancel bit: a v1.1 client aborts with a close that carries an error result.
+        let v1_abort = version == ProtocolVersion::V1_1
+            && flags.closed
+            && msg.payload.get("ok").and_then(Value::as_bool) == Some(false);
+        if flags.cancel || v1_abort {
             let _ = call.cancel.send(true);
             self.calls.remove(&key);
+            return;
+        }
+        if call.finished {
+            if flags.closed {
+                self.calls.remove(&key);
+            }
             return;
         }
         let is_close = flags.closed && is_close_control(&msg.payload);
@@ -659,6 +683,7 @@ impl Dispatcher {
                 kind,
                 requests: (!flags.closed).then_some(requests_tx),
                 cancel: cancel_tx,
+                finished: false,
             },
         );
         self.open.fetch_add(1, Ordering::SeqCst);
@@ -768,6 +793,9 @@ impl CallRunner {
                     Err(e) => err_result(&e),
                 };
                 self.send(ControlFlags::CLOSED, payload).await;
+            }
+            Ok(Finish::Abort(error)) => {
+                self.send(ControlFlags::CANCEL, err_result(&error)).await;
             }
             Ok(Finish::Done(result)) => {
                 if let Err(e) = result {

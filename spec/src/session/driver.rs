@@ -169,6 +169,8 @@ pub enum SendError {
 pub struct Sent {
     /// Its id.
     pub id: String,
+    /// The session it was sent on.
+    pub session_id: String,
     /// Its sequence number.
     pub seq: u64,
     /// Whether the send buffer is at or above its high-water mark.
@@ -977,12 +979,14 @@ impl SessionDriver {
         })?;
         let (id, seq, frame) = (buffered.id.clone(), buffered.seq, buffered.frame.clone());
         let backpressured = ctx.is_backpressured();
+        let session_id = ctx.id.clone();
         if let AnySession::Connected(m) = state {
             // A failed write shows up as the connection closing; the message stays buffered.
             let _ = m.conn.send(frame);
         }
         Ok(Sent {
             id,
+            session_id,
             seq,
             backpressured,
         })
