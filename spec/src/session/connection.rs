@@ -160,20 +160,6 @@ pub fn memory_pair() -> (MemoryConnection, MemoryConnection) {
     (a, b)
 }
 
-/// A remote control over an in-memory pair that stays with the test after the ends are given
-/// to sessions.
-#[derive(Debug, Clone)]
-pub struct MemoryLinkControl {
-    link: Arc<Link>,
-}
-
-impl MemoryLinkControl {
-    /// Stops (or resumes) delivery in both directions while both ends stay open.
-    pub fn set_phantom_disconnect(&self, on: bool) {
-        self.link.black_hole.store(on, Ordering::SeqCst);
-    }
-}
-
 impl ChannelConnection {
     /// A connection fed by `rx` and writing to `tx`.
     pub(crate) fn from_channels(
@@ -187,13 +173,6 @@ impl ChannelConnection {
             link: Arc::default(),
             closed: false,
             peer_code: None,
-        }
-    }
-
-    /// A control for the pair this end belongs to.
-    pub fn control(&self) -> MemoryLinkControl {
-        MemoryLinkControl {
-            link: Arc::clone(&self.link),
         }
     }
 }
@@ -305,11 +284,10 @@ mod tests {
     #[tokio::test]
     async fn phantom_disconnect_swallows_frames_both_ways() {
         let (mut a, mut b) = memory_pair();
-        let control = a.control();
-        control.set_phantom_disconnect(true);
+        a.set_phantom_disconnect(true);
         a.send(b"lost".to_vec()).unwrap();
         b.send(b"lost too".to_vec()).unwrap();
-        control.set_phantom_disconnect(false);
+        b.set_phantom_disconnect(false);
         a.send(b"kept".to_vec()).unwrap();
         assert_eq!(
             next_event(&mut b).await,

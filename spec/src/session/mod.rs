@@ -10,7 +10,7 @@ mod options;
 
 pub use connection::{
     ChannelConnection, CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId,
-    MemoryConnection, MemoryLinkControl, memory_pair, next_event,
+    MemoryConnection, memory_pair, next_event,
 };
 pub use context::{BufferedFrame, Receipt, SequenceError, SessionContext, generate_id};
 pub use driver::{
