@@ -29,6 +29,27 @@ class Failure(Exception):
     """What a script observed is not what it expected."""
 
 
+class Captured(logging.Handler):
+    """Keeps the River package's log lines, with their exceptions, to look for a code in."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    @classmethod
+    def install(cls) -> "Captured":
+        captured = cls()
+        logging.getLogger("replit_river").addHandler(captured)
+        return captured
+
+
 def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}, default=repr), flush=True)
 

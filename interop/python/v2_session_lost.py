@@ -7,10 +7,9 @@ reconnect is refused with SESSION_STATE_MISMATCH, so its session must end; the n
 heartbeats. Prints `session_ended` and `new_session`.
 """
 
-import logging
-
 from interop_common import (
     SERVER_ID,
+    Captured,
     check,
     emit,
     eventually,
@@ -23,21 +22,8 @@ from interop_common import (
 from replit_river.v2 import Client
 
 
-class Captured(logging.Handler):
-    """Keeps the River client's log lines, with their exceptions, to look for a code."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 async def main(args) -> None:
-    captured = Captured()
-    logging.getLogger("replit_river").addHandler(captured)
+    captured = Captured.install()
     client = Client(
         uri_and_metadata_factory=uri_factory(args.uri),
         client_id=args.client_id,
@@ -56,7 +42,7 @@ async def main(args) -> None:
         await wait_for_line("cut done")
         emit("cut_done")
         await eventually(old.is_terminal, "the old session to end", step)
-        mismatch = any("SESSION_STATE_MISMATCH" in line for line in captured.lines)
+        mismatch = captured.saw("SESSION_STATE_MISMATCH")
         emit("session_ended", session_id=old.session_id, saw_session_state_mismatch=mismatch)
         check(mismatch, "the client never logged a SESSION_STATE_MISMATCH refusal")
 

@@ -1,4 +1,4 @@
-//! Interop with River's real Python package (`replit-river==0.17.11` from `PyPI`), on loopback.
+//! Interop with River's real Python package (`replit-river==0.17.20` from `PyPI`), on loopback.
 //!
 //! Our `river-echo` against River's Python clients (v2 `replit_river.v2.Client` and v1.1
 //! `replit_river.Client`), and our Rust client against River's Python v1.1 server. The Python
@@ -16,10 +16,12 @@ use std::time::Duration;
 
 use interop_support::{Cast, Peer, Proxy, river_echo, ws_url};
 use serde_json::Value as Json;
-use statebound_river::echo_service::{Empty, FailInit, Msg};
-use statebound_river::router::RiverClient;
+use statebound_river::echo_service::{self, Empty, FailInit, Msg};
+use statebound_river::router::{RiverClient, serve};
 use statebound_river::session::SessionOptions;
-use statebound_river::transport::{ClientOptions, ClientTransport, TransportEvent, WsDialer};
+use statebound_river::transport::{
+    ClientOptions, ClientTransport, ServerOptions, ServerTransport, TransportEvent, WsDialer,
+};
 use statebound_river::wire::{CodecKind, ProtocolVersion};
 use tokio::time::{sleep, timeout};
 
@@ -159,6 +161,175 @@ async fn v2_client_calls_all_five_procedures_msgpack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_client_calls_all_five_procedures_auto() {
     v2_procedures("auto").await;
+}
+
+// ----- v2 client with an active OpenTelemetry trace --------------------------------------------
+
+/// What a server saw of one message that carried `tracing`.
+#[derive(Debug, Clone)]
+struct Traced {
+    stream_id: String,
+    /// The procedure, on the frame that opened the stream.
+    opened: Option<String>,
+    traceparent: String,
+}
+
+/// The value of header `name` (any case) in an HTTP request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Every message that reached `server` with `tracing`, recorded from its transport events.
+fn record_traced(server: &ServerTransport) -> Arc<Mutex<Vec<Traced>>> {
+    let mut events = server.subscribe();
+    let traced = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&traced);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let TransportEvent::Message { msg, version, .. } = event else {
+                continue;
+            };
+            let Some(tracing) = &msg.tracing else {
+                continue;
+            };
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Traced {
+                    stream_id: msg.stream_id.clone(),
+                    opened: msg
+                        .flags(version)
+                        .open
+                        .then(|| msg.procedure_name.clone().unwrap_or_default()),
+                    traceparent: tracing.traceparent.clone(),
+                });
+        }
+    });
+    traced
+}
+
+/// Checks that the call of `procedure` opened with the traceparent of its client span (named
+/// `river.client.<kind>.test.<procedure>` in the script's `spans`), and that every other frame
+/// of the call that carried `tracing` names the same span.
+fn check_call_traced(
+    cast: &Cast<'_>,
+    seen: &[Traced],
+    spans: &Json,
+    trace_id: &str,
+    (kind, procedure): (&str, &str),
+) {
+    let name = format!("river.client.{kind}.test.{procedure}");
+    let span = spans["spans"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name.as_str()))
+        .map(|s| str_field(s, "span_id").to_owned());
+    let Some(span) = span else {
+        cast.fail(&format!("the script recorded no span {name}: {spans}"))
+    };
+    let expected = format!("00-{trace_id}-{span}-01");
+    let opens: Vec<&Traced> = seen
+        .iter()
+        .filter(|t| t.opened.as_deref() == Some(procedure))
+        .collect();
+    cast.check(opens.len() == 1 && opens[0].traceparent == expected, || {
+        format!("{procedure} opened with {opens:?}; wanted traceparent {expected}")
+    });
+    let stream_id = &opens[0].stream_id;
+    cast.check(
+        seen.iter()
+            .filter(|t| &t.stream_id == stream_id)
+            .all(|t| t.traceparent == expected),
+        || format!("frames of {procedure} carry other trace contexts: {seen:?}"),
+    );
+}
+
+/// A v2 client calling every procedure kind inside an active OpenTelemetry span (SDK tracer
+/// provider): it sends `traceparent` in the WebSocket upgrade request and `tracing` on the
+/// frames of each call. Our server (the `test` service, in this process, so that the test can
+/// read its transport events) serves every call as usual; each stream's opening frame reaches
+/// it with the traceparent of the client's span for that call, in the client's trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_with_an_active_trace_sends_trace_context() {
+    let server = ServerTransport::new("SERVER", ServerOptions::default());
+    let traced = record_traced(&server);
+    let _router = serve(&server, vec![echo_service::service()]);
+    let addr = server
+        .bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind on loopback");
+    let proxy = Proxy::start(addr).await;
+    let py = Peer::python_script(
+        "v2_procedures.py",
+        [
+            "--uri",
+            ws_url(proxy.addr()).as_str(),
+            "--client-id",
+            "py-v2-traced",
+            "--trace",
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    for event in [
+        "rpc",
+        "stream",
+        "upload",
+        "subscription",
+        "rpc_error",
+        "same_session",
+    ] {
+        cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
+    }
+    let trace = py.event("trace").unwrap_or_default();
+    let trace_id = str_field(&trace, "trace_id").to_owned();
+    cast.check(trace_id.len() == 32, || {
+        "no trace id from the script".into()
+    });
+
+    // The upgrade request carries the active span's context.
+    let requests = proxy.upgrade_requests();
+    cast.check(requests.len() == 1, || {
+        format!("expected one connection, saw {requests:?}")
+    });
+    let upgrade = header(&requests[0], "traceparent").unwrap_or_default();
+    cast.check(
+        upgrade == format!("00-{trace_id}-{}-01", str_field(&trace, "span_id")),
+        || {
+            format!(
+                "the upgrade request's traceparent is {upgrade:?}: {}",
+                requests[0]
+            )
+        },
+    );
+
+    // Each call's frames carry its own client span, in the same trace. The script has
+    // finished, so every frame has arrived; the recorder may still be catching up.
+    let mut seen = Vec::new();
+    for _ in 0..250 {
+        seen = traced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if seen.iter().filter(|t| t.opened.is_some()).count() >= 5 {
+            break;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    let spans = py.event("spans").unwrap_or_default();
+    for call in [
+        ("rpc", "echo"),
+        ("stream", "echoStream"),
+        ("upload", "concat"),
+        ("subscription", "countdown"),
+        ("rpc", "fail"),
+    ] {
+        check_call_traced(&cast, &seen, &spans, &trace_id, call);
+    }
+    let _ = timeout(STEP, server.close()).await;
 }
 
 // ----- v2 client: connection cuts -------------------------------------------------------------
@@ -303,6 +474,69 @@ async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
     });
     cast.check(second.count(&handshake_ok(client_id, &old_id)) == 0, || {
         "the second river-echo accepted the old session".into()
+    });
+}
+
+/// A frame the client wrote is lost in flight (the proxy drops it), then the connection is cut.
+/// River's Python v2 client never resends a written frame, so it resumes "in the future": the
+/// server must refuse the resume with `SESSION_STATE_MISMATCH`, the lost call must fail, and the
+/// client's next session must work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_frame_lost_in_flight_then_cut_gets_a_new_session() {
+    let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
+    let proxy = Proxy::start(addr).await;
+    let client_id = "py-v2-lost-frame";
+    let py = Peer::python_script(
+        "v2_frame_lost.py",
+        [
+            "--uri",
+            ws_url(proxy.addr()).as_str(),
+            "--client-id",
+            client_id,
+            "--timeout",
+            SCRIPT_TIMEOUT,
+        ],
+    );
+    let cast = Cast(vec![&echo, &py]);
+    let ready = cast.expect_event(&py, "ready_to_lose", STEP).await;
+    let old_id = str_field(&ready, "session_id").to_owned();
+    proxy.swallow_upstream();
+    if let Err(e) = py.send_line("swallowing") {
+        cast.fail(&format!("cannot tell the script the proxy swallows: {e}"));
+    }
+    cast.expect_event(&py, "sent_doomed", STEP).await;
+    // The rpc's frame (a WebSocket frame of a few dozen bytes) went into the proxy and no further.
+    cast.check(proxy.wait_swallowed(20, STEP).await, || {
+        format!("the proxy swallowed only {} bytes", proxy.swallowed())
+    });
+    let severed = proxy.sever().await;
+    cast.check(severed == 1, || {
+        format!("the proxy severed {severed} connections, expected 1")
+    });
+    if let Err(e) = py.send_line("cut done") {
+        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
+    }
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+
+    let new_id = str_field(&py.event("new_session").unwrap_or_default(), "session_id").to_owned();
+    cast.check(!new_id.is_empty() && new_id != old_id, || {
+        "the client did not start a new session".into()
+    });
+    cast.check(
+        py.event("doomed_call").is_some_and(|e| e["failed"] == true),
+        || "the lost rpc did not fail".into(),
+    );
+    cast.check(echo.count("SessionStateMismatch") >= 1, || {
+        "river-echo never refused the resume with SESSION_STATE_MISMATCH".into()
+    });
+    cast.check(echo.count(&handshake_ok(client_id, &old_id)) == 1, || {
+        "river-echo accepted the old session again after the loss".into()
+    });
+    cast.check(echo.count(&handshake_ok(client_id, &new_id)) == 1, || {
+        "river-echo did not establish the new session once".into()
+    });
+    cast.check(proxy.accepted() >= 2, || {
+        format!("the client made {} connections", proxy.accepted())
     });
 }
 
