@@ -1,5 +1,5 @@
-//! The session state machine, edge by edge, through `SessionDriver` (CONFORMANCE.md, "State
-//! machine"): each edge's new state, the old state's timers and handles, the connection, and
+//! The session state machine, edge by edge, through `SessionDriver` (`docs/conformance.md`, "The
+//! state machine"): each edge's new state, the old state's timers and handles, the connection, and
 //! the carried id / seq / ack / send buffer; grace; stale handles; close from every state; and
 //! codec failures while sending.
 //!

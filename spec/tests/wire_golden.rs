@@ -1,6 +1,6 @@
 //! Frames as River's own peers write them, byte for byte.
 //!
-//! The JSON frames are quoted from PROTOCOL.md or follow TypeScript's `JSON.stringify` of the
+//! The JSON frames are quoted from `docs/protocol.md` (appendix) or follow TypeScript's `JSON.stringify` of the
 //! objects River builds. The msgpack frames are assembled by `pack` below, which follows the
 //! packing rules of Python's `msgpack.packb` and of `@msgpack/msgpack` (the library behind
 //! River's `BinaryCodec`); both pick the smallest form for every integer, string and map, so one
@@ -104,7 +104,7 @@ fn map(entries: &[(&str, Value)]) -> Value {
 
 // --- The TypeScript client's handshake --------------------------------------------------------
 
-/// PROTOCOL.md section 3: the TypeScript client's handshake, JSON codec, as sent.
+/// `docs/protocol.md`, appendix: the TypeScript client's handshake, JSON codec, as sent.
 /// Built by `handshakeRequestMessage` in transport/message.ts.
 const TS_HANDSHAKE_JSON: &str = r#"{"id":"2H9qD8vDz3h0","from":"tsclient","to":"SERVER","seq":0,"ack":0,"streamId":"CdqcN8fNt0Ko","controlFlags":0,"tracing":{"traceparent":"","tracestate":""},"payload":{"type":"HANDSHAKE_REQ","protocolVersion":"v2.0","sessionId":"session-TXgD9XxxbKpJ","expectedSessionState":{"nextExpectedSeq":0,"nextSentSeq":0}}}"#;
 
@@ -214,7 +214,8 @@ fn ts_client_handshake_msgpack_decodes_and_reencodes_byte_for_byte() {
 
 // --- The Python client's handshake ------------------------------------------------------------
 
-/// PROTOCOL.md section 3: the Python client's (replit-river 0.17.11, v2) handshake, msgpack.
+/// `docs/protocol.md`, appendix: the Python client's (replit-river 0.17.11, v2; 0.17.20 builds it
+/// with the same code) handshake, msgpack.
 /// Built in v2/session.py `_do_ensure_connected` and packed by messages.py
 /// `send_transport_message`: `msgpack.packb(msg.model_dump(by_alias=True, exclude_none=True),
 /// datetime=True)`. Keys follow the pydantic field order of `TransportMessage` and

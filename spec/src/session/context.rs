@@ -144,7 +144,7 @@ impl SessionContext {
         Ok(&self.send_buffer[index])
     }
 
-    /// Applies the sequencing rules to an inbound message (PROTOCOL.md section 4).
+    /// Applies the sequencing rules to an inbound message (`docs/protocol.md` section 5).
     pub fn receive(&mut self, msg: &TransportMessage) -> Receipt {
         if msg.from != self.to {
             return Receipt::NotFromPeer;

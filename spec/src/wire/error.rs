@@ -60,7 +60,7 @@ pub enum DecodeError {
 
 /// Why a message could not be encoded.
 ///
-/// A message that fails to encode must not consume a sequence number (PROTOCOL.md section 4),
+/// A message that fails to encode must not consume a sequence number (`docs/protocol.md` section 5),
 /// so encoding reports failure rather than writing something the peer would misread.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -737,7 +737,7 @@ impl<'de, I: ExactSizeIterator<Item = (&'de str, &'de Value)>> MapAccess<'de> fo
             return Ok(None);
         };
         self.current = Some((key, value));
-        seed.deserialize(de::value::BorrowedStrDeserializer::<PayloadError>::new(key))
+        seed.deserialize(KeyDeserializer(key))
             .map(Some)
             .map_err(|e| e.within(key))
     }
@@ -756,6 +756,74 @@ impl<'de, I: ExactSizeIterator<Item = (&'de str, &'de Value)>> MapAccess<'de> fo
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.entries.len())
+    }
+}
+
+/// A map key: a string, read as a number when the type asks for one (the other half of what
+/// [`KeySerializer`] writes for integer keys).
+struct KeyDeserializer<'de>(&'de str);
+
+macro_rules! parse_key {
+    ($($method:ident => $visit:ident: $t:ty),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PayloadError> {
+            match self.0.parse::<$t>() {
+                Ok(n) => visitor.$visit(n),
+                Err(_) => Err(de::Error::invalid_type(
+                    de::Unexpected::Str(self.0),
+                    &visitor,
+                )),
+            }
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for KeyDeserializer<'de> {
+    type Error = PayloadError;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PayloadError> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    parse_key! {
+        deserialize_i8 => visit_i8: i8,
+        deserialize_i16 => visit_i16: i16,
+        deserialize_i32 => visit_i32: i32,
+        deserialize_i64 => visit_i64: i64,
+        deserialize_i128 => visit_i128: i128,
+        deserialize_u8 => visit_u8: u8,
+        deserialize_u16 => visit_u16: u16,
+        deserialize_u32 => visit_u32: u32,
+        deserialize_u64 => visit_u64: u64,
+        deserialize_u128 => visit_u128: u128,
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, PayloadError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, PayloadError> {
+        visitor.visit_enum(Variant {
+            name: self.0,
+            content: None,
+        })
+    }
+
+    forward_to_deserialize_any! {
+        bool f32 f64 char str string bytes byte_buf option unit unit_struct seq tuple
+        tuple_struct map struct identifier ignored_any
     }
 }
 
@@ -898,6 +966,106 @@ mod tests {
         assert_eq!(e.to_string(), "at `/items/0/x~1y~0z`: bad");
         assert_eq!(PayloadError::new("bad").path(), "");
         assert_eq!(PayloadError::new("bad").to_string(), "bad");
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    enum Shape {
+        Dot,
+        Circle(u32),
+        Pair(u32, u32),
+        Rect { w: u32, h: u32 },
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Sample {
+        name: String,
+        maybe: Option<u8>,
+        nothing: (),
+        shapes: Vec<Shape>,
+        by_id: std::collections::BTreeMap<u32, bool>,
+        addr: std::net::Ipv4Addr,
+    }
+
+    #[test]
+    fn data_model() {
+        let sample = Sample {
+            name: "s".into(),
+            maybe: None,
+            nothing: (),
+            shapes: vec![
+                Shape::Dot,
+                Shape::Circle(1),
+                Shape::Pair(2, 3),
+                Shape::Rect { w: 4, h: 5 },
+            ],
+            by_id: [(7, true)].into_iter().collect(),
+            addr: std::net::Ipv4Addr::LOCALHOST,
+        };
+        let value = to_payload(&sample).unwrap();
+        let map = |entries: Vec<(&str, Value)>| Value::Map(entries.into_iter().collect());
+        let ints = |ns: &[i128]| Value::Array(ns.iter().map(|n| Value::Int(*n)).collect());
+        assert_eq!(
+            value,
+            map(vec![
+                ("name", Value::from("s")),
+                ("maybe", Value::Null),
+                ("nothing", Value::Null),
+                (
+                    "shapes",
+                    Value::Array(vec![
+                        Value::from("Dot"),
+                        map(vec![("Circle", Value::Int(1))]),
+                        map(vec![("Pair", ints(&[2, 3]))]),
+                        map(vec![(
+                            "Rect",
+                            map(vec![("w", Value::Int(4)), ("h", Value::Int(5))])
+                        )]),
+                    ])
+                ),
+                ("by_id", map(vec![("7", Value::Bool(true))])),
+                ("addr", ints(&[127, 0, 0, 1])),
+            ])
+        );
+        assert_eq!(from_payload::<Sample>(&value).unwrap(), sample);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Signed {
+        #[allow(dead_code)]
+        signed: i64,
+    }
+
+    #[test]
+    fn integer_ranges() {
+        assert_eq!(
+            to_payload(&u128::MAX).unwrap_err().to_string(),
+            format!(
+                "integer {} is outside the range of a payload integer (i128)",
+                u128::MAX
+            )
+        );
+        assert_eq!(
+            from_payload::<u128>(&Value::Int(i128::MAX)).unwrap(),
+            i128::MAX.unsigned_abs()
+        );
+        assert_eq!(
+            from_payload::<i128>(&Value::Int(i128::MIN)).unwrap(),
+            i128::MIN
+        );
+        assert_eq!(
+            from_payload::<f64>(&Value::Int(3)).unwrap().to_bits(),
+            3.0f64.to_bits()
+        );
+        let too_big: Value = [("signed", Value::Int(1 << 63))]
+            .into_iter()
+            .collect::<Map>()
+            .into();
+        let err = from_payload::<Signed>(&too_big).unwrap_err();
+        assert_eq!(err.path(), "/signed");
+        assert_eq!(
+            err.to_string(),
+            "at `/signed`: invalid value: integer `9223372036854775808`, expected i64"
+        );
     }
 
     #[test]
