@@ -21,6 +21,7 @@ from replit_river.transport_options import (
     TransportOptions,
     UriAndMetadata,
 )
+from replit_river.v2 import Client as V2Client
 
 SERVER_ID = "SERVER"
 
@@ -125,6 +126,25 @@ def uri_factory(
         return {"uri": uri, "metadata": metadata}
 
     return factory
+
+
+def v2_client(args: argparse.Namespace) -> V2Client:
+    """River's v2 client for the script's `--uri` and `--client-id`, with quick retries."""
+    return V2Client(
+        uri_and_metadata_factory=uri_factory(args.uri),
+        client_id=args.client_id,
+        server_id=SERVER_ID,
+        transport_options=transport_options(),
+    )
+
+
+async def connect(client: V2Client) -> Any:
+    """Connects `client`, prints `connected` with the session id, and returns the session."""
+    await client.ensure_connected()
+    session = client._transport._session
+    check(session is not None, "no session after connecting")
+    emit("connected", session_id=session.session_id)
+    return session
 
 
 def identity(x: Any) -> Any:

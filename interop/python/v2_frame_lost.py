@@ -16,20 +16,18 @@ import asyncio
 from datetime import timedelta
 
 from interop_common import (
-    SERVER_ID,
     Captured,
     check,
+    connect,
     emit,
     eventually,
     identity,
     parser,
     river_error,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
     wait_for_line,
 )
-from replit_river.v2 import Client
 
 SERVICE = "test"
 
@@ -43,18 +41,10 @@ async def echo(client, text: str, step: float) -> object:
 
 async def main(args) -> None:
     captured = Captured.install()
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    client = v2_client(args)
     step = args.step_timeout
     try:
-        await client.ensure_connected()
-        old = client._transport._session
-        check(old is not None, "no session after connecting")
-        emit("connected", session_id=old.session_id)
+        old = await connect(client)
         await eventually(lambda: old.ack >= 1, "a first heartbeat", step)
         emit("ready_to_lose", session_id=old.session_id, seq=old.seq)
         await wait_for_line("swallowing")

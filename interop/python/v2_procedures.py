@@ -16,18 +16,15 @@ import contextlib
 from datetime import timedelta
 
 from interop_common import (
-    SERVER_ID,
     check,
     emit,
     identity,
     parser,
     river_error,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
 )
 from replit_river.error_schema import RiverError, RiverServiceException
-from replit_river.v2 import Client
 
 SERVICE = "test"
 
@@ -71,12 +68,7 @@ async def main(args) -> None:
 
 
 async def calls(args) -> None:
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    client = v2_client(args)
     step = args.step_timeout
     try:
         await client.ensure_connected()

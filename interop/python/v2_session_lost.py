@@ -8,34 +8,24 @@ heartbeats. Prints `session_ended` and `new_session`.
 """
 
 from interop_common import (
-    SERVER_ID,
     Captured,
     check,
+    connect,
     emit,
     eventually,
     parser,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
     wait_for_line,
 )
-from replit_river.v2 import Client
 
 
 async def main(args) -> None:
     captured = Captured.install()
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    client = v2_client(args)
     step = args.step_timeout
     try:
-        await client.ensure_connected()
-        old = client._transport._session
-        check(old is not None, "no session after connecting")
-        emit("connected", session_id=old.session_id)
+        old = await connect(client)
         await eventually(lambda: old.ack >= 1, "a first heartbeat", step)
         emit("ready_for_cut", session_id=old.session_id, server_seq_seen=old.ack,
              client_seq_sent=old.seq)

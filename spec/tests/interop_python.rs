@@ -49,11 +49,31 @@ fn codec_flag(codec: &str) -> Vec<&str> {
     vec!["--codec", codec]
 }
 
+/// Writes `line` to a script waiting for it on stdin; fails the test if it cannot.
+fn tell(cast: &Cast<'_>, script: &Peer, line: &str) {
+    if let Err(e) = script.send_line(line) {
+        cast.fail(&format!("cannot tell {} `{line}`: {e}", script.name()));
+    }
+}
+
 /// Tells a script that holds its session (`holding`) to close it and finish.
 fn release(cast: &Cast<'_>, script: &Peer) {
-    if let Err(e) = script.send_line("close") {
-        cast.fail(&format!("cannot tell {} to close: {e}", script.name()));
-    }
+    tell(cast, script, "close");
+}
+
+/// Starts a v2 client script against `uri` as `client_id`, with the scripts' usual timeout and
+/// `extra` arguments.
+fn v2_script(file: &str, uri: &str, client_id: &str, extra: &[&str]) -> Peer {
+    let mut args = vec![
+        "--uri",
+        uri,
+        "--client-id",
+        client_id,
+        "--timeout",
+        SCRIPT_TIMEOUT,
+    ];
+    args.extend_from_slice(extra);
+    Peer::python_script(file, args)
 }
 
 // ----- v2 client: handshake and liveness ------------------------------------------------------
@@ -61,20 +81,11 @@ fn release(cast: &Cast<'_>, script: &Peer) {
 async fn v2_handshake_and_heartbeats(codec: &str) {
     let client_id = format!("py-v2-alive-{codec}");
     let (echo, addr) = river_echo(&codec_flag(codec)).await;
-    let py = Peer::python_script(
+    let py = v2_script(
         "v2_handshake.py",
-        [
-            "--uri",
-            ws_url(addr).as_str(),
-            "--client-id",
-            &client_id,
-            "--hold",
-            "3.5",
-            "--min-heartbeats",
-            "2",
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
+        &ws_url(addr),
+        &client_id,
+        &["--hold", "3.5", "--min-heartbeats", "2"],
     );
     let cast = Cast(vec![&echo, &py]);
     let connected = cast.expect_event(&py, "connected", STEP).await;
@@ -121,17 +132,7 @@ async fn v2_client_handshakes_and_stays_alive_auto() {
 async fn v2_procedures(codec: &str) {
     let (echo, addr) = river_echo(&codec_flag(codec)).await;
     let client_id = format!("py-v2-procs-{codec}");
-    let py = Peer::python_script(
-        "v2_procedures.py",
-        [
-            "--uri",
-            ws_url(addr).as_str(),
-            "--client-id",
-            &client_id,
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
-    );
+    let py = v2_script("v2_procedures.py", &ws_url(addr), &client_id, &[]);
     let cast = Cast(vec![&echo, &py]);
     cast.expect_success(&py, SCRIPT_LIMIT).await;
     for event in [
@@ -260,17 +261,11 @@ async fn v2_client_with_an_active_trace_sends_trace_context() {
         .await
         .expect("bind on loopback");
     let proxy = Proxy::start(addr).await;
-    let py = Peer::python_script(
+    let py = v2_script(
         "v2_procedures.py",
-        [
-            "--uri",
-            ws_url(proxy.addr()).as_str(),
-            "--client-id",
-            "py-v2-traced",
-            "--trace",
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
+        &ws_url(proxy.addr()),
+        "py-v2-traced",
+        &["--trace"],
     );
     let cast = Cast(vec![&py]);
     cast.expect_success(&py, SCRIPT_LIMIT).await;
@@ -340,18 +335,12 @@ async fn v2_survives_cut(codec: &str, mode: &str, extra: &[&str]) -> Vec<Json> {
     let (echo, addr) = river_echo(&codec_flag(codec)).await;
     let proxy = Proxy::start(addr).await;
     let client_id = format!("py-v2-cut-{mode}-{codec}");
-    let mut args = vec![
-        "--uri".to_owned(),
-        ws_url(proxy.addr()),
-        "--client-id".to_owned(),
-        client_id.clone(),
-        "--mode".to_owned(),
-        mode.to_owned(),
-        "--timeout".to_owned(),
-        SCRIPT_TIMEOUT.to_owned(),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let py = Peer::python_script("v2_reconnect.py", args);
+    let py = v2_script(
+        "v2_reconnect.py",
+        &ws_url(proxy.addr()),
+        &client_id,
+        &[&["--mode", mode], extra].concat(),
+    );
     let cast = Cast(vec![&echo, &py]);
     let ready = cast.expect_event(&py, "ready_for_cut", STEP).await;
     let session_id = str_field(&ready, "session_id").to_owned();
@@ -361,9 +350,7 @@ async fn v2_survives_cut(codec: &str, mode: &str, extra: &[&str]) -> Vec<Json> {
     cast.check(severed == 1, || {
         format!("the proxy severed {severed} connections, expected 1")
     });
-    if let Err(e) = py.send_line("cut done") {
-        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
-    }
+    tell(&cast, &py, "cut done");
     cast.expect_success(&py, SCRIPT_LIMIT).await;
     let same = py.event("same_session").unwrap_or_default();
     cast.check(str_field(&same, "session_id") == session_id, || {
@@ -439,17 +426,7 @@ async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
     let (second, second_addr) = river_echo(&["--codec", "msgpack"]).await;
     let proxy = Proxy::start(first_addr).await;
     let client_id = "py-v2-forgotten";
-    let py = Peer::python_script(
-        "v2_session_lost.py",
-        [
-            "--uri",
-            ws_url(proxy.addr()).as_str(),
-            "--client-id",
-            client_id,
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
-    );
+    let py = v2_script("v2_session_lost.py", &ws_url(proxy.addr()), client_id, &[]);
     let cast = Cast(vec![&first, &second, &py]);
     let ready = cast.expect_event(&py, "ready_for_cut", STEP).await;
     let old_id = str_field(&ready, "session_id").to_owned();
@@ -457,9 +434,7 @@ async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
     proxy
         .sever_when_upstream_quiet(Duration::from_millis(150), Duration::from_secs(5))
         .await;
-    if let Err(e) = py.send_line("cut done") {
-        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
-    }
+    tell(&cast, &py, "cut done");
     cast.expect_success(&py, SCRIPT_LIMIT).await;
     let new = py.event("new_session").unwrap_or_default();
     let new_id = str_field(&new, "session_id").to_owned();
@@ -486,24 +461,12 @@ async fn v2_client_frame_lost_in_flight_then_cut_gets_a_new_session() {
     let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
     let proxy = Proxy::start(addr).await;
     let client_id = "py-v2-lost-frame";
-    let py = Peer::python_script(
-        "v2_frame_lost.py",
-        [
-            "--uri",
-            ws_url(proxy.addr()).as_str(),
-            "--client-id",
-            client_id,
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
-    );
+    let py = v2_script("v2_frame_lost.py", &ws_url(proxy.addr()), client_id, &[]);
     let cast = Cast(vec![&echo, &py]);
     let ready = cast.expect_event(&py, "ready_to_lose", STEP).await;
     let old_id = str_field(&ready, "session_id").to_owned();
     proxy.swallow_upstream();
-    if let Err(e) = py.send_line("swallowing") {
-        cast.fail(&format!("cannot tell the script the proxy swallows: {e}"));
-    }
+    tell(&cast, &py, "swallowing");
     cast.expect_event(&py, "sent_doomed", STEP).await;
     // The rpc's frame (a WebSocket frame of a few dozen bytes) went into the proxy and no further.
     cast.check(proxy.wait_swallowed(20, STEP).await, || {
@@ -513,9 +476,7 @@ async fn v2_client_frame_lost_in_flight_then_cut_gets_a_new_session() {
     cast.check(severed == 1, || {
         format!("the proxy severed {severed} connections, expected 1")
     });
-    if let Err(e) = py.send_line("cut done") {
-        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
-    }
+    tell(&cast, &py, "cut done");
     cast.expect_success(&py, SCRIPT_LIMIT).await;
 
     let new_id = str_field(&py.event("new_session").unwrap_or_default(), "session_id").to_owned();

@@ -104,6 +104,19 @@ fn int(n: impl Into<i128>) -> Value {
     Value::Int(n.into())
 }
 
+fn decimal(n: impl fmt::Display) -> String {
+    n.to_string()
+}
+
+/// Serializer methods for integer types that all convert with one function.
+macro_rules! serialize_with {
+    ($convert:ident => $ok:ty: $($method:ident: $t:ty),* $(,)?) => {$(
+        fn $method(self, v: $t) -> Result<$ok, PayloadError> {
+            Ok($convert(v))
+        }
+    )*};
+}
+
 impl Serializer for ValueSerializer {
     type Ok = Value;
     type Error = PayloadError;
@@ -122,32 +135,17 @@ impl Serializer for ValueSerializer {
     fn serialize_bool(self, v: bool) -> Result<Value, PayloadError> {
         Ok(Value::Bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_i128(self, v: i128) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value, PayloadError> {
-        Ok(int(v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value, PayloadError> {
-        Ok(int(v))
+    serialize_with! {
+        int => Value:
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
     }
     fn serialize_u128(self, v: u128) -> Result<Value, PayloadError> {
         i128::try_from(v).map(Value::Int).map_err(|_| {
@@ -447,35 +445,18 @@ impl Serializer for KeySerializer {
     fn serialize_char(self, v: char) -> Result<String, PayloadError> {
         Ok(v.to_string())
     }
-    fn serialize_i8(self, v: i8) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i128(self, v: i128) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, PayloadError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u128(self, v: u128) -> Result<String, PayloadError> {
-        Ok(v.to_string())
+    serialize_with! {
+        decimal => String:
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128,
     }
     fn serialize_unit_variant(
         self,
