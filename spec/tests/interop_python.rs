@@ -129,12 +129,8 @@ async fn v2_client_handshakes_and_stays_alive_auto() {
 
 // ----- v2 client: the five procedures ---------------------------------------------------------
 
-async fn v2_procedures(codec: &str) {
-    let (echo, addr) = river_echo(&codec_flag(codec)).await;
-    let client_id = format!("py-v2-procs-{codec}");
-    let py = v2_script("v2_procedures.py", &ws_url(addr), &client_id, &[]);
-    let cast = Cast(vec![&echo, &py]);
-    cast.expect_success(&py, SCRIPT_LIMIT).await;
+/// Checks that `v2_procedures.py` reported every procedure and kept its session.
+fn expect_procedure_events(cast: &Cast<'_>, py: &Peer) {
     for event in [
         "rpc",
         "stream",
@@ -145,6 +141,15 @@ async fn v2_procedures(codec: &str) {
     ] {
         cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
     }
+}
+
+async fn v2_procedures(codec: &str) {
+    let (echo, addr) = river_echo(&codec_flag(codec)).await;
+    let client_id = format!("py-v2-procs-{codec}");
+    let py = v2_script("v2_procedures.py", &ws_url(addr), &client_id, &[]);
+    let cast = Cast(vec![&echo, &py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    expect_procedure_events(&cast, &py);
     let session_id = str_field(&py.event("connected").unwrap_or_default(), "session_id").to_owned();
     cast.check(
         echo.count(&handshake_ok(&client_id, &session_id)) == 1,
@@ -269,16 +274,7 @@ async fn v2_client_with_an_active_trace_sends_trace_context() {
     );
     let cast = Cast(vec![&py]);
     cast.expect_success(&py, SCRIPT_LIMIT).await;
-    for event in [
-        "rpc",
-        "stream",
-        "upload",
-        "subscription",
-        "rpc_error",
-        "same_session",
-    ] {
-        cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
-    }
+    expect_procedure_events(&cast, &py);
     let trace = py.event("trace").unwrap_or_default();
     let trace_id = str_field(&trace, "trace_id").to_owned();
     cast.check(trace_id.len() == 32, || {

@@ -293,37 +293,26 @@ impl SeqBuilder {
     }
 }
 
-impl ser::SerializeSeq for SeqBuilder {
-    type Ok = Value;
-    type Error = PayloadError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), PayloadError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value, PayloadError> {
-        Ok(Value::Array(self.0))
-    }
+/// The three sequence traits of serde, which a [`SeqBuilder`] serves alike.
+macro_rules! seq_builder {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl ser::$trait for SeqBuilder {
+            type Ok = Value;
+            type Error = PayloadError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), PayloadError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Value, PayloadError> {
+                Ok(Value::Array(self.0))
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for SeqBuilder {
-    type Ok = Value;
-    type Error = PayloadError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), PayloadError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value, PayloadError> {
-        Ok(Value::Array(self.0))
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqBuilder {
-    type Ok = Value;
-    type Error = PayloadError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), PayloadError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value, PayloadError> {
-        Ok(Value::Array(self.0))
-    }
+seq_builder! {
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
 }
 
 struct MapBuilder {
@@ -844,13 +833,7 @@ impl<'de> VariantAccess<'de> for Variant<'de> {
         self,
         seed: T,
     ) -> Result<T::Value, PayloadError> {
-        match self.content {
-            Some(content) => seed.deserialize(ValueDeserializer(content)),
-            None => Err(de::Error::invalid_type(
-                de::Unexpected::UnitVariant,
-                &"a variant with data",
-            )),
-        }
+        seed.deserialize(ValueDeserializer(self.data("a variant with data")?))
     }
 
     fn tuple_variant<V: Visitor<'de>>(
@@ -858,13 +841,7 @@ impl<'de> VariantAccess<'de> for Variant<'de> {
         _: usize,
         visitor: V,
     ) -> Result<V::Value, PayloadError> {
-        match self.content {
-            Some(content) => ValueDeserializer(content).deserialize_seq(visitor),
-            None => Err(de::Error::invalid_type(
-                de::Unexpected::UnitVariant,
-                &"a tuple variant",
-            )),
-        }
+        ValueDeserializer(self.data("a tuple variant")?).deserialize_seq(visitor)
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -872,13 +849,15 @@ impl<'de> VariantAccess<'de> for Variant<'de> {
         _: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, PayloadError> {
-        match self.content {
-            Some(content) => ValueDeserializer(content).deserialize_map(visitor),
-            None => Err(de::Error::invalid_type(
-                de::Unexpected::UnitVariant,
-                &"a struct variant",
-            )),
-        }
+        ValueDeserializer(self.data("a struct variant")?).deserialize_map(visitor)
+    }
+}
+
+impl<'de> Variant<'de> {
+    /// The content of a variant that must have one (`expected` says which kind).
+    fn data(&self, expected: &'static str) -> Result<&'de Value, PayloadError> {
+        self.content
+            .ok_or_else(|| de::Error::invalid_type(de::Unexpected::UnitVariant, &expected))
     }
 }
 
