@@ -117,7 +117,7 @@ async fn a_close_with_1000_is_a_lost_connection_and_the_session_resumes() {
     );
     let resent = next_message(&mut second).await;
     assert_eq!((resent.seq, resent.payload.as_str()), (0, Some("one")));
-    assert_eq!(client.session_id("SERVER").await, Some(hello.session_id));
+    assert_eq!(client.session_id("SERVER"), Some(hello.session_id));
 
     let mut closed = Vec::new();
     while let Ok(event) = events.try_recv() {

@@ -10,6 +10,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::Bytes;
 use statebound_river::session::{
     BoxFuture, ClientOutcome, CloseCode, Connection, ConnectionEvent, Decision, EndReason,
     ExistingSession, HandshakeValidator, MemoryConnection, Output, ParsedRequest, ProtocolError,
@@ -71,12 +72,12 @@ fn app_message(n: u64) -> PartialMessage {
     }
 }
 
-fn frame(codec: CodecKind, msg: PartialMessage, header: MessageHeader) -> Vec<u8> {
-    codec.encode(&msg.into_message(header)).unwrap()
+fn frame(codec: CodecKind, msg: PartialMessage, header: MessageHeader) -> Bytes {
+    codec.encode(&msg.into_message(header)).unwrap().into()
 }
 
 /// A first frame from `CLIENT_ID` carrying `payload`, with a handshake's envelope.
-fn first_frame(codec: CodecKind, payload: Value) -> Vec<u8> {
+fn first_frame(codec: CodecKind, payload: Value) -> Bytes {
     let mut msg = PartialMessage::handshake_request(generate_id(), &request(V2_0, 0, 0));
     msg.payload = payload;
     frame(
@@ -101,12 +102,12 @@ fn request(
     )
 }
 
-fn request_frame(codec: CodecKind, request: &HandshakeRequest) -> Vec<u8> {
+fn request_frame(codec: CodecKind, request: &HandshakeRequest) -> Bytes {
     first_frame(codec, request.to_payload())
 }
 
 /// A server's response frame to `CLIENT_ID`, with `flags` as its raw control flags.
-fn response_frame(codec: CodecKind, response: &HandshakeResponse, flags: u32) -> Vec<u8> {
+fn response_frame(codec: CodecKind, response: &HandshakeResponse, flags: u32) -> Bytes {
     let mut msg = PartialMessage::handshake_response(generate_id(), response);
     msg.control_flags = flags;
     frame(
@@ -116,14 +117,14 @@ fn response_frame(codec: CodecKind, response: &HandshakeResponse, flags: u32) ->
     )
 }
 
-fn ok_response(codec: CodecKind, session_id: &str) -> Vec<u8> {
+fn ok_response(codec: CodecKind, session_id: &str) -> Bytes {
     let response = HandshakeResponse::Ok {
         session_id: session_id.into(),
     };
     response_frame(codec, &response, 0)
 }
 
-fn err_response(codec: CodecKind, code: HandshakeErrorCode) -> Vec<u8> {
+fn err_response(codec: CodecKind, code: HandshakeErrorCode) -> Bytes {
     let response = HandshakeResponse::Err {
         code,
         reason: "no".into(),
@@ -132,7 +133,7 @@ fn err_response(codec: CodecKind, code: HandshakeErrorCode) -> Vec<u8> {
 }
 
 /// An ordinary sequenced message between the client and the server.
-fn sequenced(codec: CodecKind, from: &str, to: &str, seq: u64, ack: u64, n: u64) -> Vec<u8> {
+fn sequenced(codec: CodecKind, from: &str, to: &str, seq: u64, ack: u64, n: u64) -> Bytes {
     let header = MessageHeader {
         id: generate_id(),
         from: from.into(),
@@ -145,7 +146,7 @@ fn sequenced(codec: CodecKind, from: &str, to: &str, seq: u64, ack: u64, n: u64)
 
 // ----- reading what arrives ------------------------------------------------------------------
 
-async fn next_frame(conn: &mut MemoryConnection) -> Vec<u8> {
+async fn next_frame(conn: &mut MemoryConnection) -> Bytes {
     match next_event(conn).await {
         ConnectionEvent::Frame(frame) => frame,
         other @ ConnectionEvent::Closed { .. } => panic!("expected a frame, got {other:?}"),
@@ -462,7 +463,7 @@ fn parse_request_undecodable_first_frame() {
 async fn driver_closes_on_an_undecodable_first_frame() {
     for codec in CODECS {
         let (mut server, mut client_end) = pending(codec);
-        client_end.send(b"\x00garbage".to_vec()).unwrap();
+        client_end.send(Bytes::from_static(b"\x00garbage")).unwrap();
         server.step().await;
         assert_eq!(
             summarize(server.take_outputs()),

@@ -124,12 +124,14 @@ impl HandPeer {
     }
 
     fn send(&mut self, frame: Vec<u8>) {
-        self.conn.send(frame).expect("the connection is open");
+        self.conn
+            .send(frame.into())
+            .expect("the connection is open");
     }
 
     async fn frame(&mut self) -> Vec<u8> {
         match timeout(PATIENCE, next_event(&mut self.conn)).await {
-            Ok(ConnectionEvent::Frame(frame)) => frame,
+            Ok(ConnectionEvent::Frame(frame)) => frame.to_vec(),
             Ok(ConnectionEvent::Closed { code }) => panic!("the server closed ({code:?})"),
             Err(elapsed) => panic!("no frame within {PATIENCE:?} ({elapsed})"),
         }

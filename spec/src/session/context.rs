@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::options::SessionOptions;
@@ -17,8 +18,9 @@ pub struct BufferedFrame {
     pub seq: u64,
     /// Its `id`.
     pub id: String,
-    /// The encoded frame, written again as is after a reconnect.
-    pub frame: Vec<u8>,
+    /// The encoded frame, written again as is after a reconnect. Shared with the connection
+    /// that writes it, so writing does not copy it.
+    pub frame: Bytes,
 }
 
 /// River's inherited session properties: everything that survives a change of state.
@@ -139,7 +141,7 @@ impl SessionContext {
         self.send_buffer.push_back(BufferedFrame {
             seq: msg.seq,
             id: msg.id,
-            frame,
+            frame: Bytes::from(frame),
         });
         Ok(&self.send_buffer[index])
     }
