@@ -16,13 +16,11 @@ use std::time::Duration;
 
 use interop_support::{Cast, Peer, Proxy, river_echo, ws_url};
 use serde_json::Value as Json;
-use statebound_river::echo_service::{self, Empty, FailInit, Msg};
-use statebound_river::router::{RiverClient, serve};
+use statebound_river::echo_service::{Empty, FailInit, Msg};
+use statebound_river::router::RiverClient;
 use statebound_river::session::SessionOptions;
-use statebound_river::transport::{
-    ClientOptions, ClientTransport, ServerOptions, ServerTransport, TransportEvent, WsDialer,
-};
-use statebound_river::wire::{CodecKind, ProtocolVersion};
+use statebound_river::transport::{ClientOptions, ClientTransport, TransportEvent, WsDialer};
+use statebound_river::wire::{Codec as _, CodecKind, ProtocolVersion};
 use tokio::time::{sleep, timeout};
 
 /// How long any one script may run, as the test sees it (the scripts time out sooner).
@@ -188,32 +186,25 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Every message that reached `server` with `tracing`, recorded from its transport events.
-fn record_traced(server: &ServerTransport) -> Arc<Mutex<Vec<Traced>>> {
-    let mut events = server.subscribe();
-    let traced = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&traced);
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            let TransportEvent::Message { msg, version, .. } = event else {
-                continue;
-            };
-            let Some(tracing) = &msg.tracing else {
-                continue;
-            };
-            sink.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Traced {
-                    stream_id: msg.stream_id.clone(),
-                    opened: msg
-                        .flags(version)
-                        .open
-                        .then(|| msg.procedure_name.clone().unwrap_or_default()),
-                    traceparent: tracing.traceparent.clone(),
-                });
-        }
-    });
-    traced
+/// Every message the client sent with `tracing`, read from the WebSocket messages the proxy
+/// passed to the server and decoded with our msgpack codec, as the server decodes them.
+fn traced_messages(proxy: &Proxy) -> Vec<Traced> {
+    proxy
+        .client_messages()
+        .iter()
+        .filter_map(|frame| CodecKind::Msgpack.decode(frame).ok())
+        .filter_map(|msg| {
+            let tracing = msg.tracing.as_ref()?;
+            Some(Traced {
+                stream_id: msg.stream_id.clone(),
+                opened: msg
+                    .flags(ProtocolVersion::V2_0)
+                    .open
+                    .then(|| msg.procedure_name.clone().unwrap_or_default()),
+                traceparent: tracing.traceparent.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Checks that the call of `procedure` opened with the traceparent of its client span (named
@@ -252,19 +243,13 @@ fn check_call_traced(
 }
 
 /// A v2 client calling every procedure kind inside an active OpenTelemetry span (SDK tracer
-/// provider): it sends `traceparent` in the WebSocket upgrade request and `tracing` on the
-/// frames of each call. Our server (the `test` service, in this process, so that the test can
-/// read its transport events) serves every call as usual; each stream's opening frame reaches
-/// it with the traceparent of the client's span for that call, in the client's trace.
+/// provider) is served as usual by river-echo. It sends `traceparent` in the WebSocket upgrade
+/// request and `tracing` on the frames of each call; the frames the proxy passed on to the server
+/// decode, with our codec, to messages whose `tracing` names the client's span for that call, in
+/// the client's trace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_client_with_an_active_trace_sends_trace_context() {
-    let server = ServerTransport::new("SERVER", ServerOptions::default());
-    let traced = record_traced(&server);
-    let _router = serve(&server, vec![echo_service::service()]);
-    let addr = server
-        .bind(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("bind on loopback");
+    let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
     let proxy = Proxy::start(addr).await;
     let py = v2_script(
         "v2_procedures.py",
@@ -272,7 +257,7 @@ async fn v2_client_with_an_active_trace_sends_trace_context() {
         "py-v2-traced",
         &["--trace"],
     );
-    let cast = Cast(vec![&py]);
+    let cast = Cast(vec![&echo, &py]);
     cast.expect_success(&py, SCRIPT_LIMIT).await;
     expect_procedure_events(&cast, &py);
     let trace = py.event("trace").unwrap_or_default();
@@ -297,19 +282,8 @@ async fn v2_client_with_an_active_trace_sends_trace_context() {
         },
     );
 
-    // Each call's frames carry its own client span, in the same trace. The script has
-    // finished, so every frame has arrived; the recorder may still be catching up.
-    let mut seen = Vec::new();
-    for _ in 0..250 {
-        seen = traced
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if seen.iter().filter(|t| t.opened.is_some()).count() >= 5 {
-            break;
-        }
-        sleep(Duration::from_millis(20)).await;
-    }
+    // Each call's frames carry its own client span, in the same trace.
+    let seen = traced_messages(&proxy);
     let spans = py.event("spans").unwrap_or_default();
     for call in [
         ("rpc", "echo"),
@@ -320,7 +294,6 @@ async fn v2_client_with_an_active_trace_sends_trace_context() {
     ] {
         check_call_traced(&cast, &seen, &spans, &trace_id, call);
     }
-    let _ = timeout(STEP, server.close()).await;
 }
 
 // ----- v2 client: connection cuts -------------------------------------------------------------

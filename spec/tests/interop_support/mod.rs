@@ -5,7 +5,8 @@
 //!   reaped when dropped.
 //! - [`Cast`]: the peers of one test, to put all of their output in a failure message.
 //! - [`Proxy`]: a loopback TCP proxy that can sever every live connection at once, lose what a
-//!   client writes before a cut, and keeps each connection's HTTP upgrade request.
+//!   client writes before a cut, and keeps each connection's HTTP upgrade request and the
+//!   WebSocket messages its client sent.
 //!
 //! The Python interpreter is the venv that `bash interop/setup.sh` creates
 //! (`interop/.venv/bin/python`), or `$RIVER_INTEROP_PYTHON`. Set `RIVER_INTEROP_VERBOSE=1` (and
@@ -425,6 +426,8 @@ struct ProxyState {
     swallowed: AtomicUsize,
     /// The HTTP upgrade request of each connection, in the order they were made.
     upgrade_requests: Mutex<Vec<String>>,
+    /// Every complete data message clients sent through the proxy, in order, unmasked.
+    client_messages: Mutex<Vec<Vec<u8>>>,
 }
 
 /// Where an HTTP request's head ends.
@@ -457,6 +460,7 @@ impl Proxy {
             severed: AtomicUsize::new(0),
             swallowed: AtomicUsize::new(0),
             upgrade_requests: Mutex::new(Vec::new()),
+            client_messages: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         Proxy {
@@ -517,6 +521,16 @@ impl Proxy {
     pub(crate) fn upgrade_requests(&self) -> Vec<String> {
         self.state
             .upgrade_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The WebSocket data messages clients have sent so far (each one's payload, unmasked and
+    /// reassembled), as the server received them.
+    pub(crate) fn client_messages(&self) -> Vec<Vec<u8>> {
+        self.state
+            .client_messages
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -647,6 +661,7 @@ async fn forward(
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
         let mut head = Some(Vec::new());
+        let mut frames = WsReader::default();
         loop {
             match client_rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -664,10 +679,14 @@ async fn forward(
                                 .lock()
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .push(text);
+                            frames.feed(&bytes[end + END_OF_HEAD.len()..], &state);
                             head = None;
                         } else if bytes.len() > MAX_HEAD {
                             head = None;
+                            frames.broken = true;
                         }
+                    } else {
+                        frames.feed(&buf[..n], &state);
                     }
                     if swallow.load(Ordering::SeqCst) {
                         state.swallowed.fetch_add(n, Ordering::SeqCst);
@@ -698,5 +717,77 @@ async fn forward(
         () = up => {}
         () = down => {}
         _ = severed => {}
+    }
+}
+
+/// Reads the WebSocket frames a client sends (RFC 6455 section 5.2) and keeps each complete data
+/// message. Client frames are masked; a message may come in several frames. A frame with a
+/// reserved bit set (a compressed message) cannot be read, and the reader stops.
+#[derive(Default)]
+struct WsReader {
+    pending: Vec<u8>,
+    message: Vec<u8>,
+    broken: bool,
+}
+
+impl WsReader {
+    fn feed(&mut self, bytes: &[u8], state: &ProxyState) {
+        if self.broken {
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        while let Some((used, fin, opcode, payload)) = self.frame() {
+            self.pending.drain(..used);
+            // Continuation, text and binary frames are parts of a data message; control frames
+            // (close, ping, pong) carry no River message.
+            if opcode <= 0x2 {
+                self.message.extend_from_slice(&payload);
+                if fin {
+                    state
+                        .client_messages
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(std::mem::take(&mut self.message));
+                }
+            }
+        }
+    }
+
+    /// The first complete frame in `pending`: bytes used, FIN, opcode, unmasked payload.
+    fn frame(&mut self) -> Option<(usize, bool, u8, Vec<u8>)> {
+        let b = &self.pending;
+        if b.len() < 2 {
+            return None;
+        }
+        if b[0] & 0x70 != 0 {
+            self.broken = true;
+            return None;
+        }
+        let (fin, opcode, masked) = (b[0] & 0x80 != 0, b[0] & 0x0f, b[1] & 0x80 != 0);
+        let (len, mut at) = match b[1] & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes(b.get(2..4)?.try_into().ok()?)),
+                4,
+            ),
+            127 => (
+                usize::try_from(u64::from_be_bytes(b.get(2..10)?.try_into().ok()?)).ok()?,
+                10,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let mask: [u8; 4] = if masked {
+            let m = b.get(at..at + 4)?.try_into().ok()?;
+            at += 4;
+            m
+        } else {
+            [0; 4]
+        };
+        let data = b.get(at..at + len)?;
+        let payload = data
+            .iter()
+            .enumerate()
+            .map(|(i, byte)| byte ^ mask[i % 4])
+            .collect();
+        Some((at + len, fin, opcode, payload))
     }
 }
