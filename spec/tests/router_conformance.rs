@@ -1,8 +1,9 @@
-//! CONFORMANCE "Procedures (both codecs)", checked against River's stream rules (its PROTOCOL.md,
-//! "Streams": message order per kind, half-closes, cancels), over in-memory transports on paused
-//! time. Every scenario runs twice, as `scenario::json` and `scenario::msgpack`.
+//! Procedures (`docs/protocol.md` section 9; `docs/conformance.md`, "Procedures"), checked
+//! against River's stream rules (the PROTOCOL.md of River's own repository, "Streams": message
+//! order per kind, half-closes, cancels), over in-memory transports on paused time. Every
+//! scenario runs twice, as `scenario::json` and `scenario::msgpack`.
 //!
-//! | CONFORMANCE line | tests |
+//! | behaviour | tests |
 //! |---|---|
 //! | rpc, stream, upload and subscription each work, including across a transparent reconnect in the middle of a stream | `every_kind_works`, `rpc_survives_reconnects`, `stream_survives_reconnects`, `upload_survives_reconnects`, `subscription_survives_reconnects`, `stream_survives_a_phantom_disconnect` |
 //! | a connection dropped with no reconnect: once grace ends, in-flight calls finish with `UNEXPECTED_DISCONNECT` and their streams are cleaned up | `grace_ends_in_flight_calls_after_a_client_drop`, `grace_ends_in_flight_calls_after_a_server_drop`, `grace_ends_only_the_dropped_clients_calls` |
@@ -18,10 +19,11 @@
 //! (`wire_rpc`, `wire_stream`, `wire_upload`, `wire_subscription`), read from the frames
 //! themselves.
 //!
-//! Known bugs are at the end, ignored with the reason: `an_ended_subscription_sends_nothing`,
-//! `v1_1_cancel_is_not_taken_for_a_request`, `an_init_that_does_not_fit_is_a_cancel`,
+//! At the end, the cases of bugs found by this suite and fixed since:
+//! `an_ended_subscription_sends_nothing`, `v1_1_cancel_is_not_taken_for_a_request`,
+//! `an_init_that_does_not_fit_is_a_cancel`,
 //! `a_call_right_after_a_hard_disconnect_uses_the_new_session`, `a_server_close_is_a_half_close`,
-//! `dropping_a_call_stops_it`. Run them with `--include-ignored`.
+//! `dropping_a_call_stops_it`.
 
 #[macro_use]
 mod router_support;
@@ -1528,7 +1530,7 @@ both_codecs! {
 }
 
 async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
-    // River (PROTOCOL.md, "On the client"): after a ProtocolError the client sends nothing more
+    // River (its PROTOCOL.md, "On the client"): after a ProtocolError the client sends nothing more
     // on the stream, not even a close.
     let rig = Rig::new(codec);
     let mut responses = rig

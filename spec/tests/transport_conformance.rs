@@ -1,4 +1,4 @@
-//! Client and server transports together (CONFORMANCE.md, "Transport"): reconnection, session
+//! Client and server transports together (`docs/conformance.md`, "Transports"): reconnection, session
 //! identity, buffering and ordering, events, close, several clients, hard disconnects, grace,
 //! lost state on either side, phantom disconnects and handshake metadata.
 //!

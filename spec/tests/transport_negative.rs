@@ -1,4 +1,5 @@
-//! Transports facing failure and misbehaviour (CONFORMANCE.md, "Negative"): closed transports,
+//! Transports facing failure and misbehaviour (`docs/conformance.md`, "Transports" and
+//! "Handshake"): closed transports,
 //! dials that fail (retriably or fatally), repeated `connect()`, and a hand-played client that
 //! sends garbage, a seq from the future, or an unknown protocol version.
 //!

@@ -146,7 +146,7 @@ impl SessionContext {
         Ok(&self.send_buffer[index])
     }
 
-    /// Applies the sequencing rules to an inbound message (PROTOCOL.md section 4).
+    /// Applies the sequencing rules to an inbound message (`docs/protocol.md` section 5).
     pub fn receive(&mut self, msg: &TransportMessage) -> Receipt {
         if msg.from != self.to {
             return Receipt::NotFromPeer;
@@ -233,7 +233,7 @@ mod tests {
     fn a_message_that_fails_to_encode_takes_no_seq() {
         let mut c = ctx();
         let mut bad = PartialMessage::heartbeat();
-        bad.payload = Value::Int(i128::MAX);
+        bad.payload = Value::Float(f64::NAN);
         assert!(c.sequence(bad).is_err());
         assert_eq!((c.seq, c.send_buffer.len()), (0, 0));
         c.sequence(PartialMessage::heartbeat()).unwrap();

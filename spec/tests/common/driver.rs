@@ -81,10 +81,10 @@ pub(crate) fn app(stream: &str, n: i64) -> PartialMessage {
     }
 }
 
-/// A payload no codec can write (outside msgpack's integer range).
+/// A payload the JSON codec (these sessions' codec) cannot write: JSON has no NaN.
 pub(crate) fn unencodable() -> PartialMessage {
     let mut msg = app("bad", 0);
-    msg.payload = Value::Int(i128::MAX);
+    msg.payload = Value::Float(f64::NAN);
     msg
 }
 
