@@ -34,7 +34,7 @@ struct Helper {
 }
 
 impl Helper {
-    async fn start(args: &[&str]) -> Result<Helper, String> {
+    fn start(args: &[&str]) -> Result<Helper, String> {
         let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
         let mut child = Command::new(exe)
             .args(args)
@@ -53,7 +53,9 @@ impl Helper {
     }
 
     fn pid(&self) -> Result<u32, String> {
-        self.child.id().ok_or_else(|| "the child has exited".to_owned())
+        self.child
+            .id()
+            .ok_or_else(|| "the child has exited".to_owned())
     }
 
     /// The next line the child prints, within `patience`.
@@ -77,7 +79,7 @@ impl Helper {
     async fn server(command: &[&str]) -> Result<(Helper, SocketAddr), String> {
         let mut args = command.to_vec();
         args.extend(["--listen", "127.0.0.1:0"]);
-        let mut helper = Helper::start(&args).await?;
+        let mut helper = Helper::start(&args)?;
         let kind = command.join(" ");
         let line = helper.line(Duration::from_secs(30)).await?;
         let addr = line
@@ -104,13 +106,24 @@ fn unique(prefix: &str, i: usize) -> String {
 
 /// Keeps `inflight` rpcs of `payload` bytes going on each client until `stop`, counting
 /// completions into `done`.
-fn rpc_load(clients: &[RiverClient], inflight: usize, payload: usize, done: &Arc<AtomicU64>, stop: &Arc<AtomicBool>) {
+fn rpc_load(
+    clients: &[RiverClient],
+    inflight: usize,
+    payload: usize,
+    done: &Arc<AtomicU64>,
+    stop: &Arc<AtomicBool>,
+) {
     let msg = Msg {
         msg: "x".repeat(payload),
     };
     for client in clients {
         for _ in 0..inflight {
-            let (client, msg, done, stop) = (client.clone(), msg.clone(), Arc::clone(done), Arc::clone(stop));
+            let (client, msg, done, stop) = (
+                client.clone(),
+                msg.clone(),
+                Arc::clone(done),
+                Arc::clone(stop),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     if client.rpc::<_, Msg>("test", "echo", &msg).await.is_ok() {
@@ -130,10 +143,14 @@ async fn rate(done: &AtomicU64, seconds: f64) -> f64 {
     let (c1, t1) = (done.load(Ordering::Relaxed), Instant::now());
     #[allow(clippy::cast_precision_loss, reason = "a count of calls")]
     let n = (c1 - c0) as f64;
-    n / (t1 - t0).as_secs_f64()
+    n / t1.duration_since(t0).as_secs_f64()
 }
 
-async fn connected_clients(addr: SocketAddr, args: &Args, prefix: &str) -> Result<Vec<RiverClient>, String> {
+async fn connected_clients(
+    addr: SocketAddr,
+    args: &Args,
+    prefix: &str,
+) -> Result<Vec<RiverClient>, String> {
     let url = format!("ws://{addr}");
     let mut clients = Vec::with_capacity(args.sessions);
     for i in 0..args.sessions {
@@ -146,10 +163,13 @@ async fn connected_clients(addr: SocketAddr, args: &Args, prefix: &str) -> Resul
     }
     let warm = Msg { msg: "warm".into() };
     for client in &clients {
-        timeout(Duration::from_secs(10), client.rpc::<_, Msg>("test", "echo", &warm))
-            .await
-            .map_err(|_| "a client did not connect within 10 s".to_owned())?
-            .map_err(|e| format!("warm-up call failed: {e}"))?;
+        timeout(
+            Duration::from_secs(10),
+            client.rpc::<_, Msg>("test", "echo", &warm),
+        )
+        .await
+        .map_err(|_| "a client did not connect within 10 s".to_owned())?
+        .map_err(|e| format!("warm-up call failed: {e}"))?;
     }
     Ok(clients)
 }
@@ -157,7 +177,10 @@ async fn connected_clients(addr: SocketAddr, args: &Args, prefix: &str) -> Resul
 /// rpc/s of our client against our server.
 async fn ours(addr: SocketAddr, args: &Args) -> Result<f64, String> {
     let clients = connected_clients(addr, args, "bench").await?;
-    let (done, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let (done, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
     rpc_load(&clients, args.inflight, args.payload, &done, &stop);
     let rate = rate(&done, args.seconds).await;
     stop.store(true, Ordering::Relaxed);
@@ -172,7 +195,10 @@ async fn ours(addr: SocketAddr, args: &Args) -> Result<f64, String> {
 /// clients gather what arrives together and flush once; plain ones send (and flush) each
 /// message on its own, as `SinkExt::send` does.
 async fn raw(addr: SocketAddr, args: &Args, batched: bool) -> Result<f64, String> {
-    let (done, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let (done, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let payload = Bytes::from(vec![b'x'; args.payload]);
     let mut tasks = Vec::new();
     for _ in 0..args.sessions {
@@ -250,7 +276,10 @@ pub(crate) async fn rpc(args: &Args) -> Result<(), String> {
     println!("raw echo/s:             {}", Summary::of(&rates[1]).show(0));
     println!("raw batched echo/s:     {}", Summary::of(&rates[2]).show(0));
     println!("ratio ours/raw:         {}", Summary::of(&ratios).show(3));
-    println!("ratio ours/raw batched: {}", Summary::of(&batched_ratios).show(3));
+    println!(
+        "ratio ours/raw batched: {}",
+        Summary::of(&batched_ratios).show(3)
+    );
     Ok(())
 }
 
@@ -319,7 +348,7 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
 
     let sessions = args.sessions.to_string();
     let url = format!("ws://{addr}");
-    let mut idle = Helper::start(&["idle-clients", "--url", &url, "--sessions", &sessions]).await?;
+    let mut idle = Helper::start(&["idle-clients", "--url", &url, "--sessions", &sessions])?;
     let ready = idle.line(Duration::from_secs(600)).await?;
     println!("  idle clients: {ready}");
     sleep(Duration::from_secs(3)).await;
@@ -339,13 +368,22 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
     #[allow(clippy::cast_precision_loss, reason = "bytes and session counts")]
     let per_session = (rss_after.saturating_sub(rss_before)) as f64 / args.sessions as f64;
     println!("busy rpc/s alone:         {}", Summary::of(&alone).show(0));
-    println!("busy rpc/s with idle:     {}", Summary::of(&with_idle).show(0));
+    println!(
+        "busy rpc/s with idle:     {}",
+        Summary::of(&with_idle).show(0)
+    );
     println!(
         "ratio with/alone:         {:.3}",
         Summary::of(&with_idle).median / Summary::of(&alone).median
     );
-    println!("server CPU, no sessions:  {:.2}% of a core", cpu_alone * 100.0);
-    println!("server CPU, idle:         {}% of a core", Summary::of(&cpu).show(2));
+    println!(
+        "server CPU, no sessions:  {:.2}% of a core",
+        cpu_alone * 100.0
+    );
+    println!(
+        "server CPU, idle:         {}% of a core",
+        Summary::of(&cpu).show(2)
+    );
     println!(
         "server RSS: {:.1} MiB before, {:.1} MiB after: {:.0} B per idle session",
         mib(rss_before),
@@ -366,7 +404,7 @@ async fn cpu_share(pid: u32, seconds: f64) -> Result<f64, String> {
     let (c0, t0) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
     sleep(secs(seconds)).await;
     let (c1, t1) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
-    Ok((c1 - c0).as_secs_f64() / (t1 - t0).as_secs_f64())
+    Ok(c1.saturating_sub(c0).as_secs_f64() / t1.duration_since(t0).as_secs_f64())
 }
 
 /// The child that holds idle sessions: connects them in batches, says `ready N`, then answers
@@ -408,7 +446,10 @@ pub(crate) async fn idle_clients(args: &Args) -> Result<(), String> {
             pending.push(transport);
         }
         let deadline = Instant::now() + Duration::from_secs(60);
-        while pending.iter().any(|t| t.connection_count() == 0 || t.session_id("SERVER").is_none()) {
+        while pending
+            .iter()
+            .any(|t| t.connection_count() == 0 || t.session_id("SERVER").is_none())
+        {
             if Instant::now() > deadline {
                 return Err("idle sessions did not connect within 60 s".into());
             }
@@ -420,7 +461,10 @@ pub(crate) async fn idle_clients(args: &Args) -> Result<(), String> {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = stdin.next_line().await {
         if line.trim() == "report" {
-            let connected = transports.iter().filter(|t| t.connection_count() == 1).count();
+            let connected = transports
+                .iter()
+                .filter(|t| t.connection_count() == 1)
+                .count();
             println!(
                 "connected {connected}, connections lost {}, sessions ended {}",
                 lost.load(Ordering::Relaxed),
@@ -432,10 +476,15 @@ pub(crate) async fn idle_clients(args: &Args) -> Result<(), String> {
 }
 
 /// Waits for the message with payload `n` among `events`.
-async fn arrival(events: &mut tokio::sync::mpsc::Receiver<TransportEvent>, n: i64) -> Result<(), String> {
+async fn arrival(
+    events: &mut tokio::sync::mpsc::Receiver<TransportEvent>,
+    n: i64,
+) -> Result<(), String> {
     loop {
         match events.recv().await {
-            Some(TransportEvent::Message { msg, .. }) if msg.payload == Value::from(n) => return Ok(()),
+            Some(TransportEvent::Message { msg, .. }) if msg.payload == Value::from(n) => {
+                return Ok(());
+            }
             Some(_) => {}
             None => return Err("the server's events ended".to_owned()),
         }
@@ -472,7 +521,10 @@ pub(crate) async fn reconnect(args: &Args) -> Result<(), String> {
         tracing: None,
         payload: Value::from(n),
     };
-    client.send("SERVER", message(-1)).await.map_err(|e| e.to_string())?;
+    client
+        .send("SERVER", message(-1))
+        .await
+        .map_err(|e| e.to_string())?;
     timeout(Duration::from_secs(10), arrival(&mut events, -1))
         .await
         .map_err(|_| "the first message did not arrive")??;
@@ -481,7 +533,10 @@ pub(crate) async fn reconnect(args: &Args) -> Result<(), String> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         let start = Instant::now();
         client.drop_connections();
-        client.send("SERVER", message(n)).await.map_err(|e| e.to_string())?;
+        client
+            .send("SERVER", message(n))
+            .await
+            .map_err(|e| e.to_string())?;
         timeout(Duration::from_secs(10), arrival(&mut events, n))
             .await
             .map_err(|_| format!("message {n} did not arrive after the drop"))??;

@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, mpsc};
 
 use crate::router::{
-    RiverError, codes, err_result, from_payload, ok_result, stream_message, to_payload,
+    RiverError, ValidationError, codes, err_result, from_payload, ok_result, stream_message,
+    to_payload,
 };
 use crate::transport::{Outgoing, SessionSender};
 use crate::wire::{ControlFlags, ProtocolVersion, Value};
@@ -142,9 +143,9 @@ impl<T: DeserializeOwned> futures_util::Stream for Requests<T> {
             Poll::Ready(Some(value)) => match from_payload(&value) {
                 Ok(item) => Poll::Ready(Some(item)),
                 Err(e) => {
-                    let error = RiverError::new(
-                        codes::INVALID_REQUEST,
+                    let error = RiverError::invalid_request(
                         format!("request does not fit the procedure: {e}"),
+                        [ValidationError::from(&e)],
                     );
                     if !self.out.shared.is_closed() {
                         self.out.shared.aborted.store(true, Ordering::Release);

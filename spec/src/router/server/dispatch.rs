@@ -348,9 +348,9 @@ impl SessionHandler for Dispatcher {
                 self.abort(&msg, io, &error);
             }
             (_, false) => {
-                let error = RiverError::new(
-                    codes::INVALID_REQUEST,
+                let error = RiverError::invalid_request(
                     "this procedure takes no requests after its init",
+                    [],
                 );
                 self.abort(&msg, io, &error);
             }
