@@ -14,7 +14,8 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use statebound_river::session::{RetryOptions, SessionOptions};
 use statebound_river::transport::{
-    ClientOptions, ClientTransport, CodecMode, ServerOptions, ServerTransport, WsDialer, WsLimits,
+    ClientOptions, ClientTransport, CodecMode, ServerOptions, ServerTransport, TransportEvent,
+    WsDialer, WsLimits,
 };
 use statebound_river::wire::{
     Codec, CodecKind, ExpectedSessionState, HandshakeRequest, MessageHeader, PartialMessage,
@@ -214,14 +215,12 @@ async fn dials_that_time_out_leave_no_socket() {
             "three dials did not time out in 10 s"
         );
         most = most.max(sockets_on(port).1);
-        if let Ok(event) = tokio::time::timeout(Duration::from_millis(5), events.recv()).await {
-            if let Some(statebound_river::transport::TransportEvent::SessionTransition {
-                transition: "connection_failed",
-                ..
-            }) = event
-            {
-                attempts_failed += 1;
-            }
+        if let Ok(Some(TransportEvent::SessionTransition {
+            transition: "connection_failed",
+            ..
+        })) = tokio::time::timeout(Duration::from_millis(5), events.recv()).await
+        {
+            attempts_failed += 1;
         }
     }
     assert!(
