@@ -76,6 +76,10 @@ pub(super) struct Successor {
 }
 
 /// One session's task. See the module docs.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of the task's life; an enum would spell out their combinations"
+)]
 pub(crate) struct SessionTask {
     pub(super) shared: Arc<Shared>,
     _guard: TaskGuard,
