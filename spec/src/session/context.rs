@@ -126,6 +126,21 @@ impl SessionContext {
         let id = generate_id();
         let outbound = Outbound::new(&msg, &id, (&self.from, &self.to), (self.seq, self.ack));
         let frame = self.codec.encode_outbound(&outbound)?;
+        self.buffer(id, frame)
+    }
+
+    /// Like [`sequence`](Self::sequence) for a heartbeat, which it builds without allocating
+    /// anything but its id and frame.
+    pub fn sequence_heartbeat(&mut self) -> Result<&BufferedFrame, SequenceError> {
+        let id = generate_id();
+        let outbound = Outbound::heartbeat(&id, (&self.from, &self.to), (self.seq, self.ack));
+        let frame = self.codec.encode_outbound(&outbound)?;
+        self.buffer(id, frame)
+    }
+
+    /// Takes the next `seq` for an encoded frame and appends it to the send buffer, unless it
+    /// is over the size limit.
+    fn buffer(&mut self, id: String, frame: Vec<u8>) -> Result<&BufferedFrame, SequenceError> {
         let limit = self.options.max_message_size;
         if frame.len() > limit {
             return Err(SequenceError::TooLarge {

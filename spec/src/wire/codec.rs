@@ -113,11 +113,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             // frame the general way refuses is refused here too.
             let value: Value = access.next_value()?;
             match key {
-                Key::Field(name) => {
-                    if let Some(slot) = fields.slot(name) {
-                        *slot = Some(value);
-                    }
-                }
+                Key::Field(index) => fields.set(index, value),
                 Key::Other => {}
             }
         }
@@ -125,9 +121,9 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
     }
 }
 
-/// An envelope key: one of its fields, or any other (ignored).
+/// An envelope key: one of its fields (by position), or any other (ignored).
 enum Key {
-    Field(&'static str),
+    Field(usize),
     Other,
 }
 
@@ -153,7 +149,7 @@ impl Visitor<'_> for KeySeed {
             // The general way reads such an object as a tagged value, not as a map.
             return Err(E::custom("a tagged value"));
         }
-        Ok(Fields::name_of(key).map_or(Key::Other, Key::Field))
+        Ok(Fields::index(key.as_bytes()).map_or(Key::Other, Key::Field))
     }
 }
 
@@ -202,7 +198,7 @@ impl fmt::Display for CodecKind {
 impl CodecKind {
     /// Writes `msg` into a fresh buffer sized for a typical frame.
     pub(crate) fn encode_outbound(self, msg: &Outbound<'_>) -> Result<Vec<u8>, EncodeError> {
-        let mut frame = Vec::with_capacity(192);
+        let mut frame = Vec::with_capacity(256);
         match self {
             CodecKind::Json => serde_json::to_writer(&mut frame, msg).map_err(EncodeError::Json)?,
             CodecKind::Msgpack => {

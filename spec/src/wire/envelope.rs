@@ -110,14 +110,14 @@ impl TransportMessage {
 
     fn from_map(map: &mut Map) -> Result<TransportMessage, FieldError> {
         let mut fields = Fields::default();
-        for (name, slot) in fields.slots() {
-            *slot = map.take(name);
+        for (i, name) in name::ALL.into_iter().enumerate() {
+            fields.0[i] = map.take(name);
         }
         Self::from_fields(fields)
     }
 
     /// Checks the envelope's fields, as read from a frame, and builds the message.
-    pub(super) fn from_fields(fields: Fields) -> Result<TransportMessage, FieldError> {
+    pub(super) fn from_fields(mut fields: Fields) -> Result<TransportMessage, FieldError> {
         let string = |v: Option<Value>, field| {
             fields::into_string(v.ok_or(FieldError::Missing(field))?, field)
         };
@@ -129,7 +129,8 @@ impl TransportMessage {
                 .map(|v| fields::into_string(v, field))
                 .transpose()
         };
-        let tracing = match optional(fields.tracing) {
+        let mut take = |i: usize| fields.0[i].take();
+        let tracing = match optional(take(field::TRACING)) {
             None => None,
             Some(v) => {
                 let mut t = fields::into_map(v, name::TRACING)?;
@@ -140,91 +141,21 @@ impl TransportMessage {
             }
         };
         Ok(TransportMessage {
-            id: string(fields.id, name::ID)?,
-            from: string(fields.from, name::FROM)?,
-            to: string(fields.to, name::TO)?,
-            seq: int(fields.seq, name::SEQ, "a non-negative integer")?,
-            ack: int(fields.ack, name::ACK, "a non-negative integer")?,
-            service_name: optional_string(fields.service_name, name::SERVICE_NAME)?,
-            procedure_name: optional_string(fields.procedure_name, name::PROCEDURE_NAME)?,
-            stream_id: string(fields.stream_id, name::STREAM_ID)?,
+            id: string(take(field::ID), name::ID)?,
+            from: string(take(field::FROM), name::FROM)?,
+            to: string(take(field::TO), name::TO)?,
+            seq: int(take(field::SEQ), name::SEQ, "a non-negative integer")?,
+            ack: int(take(field::ACK), name::ACK, "a non-negative integer")?,
+            service_name: optional_string(take(field::SERVICE_NAME), name::SERVICE_NAME)?,
+            procedure_name: optional_string(take(field::PROCEDURE_NAME), name::PROCEDURE_NAME)?,
+            stream_id: string(take(field::STREAM_ID), name::STREAM_ID)?,
             control_flags: int(
-                fields.control_flags,
+                take(field::CONTROL_FLAGS),
                 name::CONTROL_FLAGS,
                 "an integer in 0..=4294967295",
             )?,
             tracing,
-            payload: fields.payload.ok_or(FieldError::Missing(name::PAYLOAD))?,
-        })
-    }
-}
-
-/// A required integer field that must fit `T`.
-fn int<T: TryFrom<i128>>(
-    v: Option<Value>,
-    field: &'static str,
-    expected: &'static str,
-) -> Result<T, FieldError> {
-    fields::to_int(&v.ok_or(FieldError::Missing(field))?, field, expected)
-}
-
-/// The envelope's fields as a frame holds them, before they are checked: each codec reads a
-/// frame into these without building a map for the envelope itself, and
-/// [`TransportMessage::from_fields`] applies the rules both share.
-#[derive(Debug, Default)]
-pub(super) struct Fields {
-    id: Option<Value>,
-    from: Option<Value>,
-    to: Option<Value>,
-    seq: Option<Value>,
-    ack: Option<Value>,
-    service_name: Option<Value>,
-    procedure_name: Option<Value>,
-    stream_id: Option<Value>,
-    control_flags: Option<Value>,
-    tracing: Option<Value>,
-    payload: Option<Value>,
-}
-
-impl Fields {
-    /// Every field's slot, with its wire name.
-    fn slots(&mut self) -> [(&'static str, &mut Option<Value>); 11] {
-        [
-            (name::ID, &mut self.id),
-            (name::FROM, &mut self.from),
-            (name::TO, &mut self.to),
-            (name::SEQ, &mut self.seq),
-            (name::ACK, &mut self.ack),
-            (name::SERVICE_NAME, &mut self.service_name),
-            (name::PROCEDURE_NAME, &mut self.procedure_name),
-            (name::STREAM_ID, &mut self.stream_id),
-            (name::CONTROL_FLAGS, &mut self.control_flags),
-            (name::TRACING, &mut self.tracing),
-            (name::PAYLOAD, &mut self.payload),
-        ]
-    }
-
-    /// The wire name of the field `key` names, if it names one.
-    pub(super) fn name_of(key: &str) -> Option<&'static str> {
-        name::ALL.into_iter().find(|name| *name == key)
-    }
-
-    /// The slot of the field named `key`; `None` for a key that is no envelope field (and is
-    /// ignored).
-    pub(super) fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
-        Some(match key {
-            name::ID => &mut self.id,
-            name::FROM => &mut self.from,
-            name::TO => &mut self.to,
-            name::SEQ => &mut self.seq,
-            name::ACK => &mut self.ack,
-            name::SERVICE_NAME => &mut self.service_name,
-            name::PROCEDURE_NAME => &mut self.procedure_name,
-            name::STREAM_ID => &mut self.stream_id,
-            name::CONTROL_FLAGS => &mut self.control_flags,
-            name::TRACING => &mut self.tracing,
-            name::PAYLOAD => &mut self.payload,
-            _ => return None,
+            payload: take(field::PAYLOAD).ok_or(FieldError::Missing(name::PAYLOAD))?,
         })
     }
 }
@@ -242,6 +173,66 @@ impl From<FieldError> for DecodeError {
                 expected,
                 found,
             },
+        }
+    }
+}
+
+/// A required integer field that must fit `T`.
+fn int<T: TryFrom<i128>>(
+    v: Option<Value>,
+    field: &'static str,
+    expected: &'static str,
+) -> Result<T, FieldError> {
+    fields::to_int(&v.ok_or(FieldError::Missing(field))?, field, expected)
+}
+
+/// The envelope's fields as a frame holds them, before they are checked: each codec reads a
+/// frame into these without building a map for the envelope itself, and
+/// [`TransportMessage::from_fields`] applies the rules both share. They are kept in the order
+/// of [`name::ALL`].
+#[derive(Debug, Default)]
+pub(super) struct Fields([Option<Value>; 11]);
+
+/// The position of each field in [`Fields`] and [`name::ALL`].
+mod field {
+    pub(super) const ID: usize = 0;
+    pub(super) const FROM: usize = 1;
+    pub(super) const TO: usize = 2;
+    pub(super) const SEQ: usize = 3;
+    pub(super) const ACK: usize = 4;
+    pub(super) const SERVICE_NAME: usize = 5;
+    pub(super) const PROCEDURE_NAME: usize = 6;
+    pub(super) const STREAM_ID: usize = 7;
+    pub(super) const CONTROL_FLAGS: usize = 8;
+    pub(super) const TRACING: usize = 9;
+    pub(super) const PAYLOAD: usize = 10;
+}
+
+impl Fields {
+    /// The position of the field named `key`; `None` for a key that is no envelope field (and
+    /// is ignored).
+    pub(super) fn index(key: &[u8]) -> Option<usize> {
+        Some(match key {
+            b"id" => field::ID,
+            b"from" => field::FROM,
+            b"to" => field::TO,
+            b"seq" => field::SEQ,
+            b"ack" => field::ACK,
+            b"serviceName" => field::SERVICE_NAME,
+            b"procedureName" => field::PROCEDURE_NAME,
+            b"streamId" => field::STREAM_ID,
+            b"controlFlags" => field::CONTROL_FLAGS,
+            b"tracing" => field::TRACING,
+            b"payload" => field::PAYLOAD,
+            _ => return None,
+        })
+    }
+
+    /// Sets the field at `index` (from [`Fields::index`]); a later value replaces an earlier
+    /// one, as a repeated key does in a map.
+    pub(super) fn set(&mut self, index: usize, value: Value) {
+        if let Some(slot) = self.0.get_mut(index) {
+            *slot = Some(value);
         }
     }
 }
@@ -283,7 +274,32 @@ pub(crate) struct Outbound<'a> {
     pub(crate) payload: &'a Value,
 }
 
+/// The payload of every heartbeat, made once.
+static ACK_PAYLOAD: std::sync::LazyLock<Value> = std::sync::LazyLock::new(control::ack_payload);
+
 impl<'a> Outbound<'a> {
+    /// A heartbeat (see [`PartialMessage::heartbeat`]) under the given id, addresses and
+    /// counters, built without allocating.
+    pub(crate) fn heartbeat(
+        id: &'a str,
+        (from, to): (&'a str, &'a str),
+        (seq, ack): (u64, u64),
+    ) -> Self {
+        Outbound {
+            id,
+            from,
+            to,
+            seq,
+            ack,
+            service_name: None,
+            procedure_name: None,
+            stream_id: HEARTBEAT_STREAM_ID,
+            control_flags: ControlFlags::ACK.bits_unchecked(ProtocolVersion::CURRENT),
+            tracing: None,
+            payload: &ACK_PAYLOAD,
+        }
+    }
+
     /// `msg` under the given id, addresses and counters.
     pub(crate) fn new(
         msg: &'a PartialMessage,
@@ -482,5 +498,19 @@ impl PartialMessage {
             tracing: self.tracing,
             payload: self.payload,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_name_has_its_own_position() {
+        for (i, name) in name::ALL.into_iter().enumerate() {
+            assert_eq!(Fields::index(name.as_bytes()), Some(i), "{name}");
+        }
+        assert_eq!(Fields::index(b"Id"), None);
+        assert_eq!(Fields::index(b"stream"), None);
     }
 }

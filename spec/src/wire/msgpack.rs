@@ -63,8 +63,10 @@ pub(super) fn read_envelope(input: &[u8]) -> Option<Fields> {
         let key = reader.key()?;
         // The envelope is at depth 0, so its values nest from depth 1, as in `read`.
         let value = reader.value(1).ok()?;
-        if let Some(slot) = fields.slot(key) {
-            *slot = Some(value);
+        match Fields::index(key) {
+            Some(index) => fields.set(index, value),
+            // A key that names no field must still be text, as `read` requires.
+            None => drop(std::str::from_utf8(key).ok()?),
         }
     }
     reader.input.is_empty().then_some(fields)
@@ -123,8 +125,9 @@ impl<'a> Reader<'a> {
         usize::try_from(n).unwrap_or(usize::MAX)
     }
 
-    /// A map key that is a string, borrowed from the input.
-    fn key(&mut self) -> Option<&'a str> {
+    /// The bytes of a map key that is a string, borrowed from the input; whether they are text
+    /// is the caller's to check (the envelope's own names are, and need no check).
+    fn key(&mut self) -> Option<&'a [u8]> {
         let len = match self.u8().ok()? {
             marker @ 0xa0..=0xbf => usize::from(marker & 0x1f),
             0xd9 => usize::from(self.u8().ok()?),
@@ -132,7 +135,7 @@ impl<'a> Reader<'a> {
             0xdb => Self::len(self.u32().ok()?),
             _ => return None,
         };
-        std::str::from_utf8(self.take(len).ok()?).ok()
+        self.take(len).ok()
     }
 
     fn string(&mut self, len: usize) -> Result<Value, DecodeError> {

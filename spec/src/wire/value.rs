@@ -228,75 +228,176 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// Inserting a key that is already present replaces its value in place, which is also how
 /// JavaScript and Python read a map with a repeated key (the last value wins).
 /// Equality ignores order.
-#[derive(Clone, Default, PartialEq)]
-pub struct Map(IndexMap<String, Value>);
+///
+/// Most payload maps hold a handful of entries; up to [`Map::SMALL`] of them are kept in a
+/// plain list and looked up by comparing keys, which needs no hashing and one allocation. A
+/// larger map is indexed by a hash table, so a peer cannot make lookups cost more than a few
+/// comparisons however many keys it sends.
+#[derive(Clone, Default)]
+pub struct Map(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Small(Vec<(String, Value)>),
+    /// Boxed, so that a map (and so every [`Value`]) stays small.
+    Large(Box<IndexMap<String, Value>>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Small(Vec::new())
+    }
+}
 
 impl Map {
+    /// The most entries a map keeps without a hash index.
+    pub const SMALL: usize = 8;
+
     /// An empty map.
     pub fn new() -> Self {
-        Map(IndexMap::new())
+        Map(Repr::default())
     }
 
     /// An empty map with room for `capacity` entries.
     pub fn with_capacity(capacity: usize) -> Self {
-        Map(IndexMap::with_capacity(capacity))
+        if capacity <= Self::SMALL {
+            Map(Repr::Small(Vec::with_capacity(capacity)))
+        } else {
+            Map(Repr::Large(Box::new(IndexMap::with_capacity(capacity))))
+        }
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Small(v) => v.len(),
+            Repr::Large(m) => m.len(),
+        }
     }
 
     /// Whether the map has no entries.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
+    }
+
+    fn position(v: &[(String, Value)], key: &str) -> Option<usize> {
+        v.iter().position(|(k, _)| k == key)
     }
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        match &self.0 {
+            Repr::Small(v) => Self::position(v, key).map(|i| &v[i].1),
+            Repr::Large(m) => m.get(key),
+        }
     }
 
     /// The value under `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.0.get_mut(key)
+        match &mut self.0 {
+            Repr::Small(v) => Self::position(v, key).map(|i| &mut v[i].1),
+            Repr::Large(m) => m.get_mut(key),
+        }
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// Sets `key` to `value`, returning the previous value. A new key goes last; an existing key
     /// keeps its position.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        self.0.insert(key.into(), value.into())
+        let (key, value) = (key.into(), value.into());
+        match &mut self.0 {
+            Repr::Small(v) => {
+                if let Some(i) = Self::position(v, &key) {
+                    return Some(std::mem::replace(&mut v[i].1, value));
+                }
+                if v.len() < Self::SMALL {
+                    v.push((key, value));
+                    return None;
+                }
+                let mut indexed: IndexMap<String, Value> = IndexMap::with_capacity(Self::SMALL * 2);
+                indexed.extend(v.drain(..));
+                indexed.insert(key, value);
+                self.0 = Repr::Large(Box::new(indexed));
+                None
+            }
+            Repr::Large(m) => m.insert(key, value),
+        }
     }
 
     /// Removes `key`, keeping the order of the remaining entries.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.0.shift_remove(key)
+        match &mut self.0 {
+            Repr::Small(v) => Self::position(v, key).map(|i| v.remove(i).1),
+            Repr::Large(m) => m.shift_remove(key),
+        }
     }
 
     /// Removes `key` without keeping order, for readers that take a map apart.
     pub(super) fn take(&mut self, key: &str) -> Option<Value> {
-        self.0.swap_remove(key)
+        match &mut self.0 {
+            Repr::Small(v) => Self::position(v, key).map(|i| v.swap_remove(i).1),
+            Repr::Large(m) => m.swap_remove(key),
+        }
     }
 
     /// The entries in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        let (small, large) = match &self.0 {
+            Repr::Small(v) => (v.as_slice(), None),
+            Repr::Large(m) => (&[][..], Some(&**m)),
+        };
+        let len = small.len() + large.map_or(0, IndexMap::len);
+        ExactLen {
+            inner: small.iter().map(|(k, v)| (k.as_str(), v)).chain(
+                large
+                    .into_iter()
+                    .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v))),
+            ),
+            len,
+        }
     }
 
     /// The keys in order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.iter().map(|(k, _)| k)
+    }
+}
+
+/// An iterator whose length is known though its parts' kinds do not say so.
+struct ExactLen<I> {
+    inner: I,
+    len: usize,
+}
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.len -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len, Some(self.len))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
     }
 }
 
 impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter()).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -318,10 +419,13 @@ impl<K: Into<String>, V: Into<Value>> Extend<(K, V)> for Map {
 
 impl IntoIterator for Map {
     type Item = (String, Value);
-    type IntoIter = indexmap::map::IntoIter<String, Value>;
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        match self.0 {
+            Repr::Small(v) => v.into_iter(),
+            Repr::Large(m) => m.into_iter().collect::<Vec<_>>().into_iter(),
+        }
     }
 }
 
@@ -616,5 +720,35 @@ mod tests {
         assert_eq!(m.get("b"), Some(&Value::Int(3)));
         m.remove("b");
         assert_eq!(m.keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn maps_small_and_large_behave_alike() {
+        for n in [0, 1, Map::SMALL - 1, Map::SMALL, Map::SMALL + 1, 40] {
+            let keys: Vec<String> = (0..n).rev().map(|i| format!("k{i}")).collect();
+            let mut m: Map = keys.iter().map(|k| (k.clone(), 0)).collect();
+            assert_eq!((m.len(), m.iter().len()), (n, n));
+            assert_eq!(m.keys().collect::<Vec<_>>(), keys, "order kept at {n}");
+            // Replacing keeps the position; every key is found.
+            for (i, k) in keys.iter().enumerate() {
+                let i = i64::try_from(i).unwrap_or_default();
+                assert_eq!(m.insert(k.clone(), i), Some(Value::Int(0)));
+                assert_eq!(m.get(k), Some(&Value::from(i)));
+            }
+            assert_eq!(m.keys().collect::<Vec<_>>(), keys);
+            assert!(!m.contains_key("absent"));
+            // Equality ignores order.
+            let mut entries: Vec<(&str, &Value)> = m.iter().collect();
+            entries.reverse();
+            let reversed: Map = entries.into_iter().map(|(k, v)| (k, v.clone())).collect();
+            assert_eq!(reversed, m);
+            if let (Some(first), Some(last)) = (keys.first(), keys.last()) {
+                assert!(m.remove(first).is_some());
+                assert_eq!(m.keys().collect::<Vec<_>>(), keys[1..]);
+                assert_eq!(m.take(last).is_some(), n >= 2);
+                assert_eq!(m.len(), n.saturating_sub(2));
+            }
+            assert_eq!(m.clone().into_iter().count(), m.len());
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::{EndReason, Output, ProtocolError, Role, SessionDriver, TimerKind};
 use crate::graph::session::{AnySession, NoConnection};
 use crate::session::connection::CloseCode;
 use crate::session::context::Receipt;
-use crate::wire::{Codec, PartialMessage};
+use crate::wire::Codec;
 
 impl SessionDriver {
     pub(super) fn handshake_timed_out(&mut self) {
@@ -111,7 +111,7 @@ impl SessionDriver {
                 m.last_inbound = Instant::now();
                 if msg.flags(m.context().version).ack {
                     if self.role == Role::Client {
-                        let _ = self.send(PartialMessage::heartbeat());
+                        self.send_heartbeat();
                     }
                 } else {
                     self.push(Output::Message(Box::new(msg)));

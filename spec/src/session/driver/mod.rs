@@ -33,7 +33,7 @@ use statebound::{Handle, Step};
 use tokio::time::Instant;
 
 use super::connection::{Connection, ConnectionClosed, ConnectionEvent};
-use super::context::{SequenceError, SessionContext};
+use super::context::{BufferedFrame, SequenceError, SessionContext};
 use super::handshake::{ParsedRequest, Rejection};
 use super::options::{RetryBudget, RetryOptions};
 use crate::graph::session::{AnySession, NoConnection, Session, WaitingForHandshake};
@@ -507,9 +507,7 @@ impl SessionDriver {
             TimerKind::Backoff => self.start_dial(),
             TimerKind::ConnectionTimeout => self.connection_failed(),
             TimerKind::HandshakeTimeout => self.handshake_timed_out(),
-            TimerKind::Heartbeat => {
-                let _ = self.send(PartialMessage::heartbeat());
-            }
+            TimerKind::Heartbeat => self.send_heartbeat(),
             TimerKind::Watchdog => self.check_liveness(),
         }
     }
@@ -580,6 +578,31 @@ impl SessionDriver {
     /// [`poll_flush`](Self::poll_flush) writes it. While disconnected it waits in the buffer
     /// and is written after the next handshake.
     pub fn send(&mut self, msg: PartialMessage) -> Result<Sent, SendError> {
+        self.enqueue(|ctx| ctx.sequence(msg))?;
+        let Some(ctx) = self.context() else {
+            return Err(SendError::SessionEnded);
+        };
+        let Some(buffered) = ctx.send_buffer.back() else {
+            return Err(SendError::SessionEnded);
+        };
+        Ok(Sent {
+            id: buffered.id.clone(),
+            session_id: ctx.id.clone(),
+            seq: buffered.seq,
+            backpressured: ctx.is_backpressured(),
+        })
+    }
+
+    /// Sends a heartbeat, as [`send`](Self::send) would send [`PartialMessage::heartbeat`].
+    pub(super) fn send_heartbeat(&mut self) {
+        let _ = self.enqueue(SessionContext::sequence_heartbeat);
+    }
+
+    /// Sequences a message with `sequence` and queues it on the connection, if there is one.
+    fn enqueue(
+        &mut self,
+        sequence: impl FnOnce(&mut SessionContext) -> Result<&BufferedFrame, SequenceError>,
+    ) -> Result<(), SendError> {
         let Some(state) = self.state.as_mut() else {
             return Err(SendError::SessionEnded);
         };
@@ -588,24 +611,18 @@ impl SessionDriver {
                 "the connection has not completed its handshake".into(),
             ));
         }
-        let ctx = state.context_mut();
-        let buffered = ctx.sequence(msg).map_err(|e| match e {
-            SequenceError::Encode(e) => SendError::Encode(e.to_string()),
-            SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
-        })?;
-        let (id, seq, frame) = (buffered.id.clone(), buffered.seq, buffered.frame.clone());
-        let backpressured = ctx.is_backpressured();
-        let session_id = ctx.id.clone();
+        let frame = sequence(state.context_mut())
+            .map_err(|e| match e {
+                SequenceError::Encode(e) => SendError::Encode(e.to_string()),
+                SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
+            })?
+            .frame
+            .clone();
         if let AnySession::Connected(m) = state {
             // A failed write shows up as the connection closing; the message stays buffered.
             let _ = m.conn.send(frame);
         }
-        Ok(Sent {
-            id,
-            session_id,
-            seq,
-            backpressured,
-        })
+        Ok(())
     }
 
     /// Ends the session from whatever state it is in: its close hook runs (closing the
