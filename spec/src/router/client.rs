@@ -153,26 +153,25 @@ impl Dispatcher {
 }
 
 impl SessionHandler for Dispatcher {
-    fn message(
-        &mut self,
-        msg: Box<TransportMessage>,
-        io: &HandlerIo<'_>,
-    ) -> Option<Box<TransportMessage>> {
+    fn message(&mut self, msg: TransportMessage, io: &HandlerIo<'_>) -> Option<TransportMessage> {
         let flags = msg.flags(io.version);
         if !self.calls.contains_key(&msg.stream_id) {
             return Some(msg);
         }
+        let TransportMessage {
+            stream_id, payload, ..
+        } = msg;
         if flags.cancel {
-            let error = parse_result(&msg.payload)
+            let error = parse_result(payload)
                 .err()
                 .unwrap_or_else(|| RiverError::new(codes::CANCEL, "the server cancelled the call"));
-            self.fail(&msg.stream_id, error);
+            self.fail(&stream_id, error);
             return None;
         }
-        let is_close = flags.closed && is_close_control(&msg.payload);
-        let call = self.calls.get_mut(&msg.stream_id)?;
+        let is_close = flags.closed && is_close_control(&payload);
+        let call = self.calls.get_mut(&stream_id)?;
         if !is_close {
-            let item = parse_result(&msg.payload);
+            let item = parse_result(payload);
             match &call.sink {
                 Some(Sink::One(_)) => {
                     if let Some(Sink::One(tx)) = call.sink.take() {
@@ -197,14 +196,14 @@ impl SessionHandler for Dispatcher {
             // client's half is closed too. A subscription closes its half in answer.
             call.sink = None;
             if is_close && call.answer_close && !call.client_closed {
-                let mut close = Outgoing::new(close_message(&msg.stream_id, io.version));
+                let mut close = Outgoing::new(close_message(&stream_id, io.version));
                 close.session = call.state.session.get().cloned();
                 io.sender.push(close);
                 call.client_closed = true;
                 call.state.client_closed.store(true, Ordering::Release);
             }
             if call.client_closed {
-                self.forget(&msg.stream_id);
+                self.forget(&stream_id);
             }
         }
         None

@@ -176,9 +176,13 @@ fn err_result(error: &RiverError) -> Value {
 }
 
 /// Reads a result payload.
-fn parse_result(value: &Value) -> Result<Value, RiverError> {
-    let payload = value.get("payload").cloned().unwrap_or_default();
-    match value.get("ok").and_then(Value::as_bool) {
+fn parse_result(mut value: Value) -> Result<Value, RiverError> {
+    let ok = value.get("ok").and_then(Value::as_bool);
+    let payload = match &mut value {
+        Value::Map(map) => map.remove("payload").unwrap_or_default(),
+        _ => Value::Null,
+    };
+    match ok {
         Some(true) => Ok(payload),
         Some(false) => Err(RiverError::from_value(&payload)),
         None => Err(RiverError::new(
@@ -282,11 +286,11 @@ mod tests {
 
     #[test]
     fn results() {
-        assert_eq!(parse_result(&ok_result(Value::Int(3))), Ok(Value::Int(3)));
+        assert_eq!(parse_result(ok_result(Value::Int(3))), Ok(Value::Int(3)));
         let err = RiverError::new("NOPE", "no");
-        assert_eq!(parse_result(&err_result(&err)), Err(err));
+        assert_eq!(parse_result(err_result(&err)), Err(err));
         assert_eq!(
-            parse_result(&Value::Null).unwrap_err().code,
+            parse_result(Value::Null).unwrap_err().code,
             codes::INVALID_REQUEST
         );
     }
@@ -298,7 +302,7 @@ mod tests {
         let payload = written.get("payload").unwrap();
         assert_eq!(payload.get("extras"), Some(&Value::Int(1)));
         assert_eq!(payload.get("extra"), None);
-        assert_eq!(parse_result(&written), Err(err.clone()));
+        assert_eq!(parse_result(written.clone()), Err(err.clone()));
         let with = |key: &str| -> Value {
             let mut e = Map::new();
             e.insert("code", "E");
@@ -309,8 +313,8 @@ mod tests {
             result.insert("payload", Value::Map(e));
             Value::Map(result)
         };
-        assert_eq!(parse_result(&with("extra")), Err(err.clone()));
-        assert_eq!(parse_result(&with("extras")), Err(err));
+        assert_eq!(parse_result(with("extra")), Err(err.clone()));
+        assert_eq!(parse_result(with("extras")), Err(err));
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub(crate) struct HandlerIo<'a> {
 pub(crate) trait SessionHandler: Send + 'static {
     /// An application message arrived, in order. Returns it when it is not this handler's (it
     /// is then published as a transport event).
-    fn message(
-        &mut self,
-        msg: Box<TransportMessage>,
-        io: &HandlerIo<'_>,
-    ) -> Option<Box<TransportMessage>>;
+    fn message(&mut self, msg: TransportMessage, io: &HandlerIo<'_>) -> Option<TransportMessage>;
 
     /// A message from the inbox was sequenced (or refused), with what its sender attached.
     fn sent(

@@ -23,15 +23,15 @@ use statebound::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 
-use super::command::{Command, Outgoing, SessionSender};
+use super::command::{Attachment, Command, Outgoing, SessionSender};
 use super::dial::DialError;
 use super::events::{Emitter, Subscribers};
 use super::handler::{HandlerIo, SessionHandler};
 use super::registry::{Registry, TaskGuard};
 use super::{ClientSide, ServerSide, TransportError, TransportEvent};
 use crate::session::{
-    BoxFuture, Connection, EndReason, Output, ParsedRequest, Rejection, SessionDriver,
-    SessionStatus,
+    BoxFuture, Connection, EndReason, Output, ParsedRequest, Rejection, SendError, Sent,
+    SessionDriver, SessionStatus,
 };
 use crate::wire::ProtocolVersion;
 
@@ -367,26 +367,58 @@ impl SessionTask {
             attach,
         } = out;
         self.before_send();
-        let stream_id = self.handler.as_ref().map(|_| msg.stream_id.clone());
+        // Only an attachment's owner (the router's client) hears of the send, and only a reply
+        // or an attachment needs to know what it became.
+        let stream_id = attach.as_ref().map(|_| msg.stream_id.clone());
         let flags = msg.control_flags;
-        let outcome = match self.driver.as_mut() {
-            Some(driver)
-                if driver.ended().is_none()
-                    && session.as_deref().is_none_or(|s| driver.identity().1 == s) =>
-            {
-                driver.send(msg)
-            }
-            _ => Err(crate::session::SendError::SessionEnded),
+        let Some(driver) = self
+            .driver
+            .as_mut()
+            .filter(|d| d.ended().is_none())
+            .filter(|d| session.as_deref().is_none_or(|s| d.identity().1 == s))
+        else {
+            self.refuse(reply, stream_id, flags, attach);
+            return;
         };
+        if reply.is_none() && attach.is_none() {
+            let _ = driver.send_unreported(msg);
+            return;
+        }
+        let outcome = driver.send(msg);
         if let Some(stream_id) = stream_id {
             self.with_handler(|handler, io| {
                 handler.sent(&stream_id, flags, attach, outcome.as_ref(), io);
             });
         }
+        self.reply(reply, outcome);
+    }
+
+    /// Refuses a send: there is no session for it.
+    fn refuse(
+        &mut self,
+        reply: Option<oneshot::Sender<Result<Sent, TransportError>>>,
+        stream_id: Option<String>,
+        flags: u32,
+        attach: Option<Attachment>,
+    ) {
+        let outcome = Err(SendError::SessionEnded);
+        if let Some(stream_id) = stream_id {
+            self.with_handler(|handler, io| {
+                handler.sent(&stream_id, flags, attach, outcome.as_ref(), io);
+            });
+        }
+        self.reply(reply, outcome);
+    }
+
+    fn reply(
+        &self,
+        reply: Option<oneshot::Sender<Result<Sent, TransportError>>>,
+        outcome: Result<Sent, SendError>,
+    ) {
         if let Some(reply) = reply {
             let peer = self.peer.clone().unwrap_or_default();
             let _ = reply.send(outcome.map_err(|e| match e {
-                crate::session::SendError::SessionEnded => TransportError::NoSession(peer),
+                SendError::SessionEnded => TransportError::NoSession(peer),
                 other => TransportError::Send(other),
             }));
         }

@@ -194,7 +194,7 @@ pub(crate) fn dials(log: &[Output]) -> Vec<Handle> {
 pub(crate) fn messages(log: &[Output]) -> Vec<TransportMessage> {
     log.iter()
         .filter_map(|o| match o {
-            Output::Message(m) => Some((**m).clone()),
+            Output::Message(m) => Some(m.clone()),
             _ => None,
         })
         .collect()

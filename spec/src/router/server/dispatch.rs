@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use futures_util::future::CatchUnwind;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::mpsc;
@@ -22,7 +23,7 @@ use super::service::{Call, Finish, Kind, Service};
 use crate::router::{
     RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
 };
-use crate::session::{SendError, Sent};
+use crate::session::{BoxFuture, SendError, Sent};
 use crate::transport::{Attachment, HandlerIo, Outgoing, SessionHandler};
 use crate::wire::{ControlFlags, ProtocolVersion, TransportMessage, Value};
 
@@ -50,7 +51,7 @@ enum Outcome {
 struct CallFuture {
     stream_id: Arc<str>,
     shared: Arc<CallShared>,
-    handler: Pin<Box<dyn Future<Output = std::thread::Result<Finish>> + Send>>,
+    handler: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Finish>>>,
     _open: OpenGuard,
 }
 
@@ -62,7 +63,7 @@ impl Future for CallFuture {
         if self.shared.is_cancelled() {
             return Poll::Ready((Arc::clone(&self.stream_id), Outcome::Cancelled));
         }
-        match self.handler.as_mut().poll(cx) {
+        match Pin::new(&mut self.handler).poll(cx) {
             Poll::Ready(finish) => {
                 Poll::Ready((Arc::clone(&self.stream_id), Outcome::Finished(finish)))
             }
@@ -97,7 +98,8 @@ struct Stalled {
 
 pub(super) struct Dispatcher {
     services: Arc<HashMap<String, Service>>,
-    calls: HashMap<String, CallEntry>,
+    /// Keyed by the stream id the call's messages share.
+    calls: HashMap<Arc<str>, CallEntry>,
     running: FuturesUnordered<CallFuture>,
     open: Arc<AtomicUsize>,
     stalled: Option<Stalled>,
@@ -126,13 +128,13 @@ impl Dispatcher {
     }
 
     fn abort(&mut self, msg: &TransportMessage, io: &HandlerIo<'_>, error: &RiverError) {
-        if let Some(call) = self.calls.remove(&msg.stream_id) {
+        if let Some(call) = self.calls.remove(msg.stream_id.as_str()) {
             call.shared.cancel();
         }
         Self::reply_error(msg, io, error);
     }
 
-    fn open_call(&mut self, msg: Box<TransportMessage>, flags: ControlFlags, io: &HandlerIo<'_>) {
+    fn open_call(&mut self, msg: TransportMessage, flags: ControlFlags, io: &HandlerIo<'_>) {
         let procedure = msg
             .service_name
             .as_deref()
@@ -150,7 +152,7 @@ impl Dispatcher {
             Self::reply_error(&msg, io, &error);
             return;
         };
-        if self.calls.contains_key(&msg.stream_id) {
+        if self.calls.contains_key(msg.stream_id.as_str()) {
             let error = RiverError::new(
                 codes::INVALID_REQUEST,
                 format!("stream `{}` is already open", msg.stream_id),
@@ -169,7 +171,7 @@ impl Dispatcher {
             (None, None)
         };
         self.calls.insert(
-            msg.stream_id.clone(),
+            Arc::clone(&stream_id),
             CallEntry {
                 kind,
                 requests: requests_tx.filter(|_| !flags.closed),
@@ -197,7 +199,7 @@ impl Dispatcher {
         self.running.push(CallFuture {
             stream_id,
             shared,
-            handler: Box::pin(AssertUnwindSafe(handler(call)).catch_unwind()),
+            handler: AssertUnwindSafe(handler(call)).catch_unwind(),
             _open: OpenGuard(Arc::clone(&self.open)),
         });
     }
@@ -291,17 +293,13 @@ impl Dispatcher {
 }
 
 impl SessionHandler for Dispatcher {
-    fn message(
-        &mut self,
-        msg: Box<TransportMessage>,
-        io: &HandlerIo<'_>,
-    ) -> Option<Box<TransportMessage>> {
+    fn message(&mut self, msg: TransportMessage, io: &HandlerIo<'_>) -> Option<TransportMessage> {
         let flags = msg.flags(io.version);
         if flags.open {
             self.open_call(msg, flags, io);
             return None;
         }
-        let Some(call) = self.calls.get_mut(&msg.stream_id) else {
+        let Some(call) = self.calls.get_mut(msg.stream_id.as_str()) else {
             // A close or cancel for a call that already ended is the normal end of a race;
             // anything else names a stream the server never opened.
             if !(flags.closed || flags.cancel) {
@@ -319,12 +317,12 @@ impl SessionHandler for Dispatcher {
             && msg.payload.get("ok").and_then(Value::as_bool) == Some(false);
         if flags.cancel || v1_abort {
             call.shared.cancel();
-            self.calls.remove(&msg.stream_id);
+            self.calls.remove(msg.stream_id.as_str());
             return None;
         }
         if call.finished {
             if flags.closed {
-                self.calls.remove(&msg.stream_id);
+                self.calls.remove(msg.stream_id.as_str());
             }
             return None;
         }
@@ -337,7 +335,7 @@ impl SessionHandler for Dispatcher {
             (true, true) => {
                 let TransportMessage {
                     stream_id, payload, ..
-                } = *msg;
+                } = msg;
                 self.deliver(&stream_id, payload, flags.closed);
             }
             (false, true) => {
@@ -392,7 +390,7 @@ impl SessionHandler for Dispatcher {
             permit.send(stalled.payload);
         }
         if stalled.then_close
-            && let Some(call) = self.calls.get_mut(&stalled.stream_id)
+            && let Some(call) = self.calls.get_mut(stalled.stream_id.as_str())
         {
             call.requests = None;
         }

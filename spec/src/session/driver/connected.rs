@@ -114,7 +114,7 @@ impl SessionDriver {
                         self.send_heartbeat();
                     }
                 } else {
-                    self.push(Output::Message(Box::new(msg)));
+                    self.push(Output::Message(msg));
                 }
             }
         }

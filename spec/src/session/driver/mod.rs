@@ -132,7 +132,7 @@ pub enum Output {
     /// The session's lifecycle changed.
     Status(SessionStatus),
     /// An application message arrived in order.
-    Message(Box<TransportMessage>),
+    Message(TransportMessage),
     /// A protocol error to report.
     ProtocolError(ProtocolError),
     /// Client: dial the server now and answer with [`SessionDriver::dialed`] and this handle.
@@ -591,6 +591,12 @@ impl SessionDriver {
             seq: buffered.seq,
             backpressured: ctx.is_backpressured(),
         })
+    }
+
+    /// Like [`send`](Self::send), for a sender that does not need to know more than whether
+    /// the message was taken.
+    pub fn send_unreported(&mut self, msg: PartialMessage) -> Result<(), SendError> {
+        self.enqueue(|ctx| ctx.sequence(msg))
     }
 
     /// Sends a heartbeat, as [`send`](Self::send) would send [`PartialMessage::heartbeat`].

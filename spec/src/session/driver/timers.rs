@@ -2,7 +2,7 @@
 
 use std::future::Future as _;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use statebound::Handle;
@@ -26,12 +26,17 @@ struct Armed {
 pub(super) struct Timers {
     armed: Vec<Armed>,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The deadline the sleep was last left waiting for, and the waker it holds: while neither
+    /// changes and the sleep has not elapsed, polling it again would only register the same
+    /// waker again.
+    waiting: Option<(Instant, Waker)>,
 }
 
 impl Timers {
     /// Disarms every timer.
     pub(super) fn clear(&mut self) {
         self.armed.clear();
+        self.waiting = None;
     }
 
     /// Arms a timer that comes due at `at` (and, with `every`, again after each firing).
@@ -71,12 +76,21 @@ impl Timers {
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if let Some((deadline, waker)) = &self.waiting
+            && *deadline == at
+            && waker.will_wake(cx.waker())
+            && !sleep.is_elapsed()
+        {
+            return Poll::Pending;
+        }
         if sleep.deadline() != at {
             sleep.as_mut().reset(at);
         }
         if sleep.as_mut().poll(cx).is_pending() {
+            self.waiting = Some((at, cx.waker().clone()));
             return Poll::Pending;
         }
+        self.waiting = None;
         let armed = &mut self.armed[index];
         let fired = (armed.kind, armed.owner.clone());
         match armed.every {
