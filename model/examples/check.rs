@@ -1,7 +1,7 @@
 //! Runs the model checker on one configuration and prints what it found.
 //!
 //! ```sh
-//! cargo run --release -p statebound-model --example check -- [rust|python] [ci|large] [small] [forgetting] [refuse-ended] [refuse-ahead] [paths] [threads=N]
+//! cargo run --release -p statebound-model --example check -- [rust|python] [ci|large] [small] [forgetting] [refuse-ended] [refuse-ahead] [paths] [dfs] [threads=N]
 //! ```
 
 use std::time::Instant;
@@ -35,11 +35,13 @@ fn main() {
         .unwrap_or(1);
     println!("{config:?}, {threads} thread(s)");
     let started = Instant::now();
-    let checker = ResumeModel::new(config)
-        .checker()
-        .threads(threads)
-        .spawn_bfs()
-        .join();
+    let builder = ResumeModel::new(config).checker().threads(threads);
+    // Depth first holds far fewer states in memory; breadth first finds shortest paths.
+    let checker: Box<dyn Checker<ResumeModel>> = if has("dfs") {
+        Box::new(builder.spawn_dfs().join())
+    } else {
+        Box::new(builder.spawn_bfs().join())
+    };
     let elapsed = started.elapsed();
     println!(
         "{} states ({} unique), max depth {}, in {:.1} s",

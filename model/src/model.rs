@@ -88,15 +88,11 @@ impl Config {
         }
     }
 
-    /// A larger configuration for a longer run: four dials, two more sessions, three client
-    /// messages, two server messages, two heartbeats.
+    /// A larger configuration for a longer run: a fourth dial and a third client message.
     pub fn large(client: ClientKind) -> Config {
         Config {
             dials: 4,
-            client_sessions: 2,
             client_sends: 3,
-            server_sends: 2,
-            heartbeats: 2,
             ..Config::ci(client)
         }
     }
