@@ -4,7 +4,7 @@
 # has the pinned replit-river and was installed from this very requirements.txt. Prints the
 # venv's python path last.
 #
-# Python 3.12 or newer is needed (replit-river 0.17.11 requires it). It is looked for as
+# Python 3.12 or newer is needed (replit-river 0.17.20 requires it). It is looked for as
 # $RIVER_INTEROP_BASE_PYTHON, then python3.12 / python3.13 on PATH, then pyenv's versions.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -25,7 +25,7 @@ fn codec(bit: u8) -> CodecKind {
 /// Input: one byte of setup (codec; accepted versions; transparent reconnects; no session, the
 /// same session id, or another), the session's `ack` and `next_sent_seq`, then the frame.
 /// Checks that `parse_request` refuses exactly what does not decode or is not a request of an
-/// accepted version, and that the decision is the one PROTOCOL.md section 4 gives.
+/// accepted version, and that the decision is the one `docs/protocol.md` section 4 gives.
 ///
 /// # Panics
 ///
@@ -87,7 +87,7 @@ pub fn server_handshake(data: &[u8]) {
     });
     let decision = decide(request, existing.as_ref(), transparent);
 
-    // PROTOCOL.md section 4, read independently of `decide`.
+    // `docs/protocol.md` section 4, read independently of `decide`.
     let wanted = request.expected_session_state;
     let mismatch = |replaces: Option<String>| Expected::Reject(replaces);
     let expected = match existing.as_ref() {
@@ -119,7 +119,7 @@ pub fn server_handshake(data: &[u8]) {
         ) if replaces == want => {
             assert_eq!(rejection.code, HandshakeErrorCode::SessionStateMismatch);
         }
-        _ => panic!("decide gave {decision:?}, PROTOCOL.md gives {expected:?}"),
+        _ => panic!("decide gave {decision:?}, docs/protocol.md gives {expected:?}"),
     }
 }
 
@@ -134,7 +134,7 @@ enum Expected {
 ///
 /// Input: one byte of setup (codec; which session id the client asked for: `session-1`, the
 /// one the frame accepts, or the empty id), then the frame. Checks that the outcome is the one
-/// PROTOCOL.md section 4 gives: connected only for an accepted response with the client's id
+/// `docs/protocol.md` section 4 gives: connected only for an accepted response with the client's id
 /// and no control flags, retry only for `SESSION_STATE_MISMATCH`, fatal for every other code.
 ///
 /// # Panics

@@ -10,8 +10,8 @@
 //! | [`decode_json`] | any bytes to the JSON codec | what decodes re-encodes to itself |
 //! | [`decode_msgpack`] | any bytes to the msgpack codec | re-encoding what decodes is stable |
 //! | [`handshake_frame`] | a first frame: sniff, decode, read handshake payloads | parsed handshakes rebuild to themselves |
-//! | [`server_handshake`] | the server's path: `parse_request`, then `decide` against a session the input describes | each verdict is the one PROTOCOL.md section 4 gives |
-//! | [`client_response`] | the client's path: `evaluate_response` | each outcome is the one PROTOCOL.md section 4 gives |
+//! | [`server_handshake`] | the server's path: `parse_request`, then `decide` against a session the input describes | each verdict is the one `docs/protocol.md` section 4 gives |
+//! | [`client_response`] | the client's path: `evaluate_response` | each outcome is the one `docs/protocol.md` section 4 gives |
 //! | [`session_events`] | a sequence of events against one `SessionDriver` | delivery in order, a consistent buffer, nothing after the end, no timer left |
 
 mod handshake;

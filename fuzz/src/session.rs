@@ -117,7 +117,7 @@ impl Harness {
 
     fn send_to_driver(&mut self, frame: Vec<u8>) {
         if let Some(peer) = self.peer.as_mut() {
-            let _ = peer.send(frame);
+            let _ = peer.send(bytes::Bytes::from(frame));
         }
     }
 
@@ -243,7 +243,10 @@ impl Harness {
             if self.driver.state_name().is_none() {
                 return;
             }
-            if self.driver.step().now_or_never().is_none() {
+            let stepped = self.driver.step().now_or_never().is_some();
+            // Connections queue what the driver writes until it flushes them.
+            let _ = std::future::poll_fn(|cx| self.driver.poll_flush(cx)).now_or_never();
+            if !stepped {
                 self.absorb();
                 return;
             }

@@ -6,7 +6,7 @@ the number of attempts the client made.
 With `--connects-after N`: the server refuses the first N handshakes only; the client must
 retry and connect on attempt N + 1. Prints `connected` with the attempts.
 
-replit-river 0.17.11 retries every refusal with backoff until its retry budget is spent
+replit-river 0.17.20 retries every refusal with backoff until its retry budget is spent
 (SESSION_STATE_MISMATCH aside, which ends a v2 session at once); this script uses a budget of
 5 attempts with short backoffs (see interop_common.transport_options).
 """

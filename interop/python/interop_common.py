@@ -21,12 +21,34 @@ from replit_river.transport_options import (
     TransportOptions,
     UriAndMetadata,
 )
+from replit_river.v2 import Client as V2Client
 
 SERVER_ID = "SERVER"
 
 
 class Failure(Exception):
     """What a script observed is not what it expected."""
+
+
+class Captured(logging.Handler):
+    """Keeps the River package's log lines, with their exceptions, to look for a code in."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    @classmethod
+    def install(cls) -> "Captured":
+        captured = cls()
+        logging.getLogger("replit_river").addHandler(captured)
+        return captured
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -104,6 +126,25 @@ def uri_factory(
         return {"uri": uri, "metadata": metadata}
 
     return factory
+
+
+def v2_client(args: argparse.Namespace) -> V2Client:
+    """River's v2 client for the script's `--uri` and `--client-id`, with quick retries."""
+    return V2Client(
+        uri_and_metadata_factory=uri_factory(args.uri),
+        client_id=args.client_id,
+        server_id=SERVER_ID,
+        transport_options=transport_options(),
+    )
+
+
+async def connect(client: V2Client) -> Any:
+    """Connects `client`, prints `connected` with the session id, and returns the session."""
+    await client.ensure_connected()
+    session = client._transport._session
+    check(session is not None, "no session after connecting")
+    emit("connected", session_id=session.session_id)
+    return session
 
 
 def identity(x: Any) -> Any:

@@ -9,25 +9,17 @@ Fails if the session changes, leaves the connected state, or sees fewer than `--
 import asyncio
 
 from interop_common import (
-    SERVER_ID,
     check,
     emit,
     parser,
     read_line,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
 )
-from replit_river.v2 import Client
 
 
 async def main(args) -> None:
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    client = v2_client(args)
     try:
         await client.ensure_connected()
         session = client._transport._session

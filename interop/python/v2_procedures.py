@@ -3,24 +3,28 @@
 rpc `echo`, stream `echoStream`, upload `concat`, subscription `countdown`, and rpc `fail`
 (which must raise with the code and message it was given). Prints one event per procedure with
 what came back, and fails on the first answer that is not the expected one.
+
+With `--trace`, an OpenTelemetry SDK tracer provider is installed and everything, connecting
+included, runs inside one active span: the client then puts `traceparent` in the WebSocket
+upgrade request and `tracing` on the frames of each call, one client span per call. Prints
+`trace` (the active span's trace and span ids) first and `spans` (every finished span: name,
+trace id, span id) last.
 """
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from interop_common import (
-    SERVER_ID,
     check,
     emit,
     identity,
     parser,
     river_error,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
 )
 from replit_river.error_schema import RiverError, RiverServiceException
-from replit_river.v2 import Client
 
 SERVICE = "test"
 
@@ -30,13 +34,41 @@ async def requests(messages):
         yield {"msg": m}
 
 
+def hex_ids(context) -> dict[str, str]:
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+@contextlib.contextmanager
+def traced(enabled: bool):
+    """Runs the block inside an active span of an SDK tracer provider, when `enabled`."""
+    if not enabled:
+        yield
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    with trace.get_tracer("interop").start_as_current_span("interop") as span:
+        emit("trace", **hex_ids(span.get_span_context()))
+        yield
+    spans = [
+        {"name": s.name, **hex_ids(s.get_span_context())} for s in exporter.get_finished_spans()
+    ]
+    emit("spans", spans=spans)
+
+
 async def main(args) -> None:
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    with traced(args.trace):
+        await calls(args)
+
+
+async def calls(args) -> None:
+    client = v2_client(args)
     step = args.step_timeout
     try:
         await client.ensure_connected()
@@ -110,5 +142,6 @@ async def main(args) -> None:
 if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--step-timeout", type=float, default=5.0, help="seconds per procedure")
+    p.add_argument("--trace", action="store_true", help="call inside an active OpenTelemetry span")
     args = p.parse_args()
     run(lambda: main(args), args.timeout)

@@ -17,20 +17,18 @@ connection must have been made.
 import asyncio
 
 from interop_common import (
-    SERVER_ID,
     check,
+    connect,
     emit,
     eventually,
     identity,
     parser,
     river_error,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
     wait_for_line,
 )
 from replit_river.error_schema import RiverError
-from replit_river.v2 import Client
 
 SERVICE = "test"
 
@@ -121,17 +119,9 @@ async def subscription_mode(client, session, step: float, start: int) -> None:
 
 
 async def main(args) -> None:
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    client = v2_client(args)
     try:
-        await client.ensure_connected()
-        session = client._transport._session
-        check(session is not None, "no session after connecting")
-        emit("connected", session_id=session.session_id)
+        session = await connect(client)
         if args.mode == "session":
             await session_mode(client, session, args.step_timeout)
         elif args.mode == "stream":

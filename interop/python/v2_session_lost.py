@@ -7,56 +7,32 @@ reconnect is refused with SESSION_STATE_MISMATCH, so its session must end; the n
 heartbeats. Prints `session_ended` and `new_session`.
 """
 
-import logging
-
 from interop_common import (
-    SERVER_ID,
+    Captured,
     check,
+    connect,
     emit,
     eventually,
     parser,
     run,
-    transport_options,
-    uri_factory,
+    v2_client,
     wait_for_line,
 )
-from replit_river.v2 import Client
-
-
-class Captured(logging.Handler):
-    """Keeps the River client's log lines, with their exceptions, to look for a code."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 async def main(args) -> None:
-    captured = Captured()
-    logging.getLogger("replit_river").addHandler(captured)
-    client = Client(
-        uri_and_metadata_factory=uri_factory(args.uri),
-        client_id=args.client_id,
-        server_id=SERVER_ID,
-        transport_options=transport_options(),
-    )
+    captured = Captured.install()
+    client = v2_client(args)
     step = args.step_timeout
     try:
-        await client.ensure_connected()
-        old = client._transport._session
-        check(old is not None, "no session after connecting")
-        emit("connected", session_id=old.session_id)
+        old = await connect(client)
         await eventually(lambda: old.ack >= 1, "a first heartbeat", step)
         emit("ready_for_cut", session_id=old.session_id, server_seq_seen=old.ack,
              client_seq_sent=old.seq)
         await wait_for_line("cut done")
         emit("cut_done")
         await eventually(old.is_terminal, "the old session to end", step)
-        mismatch = any("SESSION_STATE_MISMATCH" in line for line in captured.lines)
+        mismatch = captured.saw("SESSION_STATE_MISMATCH")
         emit("session_ended", session_id=old.session_id, saw_session_state_mismatch=mismatch)
         check(mismatch, "the client never logged a SESSION_STATE_MISMATCH refusal")
 

@@ -16,7 +16,7 @@
 //!   `evaluate_response`.
 //! - What the driver does around those calls (resending the buffer, answering a heartbeat,
 //!   dropping the connection on a gap, adopting a new connection) is the model's, written after
-//!   `spec/src/session/driver.rs`.
+//!   `spec/src/session/driver/`.
 //!
 //! The properties are in [`properties`]; a [`Planted`] bug shows the checker catching a
 //! broken resume step, and [`ClientKind::Python`] runs River's Python client, which never

@@ -19,7 +19,7 @@ pub enum ClientKind {
     Rust,
     /// River's Python v2 client (`replit-river` 0.17): it writes each frame once and never
     /// again, its heartbeat echoes are sequenced, a gap ends its session, and it has no grace
-    /// period of its own (PROTOCOL.md section 9).
+    /// period of its own (`docs/protocol.md` section 10).
     Python,
 }
 

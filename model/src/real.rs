@@ -52,7 +52,7 @@ fn context(from: &str, to: &str, counters: &Counters) -> SessionContext {
         .map(|b| BufferedFrame {
             seq: u64::from(b.seq),
             id: String::new(),
-            frame: Vec::new(),
+            frame: bytes::Bytes::new(),
         })
         .collect();
     ctx

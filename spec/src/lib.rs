@@ -1,5 +1,7 @@
 //! River's session protocol on statebound: a Rust server that River's clients can call, and a
 //! Rust client that can call River servers, with sessions that survive connection drops.
+//! The repository's `docs/protocol.md` describes the protocol as this crate implements it and
+//! where River's own peers differ; `docs/conformance.md` lists each behaviour and its tests.
 //!
 //! - [`graph`]: the session state graph, declared with `#[statebound::machine]`.
 //! - [`wire`]: the envelope, control payloads, flags, and the JSON and msgpack codecs.

@@ -1,4 +1,4 @@
-//! Interop with River's real Python package (`replit-river==0.17.11` from `PyPI`), on loopback.
+//! Interop with River's real Python package (`replit-river==0.17.20` from `PyPI`), on loopback.
 //!
 //! Our `river-echo` against River's Python clients (v2 `replit_river.v2.Client` and v1.1
 //! `replit_river.Client`), and our Rust client against River's Python v1.1 server. The Python
@@ -20,7 +20,7 @@ use statebound_river::echo_service::{Empty, FailInit, Msg};
 use statebound_river::router::RiverClient;
 use statebound_river::session::SessionOptions;
 use statebound_river::transport::{ClientOptions, ClientTransport, TransportEvent, WsDialer};
-use statebound_river::wire::{CodecKind, ProtocolVersion};
+use statebound_river::wire::{Codec as _, CodecKind, ProtocolVersion};
 use tokio::time::{sleep, timeout};
 
 /// How long any one script may run, as the test sees it (the scripts time out sooner).
@@ -47,11 +47,31 @@ fn codec_flag(codec: &str) -> Vec<&str> {
     vec!["--codec", codec]
 }
 
+/// Writes `line` to a script waiting for it on stdin; fails the test if it cannot.
+fn tell(cast: &Cast<'_>, script: &Peer, line: &str) {
+    if let Err(e) = script.send_line(line) {
+        cast.fail(&format!("cannot tell {} `{line}`: {e}", script.name()));
+    }
+}
+
 /// Tells a script that holds its session (`holding`) to close it and finish.
 fn release(cast: &Cast<'_>, script: &Peer) {
-    if let Err(e) = script.send_line("close") {
-        cast.fail(&format!("cannot tell {} to close: {e}", script.name()));
-    }
+    tell(cast, script, "close");
+}
+
+/// Starts a v2 client script against `uri` as `client_id`, with the scripts' usual timeout and
+/// `extra` arguments.
+fn v2_script(file: &str, uri: &str, client_id: &str, extra: &[&str]) -> Peer {
+    let mut args = vec![
+        "--uri",
+        uri,
+        "--client-id",
+        client_id,
+        "--timeout",
+        SCRIPT_TIMEOUT,
+    ];
+    args.extend_from_slice(extra);
+    Peer::python_script(file, args)
 }
 
 // ----- v2 client: handshake and liveness ------------------------------------------------------
@@ -59,20 +79,11 @@ fn release(cast: &Cast<'_>, script: &Peer) {
 async fn v2_handshake_and_heartbeats(codec: &str) {
     let client_id = format!("py-v2-alive-{codec}");
     let (echo, addr) = river_echo(&codec_flag(codec)).await;
-    let py = Peer::python_script(
+    let py = v2_script(
         "v2_handshake.py",
-        [
-            "--uri",
-            ws_url(addr).as_str(),
-            "--client-id",
-            &client_id,
-            "--hold",
-            "3.5",
-            "--min-heartbeats",
-            "2",
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
+        &ws_url(addr),
+        &client_id,
+        &["--hold", "3.5", "--min-heartbeats", "2"],
     );
     let cast = Cast(vec![&echo, &py]);
     let connected = cast.expect_event(&py, "connected", STEP).await;
@@ -116,22 +127,8 @@ async fn v2_client_handshakes_and_stays_alive_auto() {
 
 // ----- v2 client: the five procedures ---------------------------------------------------------
 
-async fn v2_procedures(codec: &str) {
-    let (echo, addr) = river_echo(&codec_flag(codec)).await;
-    let client_id = format!("py-v2-procs-{codec}");
-    let py = Peer::python_script(
-        "v2_procedures.py",
-        [
-            "--uri",
-            ws_url(addr).as_str(),
-            "--client-id",
-            &client_id,
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
-    );
-    let cast = Cast(vec![&echo, &py]);
-    cast.expect_success(&py, SCRIPT_LIMIT).await;
+/// Checks that `v2_procedures.py` reported every procedure and kept its session.
+fn expect_procedure_events(cast: &Cast<'_>, py: &Peer) {
     for event in [
         "rpc",
         "stream",
@@ -142,6 +139,15 @@ async fn v2_procedures(codec: &str) {
     ] {
         cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
     }
+}
+
+async fn v2_procedures(codec: &str) {
+    let (echo, addr) = river_echo(&codec_flag(codec)).await;
+    let client_id = format!("py-v2-procs-{codec}");
+    let py = v2_script("v2_procedures.py", &ws_url(addr), &client_id, &[]);
+    let cast = Cast(vec![&echo, &py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    expect_procedure_events(&cast, &py);
     let session_id = str_field(&py.event("connected").unwrap_or_default(), "session_id").to_owned();
     cast.check(
         echo.count(&handshake_ok(&client_id, &session_id)) == 1,
@@ -161,6 +167,135 @@ async fn v2_client_calls_all_five_procedures_auto() {
     v2_procedures("auto").await;
 }
 
+// ----- v2 client with an active OpenTelemetry trace --------------------------------------------
+
+/// What a server saw of one message that carried `tracing`.
+#[derive(Debug, Clone)]
+struct Traced {
+    stream_id: String,
+    /// The procedure, on the frame that opened the stream.
+    opened: Option<String>,
+    traceparent: String,
+}
+
+/// The value of header `name` (any case) in an HTTP request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Every message the client sent with `tracing`, read from the WebSocket messages the proxy
+/// passed to the server and decoded with our msgpack codec, as the server decodes them.
+fn traced_messages(proxy: &Proxy) -> Vec<Traced> {
+    proxy
+        .client_messages()
+        .iter()
+        .filter_map(|frame| CodecKind::Msgpack.decode(frame).ok())
+        .filter_map(|msg| {
+            let tracing = msg.tracing.as_ref()?;
+            Some(Traced {
+                stream_id: msg.stream_id.clone(),
+                opened: msg
+                    .flags(ProtocolVersion::V2_0)
+                    .open
+                    .then(|| msg.procedure_name.clone().unwrap_or_default()),
+                traceparent: tracing.traceparent.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Checks that the call of `procedure` opened with the traceparent of its client span (named
+/// `river.client.<kind>.test.<procedure>` in the script's `spans`), and that every other frame
+/// of the call that carried `tracing` names the same span.
+fn check_call_traced(
+    cast: &Cast<'_>,
+    seen: &[Traced],
+    spans: &Json,
+    trace_id: &str,
+    (kind, procedure): (&str, &str),
+) {
+    let name = format!("river.client.{kind}.test.{procedure}");
+    let span = spans["spans"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name.as_str()))
+        .map(|s| str_field(s, "span_id").to_owned());
+    let Some(span) = span else {
+        cast.fail(&format!("the script recorded no span {name}: {spans}"))
+    };
+    let expected = format!("00-{trace_id}-{span}-01");
+    let opens: Vec<&Traced> = seen
+        .iter()
+        .filter(|t| t.opened.as_deref() == Some(procedure))
+        .collect();
+    cast.check(opens.len() == 1 && opens[0].traceparent == expected, || {
+        format!("{procedure} opened with {opens:?}; wanted traceparent {expected}")
+    });
+    let stream_id = &opens[0].stream_id;
+    cast.check(
+        seen.iter()
+            .filter(|t| &t.stream_id == stream_id)
+            .all(|t| t.traceparent == expected),
+        || format!("frames of {procedure} carry other trace contexts: {seen:?}"),
+    );
+}
+
+/// A v2 client calling every procedure kind inside an active OpenTelemetry span (SDK tracer
+/// provider) is served as usual by river-echo. It sends `traceparent` in the WebSocket upgrade
+/// request and `tracing` on the frames of each call; the frames the proxy passed on to the server
+/// decode, with our codec, to messages whose `tracing` names the client's span for that call, in
+/// the client's trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_with_an_active_trace_sends_trace_context() {
+    let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
+    let proxy = Proxy::start(addr).await;
+    let py = v2_script(
+        "v2_procedures.py",
+        &ws_url(proxy.addr()),
+        "py-v2-traced",
+        &["--trace"],
+    );
+    let cast = Cast(vec![&echo, &py]);
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+    expect_procedure_events(&cast, &py);
+    let trace = py.event("trace").unwrap_or_default();
+    let trace_id = str_field(&trace, "trace_id").to_owned();
+    cast.check(trace_id.len() == 32, || {
+        "no trace id from the script".into()
+    });
+
+    // The upgrade request carries the active span's context.
+    let requests = proxy.upgrade_requests();
+    cast.check(requests.len() == 1, || {
+        format!("expected one connection, saw {requests:?}")
+    });
+    let upgrade = header(&requests[0], "traceparent").unwrap_or_default();
+    cast.check(
+        upgrade == format!("00-{trace_id}-{}-01", str_field(&trace, "span_id")),
+        || {
+            format!(
+                "the upgrade request's traceparent is {upgrade:?}: {}",
+                requests[0]
+            )
+        },
+    );
+
+    // Each call's frames carry its own client span, in the same trace.
+    let seen = traced_messages(&proxy);
+    let spans = py.event("spans").unwrap_or_default();
+    for call in [
+        ("rpc", "echo"),
+        ("stream", "echoStream"),
+        ("upload", "concat"),
+        ("subscription", "countdown"),
+        ("rpc", "fail"),
+    ] {
+        check_call_traced(&cast, &seen, &spans, &trace_id, call);
+    }
+}
+
 // ----- v2 client: connection cuts -------------------------------------------------------------
 
 /// Runs `v2_reconnect.py --mode mode` through a proxy, cuts the connection when the script
@@ -169,18 +304,12 @@ async fn v2_survives_cut(codec: &str, mode: &str, extra: &[&str]) -> Vec<Json> {
     let (echo, addr) = river_echo(&codec_flag(codec)).await;
     let proxy = Proxy::start(addr).await;
     let client_id = format!("py-v2-cut-{mode}-{codec}");
-    let mut args = vec![
-        "--uri".to_owned(),
-        ws_url(proxy.addr()),
-        "--client-id".to_owned(),
-        client_id.clone(),
-        "--mode".to_owned(),
-        mode.to_owned(),
-        "--timeout".to_owned(),
-        SCRIPT_TIMEOUT.to_owned(),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let py = Peer::python_script("v2_reconnect.py", args);
+    let py = v2_script(
+        "v2_reconnect.py",
+        &ws_url(proxy.addr()),
+        &client_id,
+        &[&["--mode", mode], extra].concat(),
+    );
     let cast = Cast(vec![&echo, &py]);
     let ready = cast.expect_event(&py, "ready_for_cut", STEP).await;
     let session_id = str_field(&ready, "session_id").to_owned();
@@ -190,9 +319,7 @@ async fn v2_survives_cut(codec: &str, mode: &str, extra: &[&str]) -> Vec<Json> {
     cast.check(severed == 1, || {
         format!("the proxy severed {severed} connections, expected 1")
     });
-    if let Err(e) = py.send_line("cut done") {
-        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
-    }
+    tell(&cast, &py, "cut done");
     cast.expect_success(&py, SCRIPT_LIMIT).await;
     let same = py.event("same_session").unwrap_or_default();
     cast.check(str_field(&same, "session_id") == session_id, || {
@@ -268,17 +395,7 @@ async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
     let (second, second_addr) = river_echo(&["--codec", "msgpack"]).await;
     let proxy = Proxy::start(first_addr).await;
     let client_id = "py-v2-forgotten";
-    let py = Peer::python_script(
-        "v2_session_lost.py",
-        [
-            "--uri",
-            ws_url(proxy.addr()).as_str(),
-            "--client-id",
-            client_id,
-            "--timeout",
-            SCRIPT_TIMEOUT,
-        ],
-    );
+    let py = v2_script("v2_session_lost.py", &ws_url(proxy.addr()), client_id, &[]);
     let cast = Cast(vec![&first, &second, &py]);
     let ready = cast.expect_event(&py, "ready_for_cut", STEP).await;
     let old_id = str_field(&ready, "session_id").to_owned();
@@ -286,9 +403,7 @@ async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
     proxy
         .sever_when_upstream_quiet(Duration::from_millis(150), Duration::from_secs(5))
         .await;
-    if let Err(e) = py.send_line("cut done") {
-        cast.fail(&format!("cannot tell the script the cut is done: {e}"));
-    }
+    tell(&cast, &py, "cut done");
     cast.expect_success(&py, SCRIPT_LIMIT).await;
     let new = py.event("new_session").unwrap_or_default();
     let new_id = str_field(&new, "session_id").to_owned();
@@ -303,6 +418,55 @@ async fn v2_client_starts_a_new_session_when_the_server_forgot_it() {
     });
     cast.check(second.count(&handshake_ok(client_id, &old_id)) == 0, || {
         "the second river-echo accepted the old session".into()
+    });
+}
+
+/// A frame the client wrote is lost in flight (the proxy drops it), then the connection is cut.
+/// River's Python v2 client never resends a written frame, so it resumes "in the future": the
+/// server must refuse the resume with `SESSION_STATE_MISMATCH`, the lost call must fail, and the
+/// client's next session must work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_client_frame_lost_in_flight_then_cut_gets_a_new_session() {
+    let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
+    let proxy = Proxy::start(addr).await;
+    let client_id = "py-v2-lost-frame";
+    let py = v2_script("v2_frame_lost.py", &ws_url(proxy.addr()), client_id, &[]);
+    let cast = Cast(vec![&echo, &py]);
+    let ready = cast.expect_event(&py, "ready_to_lose", STEP).await;
+    let old_id = str_field(&ready, "session_id").to_owned();
+    proxy.swallow_upstream();
+    tell(&cast, &py, "swallowing");
+    cast.expect_event(&py, "sent_doomed", STEP).await;
+    // The rpc's frame (a WebSocket frame of a few dozen bytes) went into the proxy and no further.
+    cast.check(proxy.wait_swallowed(20, STEP).await, || {
+        format!("the proxy swallowed only {} bytes", proxy.swallowed())
+    });
+    let severed = proxy.sever().await;
+    cast.check(severed == 1, || {
+        format!("the proxy severed {severed} connections, expected 1")
+    });
+    tell(&cast, &py, "cut done");
+    cast.expect_success(&py, SCRIPT_LIMIT).await;
+
+    let new_id = str_field(&py.event("new_session").unwrap_or_default(), "session_id").to_owned();
+    cast.check(!new_id.is_empty() && new_id != old_id, || {
+        "the client did not start a new session".into()
+    });
+    cast.check(
+        py.event("doomed_call").is_some_and(|e| e["failed"] == true),
+        || "the lost rpc did not fail".into(),
+    );
+    cast.check(echo.count("SessionStateMismatch") >= 1, || {
+        "river-echo never refused the resume with SESSION_STATE_MISMATCH".into()
+    });
+    cast.check(echo.count(&handshake_ok(client_id, &old_id)) == 1, || {
+        "river-echo accepted the old session again after the loss".into()
+    });
+    cast.check(echo.count(&handshake_ok(client_id, &new_id)) == 1, || {
+        "river-echo did not establish the new session once".into()
+    });
+    cast.check(proxy.accepted() >= 2, || {
+        format!("the client made {} connections", proxy.accepted())
     });
 }
 
@@ -476,9 +640,7 @@ async fn v1_client_rpc_and_stream() {
 // ----- our Rust client against River's Python v1.1 server -------------------------------------
 
 /// Keeps a transport's events as text, for failure messages.
-fn record(
-    mut events: tokio::sync::mpsc::UnboundedReceiver<TransportEvent>,
-) -> Arc<Mutex<Vec<String>>> {
+fn record(mut events: tokio::sync::mpsc::Receiver<TransportEvent>) -> Arc<Mutex<Vec<String>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&log);
     tokio::spawn(async move {
@@ -565,9 +727,7 @@ async fn rust_client_calls_python_v1_server() {
     if let Err(why) = expect_echo(&client, "from rust").await {
         fail(why);
     }
-    let session_id = timeout(STEP, transport.session_id(server_id))
-        .await
-        .unwrap_or_else(|_| fail("the transport did not say its session id".into()));
+    let session_id = transport.session_id(server_id);
 
     let init = FailInit {
         code: "NOPE".into(),
@@ -584,9 +744,7 @@ async fn rust_client_calls_python_v1_server() {
     if let Err(why) = expect_echo(&client, "still here").await {
         fail(why);
     }
-    let now = timeout(STEP, transport.session_id(server_id))
-        .await
-        .unwrap_or_else(|_| fail("the transport did not say its session id".into()));
+    let now = transport.session_id(server_id);
     if session_id.is_none() || now != session_id {
         fail(format!("the session changed: {session_id:?} -> {now:?}"));
     }
@@ -598,9 +756,7 @@ async fn rust_client_calls_python_v1_server() {
     if let Err(why) = expect_echo(&client, "after the cut").await {
         fail(why);
     }
-    let resumed = timeout(STEP, transport.session_id(server_id))
-        .await
-        .unwrap_or_else(|_| fail("the transport did not say its session id".into()));
+    let resumed = transport.session_id(server_id);
     if resumed != session_id {
         fail(format!(
             "the cut changed the session: {session_id:?} -> {resumed:?}"

@@ -1,8 +1,9 @@
-//! CONFORMANCE "Procedures (both codecs)", checked against River's stream rules (its PROTOCOL.md,
-//! "Streams": message order per kind, half-closes, cancels), over in-memory transports on paused
-//! time. Every scenario runs twice, as `scenario::json` and `scenario::msgpack`.
+//! Procedures (`docs/protocol.md` section 9; `docs/conformance.md`, "Procedures"), checked
+//! against River's stream rules (the PROTOCOL.md of River's own repository, "Streams": message
+//! order per kind, half-closes, cancels), over in-memory transports on paused time. Every
+//! scenario runs twice, as `scenario::json` and `scenario::msgpack`.
 //!
-//! | CONFORMANCE line | tests |
+//! | behaviour | tests |
 //! |---|---|
 //! | rpc, stream, upload and subscription each work, including across a transparent reconnect in the middle of a stream | `every_kind_works`, `rpc_survives_reconnects`, `stream_survives_reconnects`, `upload_survives_reconnects`, `subscription_survives_reconnects`, `stream_survives_a_phantom_disconnect` |
 //! | a connection dropped with no reconnect: once grace ends, in-flight calls finish with `UNEXPECTED_DISCONNECT` and their streams are cleaned up | `grace_ends_in_flight_calls_after_a_client_drop`, `grace_ends_in_flight_calls_after_a_server_drop`, `grace_ends_only_the_dropped_clients_calls` |
@@ -18,10 +19,11 @@
 //! (`wire_rpc`, `wire_stream`, `wire_upload`, `wire_subscription`), read from the frames
 //! themselves.
 //!
-//! Known bugs are at the end, ignored with the reason: `an_ended_subscription_sends_nothing`,
-//! `v1_1_cancel_is_not_taken_for_a_request`, `an_init_that_does_not_fit_is_a_cancel`,
+//! At the end, the cases of bugs found by this suite and fixed since:
+//! `an_ended_subscription_sends_nothing`, `v1_1_cancel_is_not_taken_for_a_request`,
+//! `an_init_that_does_not_fit_is_a_cancel`,
 //! `a_call_right_after_a_hard_disconnect_uses_the_new_session`, `a_server_close_is_a_half_close`,
-//! `dropping_a_call_stops_it`. Run them with `--include-ignored`.
+//! `dropping_a_call_stops_it`.
 
 #[macro_use]
 mod router_support;
@@ -170,7 +172,7 @@ async fn rpc_survives_reconnects(codec: CodecKind) {
     let _: Msg = bounded(rig.client.rpc("test", "echo", &msg("warm up")))
         .await
         .unwrap();
-    let session = rig.shared_session().await;
+    let session = rig.shared_session();
 
     // The connection drops while the handler works; its answer comes on the next connection.
     for side in [Side::Client, Side::Server] {
@@ -189,7 +191,7 @@ async fn rpc_survives_reconnects(codec: CodecKind) {
         .unwrap();
     assert_eq!(out, msg("buffered"));
 
-    assert_eq!(rig.shared_session().await, session, "the session survived");
+    assert_eq!(rig.shared_session(), session, "the session survived");
     let events = events.drain();
     assert!(
         events.connected >= 4,
@@ -212,7 +214,7 @@ async fn stream_survives_reconnects(codec: CodecKind) {
     let session = {
         writer.write(&msg("0")).await.unwrap();
         assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("0"));
-        rig.shared_session().await
+        rig.shared_session()
     };
     // Requests and responses in flight in both directions at each drop.
     let mut read = 1;
@@ -237,7 +239,7 @@ async fn stream_survives_reconnects(codec: CodecKind) {
     let want: Vec<Msg> = (read..15).map(|i| msg(&i.to_string())).collect();
     assert_eq!(rest, want, "the rest, once each, in order");
 
-    assert_eq!(rig.shared_session().await, session, "the session survived");
+    assert_eq!(rig.shared_session(), session, "the session survived");
     let events = events.drain();
     assert!(
         events.connected >= 3,
@@ -258,7 +260,7 @@ async fn upload_survives_reconnects(codec: CodecKind) {
         .unwrap();
     writer.write(&msg("a")).await.unwrap();
     eventually("the handler runs", || rig.probe.live() == 1).await;
-    let session = rig.shared_session().await;
+    let session = rig.shared_session();
     for (i, part) in ["b", "c", "d", "e", "f"].into_iter().enumerate() {
         if i == 1 {
             rig.transport().drop_connections();
@@ -272,7 +274,7 @@ async fn upload_survives_reconnects(codec: CodecKind) {
     writer.close().await.unwrap();
     assert_eq!(bounded(result).await.unwrap(), msg("abcdef"));
 
-    assert_eq!(rig.shared_session().await, session, "the session survived");
+    assert_eq!(rig.shared_session(), session, "the session survived");
     let events = events.drain();
     assert!(
         events.connected >= 3,
@@ -297,7 +299,7 @@ async fn subscription_survives_reconnects(codec: CodecKind) {
         let n = item.unwrap().n;
         seen.push(n);
         if n == 15 {
-            session = Some(rig.shared_session().await);
+            session = Some(rig.shared_session());
             rig.transport().drop_connections();
         }
         if n == 7 {
@@ -311,11 +313,7 @@ async fn subscription_survives_reconnects(codec: CodecKind) {
         "once each, in order"
     );
 
-    assert_eq!(
-        Some(rig.shared_session().await),
-        session,
-        "the session survived"
-    );
+    assert_eq!(Some(rig.shared_session()), session, "the session survived");
     let events = events.drain();
     assert!(
         events.connected >= 3,
@@ -336,7 +334,7 @@ async fn stream_survives_a_phantom_disconnect(codec: CodecKind) {
         .unwrap();
     writer.write(&msg("before")).await.unwrap();
     assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("before"));
-    let session = rig.shared_session().await;
+    let session = rig.shared_session();
 
     // Sockets stay open but carry nothing: the liveness watchdog closes the connection, the
     // client reconnects, and the request written into the void is resent.
@@ -348,7 +346,7 @@ async fn stream_survives_a_phantom_disconnect(codec: CodecKind) {
     writer.close().await.unwrap();
     assert!(next(&mut responses).await.is_none());
 
-    assert_eq!(rig.shared_session().await, session, "the session survived");
+    assert_eq!(rig.shared_session(), session, "the session survived");
     let events = events.drain();
     assert!(events.connected >= 2, "a reconnect: {}", events.connected);
     assert_eq!((events.created, events.closed), (1, 0), "one session");
@@ -452,7 +450,7 @@ async fn assert_all_disconnected(calls: InFlight) {
 async fn grace_ends_in_flight_calls(codec: CodecKind, side: Side) {
     let rig = Rig::with(Opts::new(codec).no_reconnect());
     let calls = start_in_flight(&rig).await;
-    let session = rig.shared_session().await;
+    let session = rig.shared_session();
     drop_connections(&rig, side);
     let dropped = Instant::now();
     // A call opened while there is no connection waits in the buffer, and ends the same way.
@@ -488,7 +486,7 @@ async fn grace_ends_in_flight_calls(codec: CodecKind, side: Side) {
     );
     // The server's session ended with the client's. (Whether anything reconnects afterwards is
     // `an_ended_subscription_sends_nothing`'s business.)
-    let server_session = rig.server.session_id(CLIENT).await;
+    let server_session = rig.server.session_id(CLIENT);
     assert_ne!(server_session, Some(session), "the old session is gone");
 }
 
@@ -514,7 +512,7 @@ async fn grace_ends_only_the_dropped_clients_calls(codec: CodecKind) {
         .unwrap();
     assert_eq!(next(&mut mine).await.unwrap().unwrap().n, 0);
     assert_eq!(next(&mut theirs).await.unwrap().unwrap().n, 0);
-    let session = rig.shared_session().await;
+    let session = rig.shared_session();
     eventually("both handlers run", || rig.router.open_calls() == 2).await;
 
     other.transport().drop_connections();
@@ -537,7 +535,7 @@ async fn grace_ends_only_the_dropped_clients_calls(codec: CodecKind) {
         assert_eq!(n, last + 1, "our ticks continue, in order");
         last = n;
     }
-    assert_eq!(rig.shared_session().await, session);
+    assert_eq!(rig.shared_session(), session);
     assert_eq!(other.open_calls(), 0);
     assert_eq!(rig.client.open_calls(), 1);
     assert_eq!(rig.probe.cancelled(), 1, "only the dropped client's call");
@@ -610,7 +608,7 @@ async fn closing_the_client_transport_cleans_up_the_server(codec: CodecKind) {
         "each handler's context was cancelled"
     );
     eventually_async("the server's session and connection are gone", || async {
-        rig.server.session_id(CLIENT).await.is_none() && rig.server.connection_count().await == 0
+        rig.server.session_id(CLIENT).is_none() && rig.server.connection_count() == 0
     })
     .await;
 }
@@ -633,8 +631,7 @@ async fn closing_the_server_transport_cleans_up_the_client(codec: CodecKind) {
     assert_all_disconnected(calls).await;
     rig.no_calls_left().await;
     eventually_async("the client's session and connection are gone", || async {
-        rig.transport().session_id(SERVER).await.is_none()
-            && rig.transport().connection_count().await == 0
+        rig.transport().session_id(SERVER).is_none() && rig.transport().connection_count() == 0
     })
     .await;
 }
@@ -644,7 +641,7 @@ async fn old_streams_fail_after_a_hard_disconnect(codec: CodecKind) {
     let _: Msg = bounded(rig.client.rpc("test", "echo", &msg("x")))
         .await
         .unwrap();
-    let old = rig.shared_session().await;
+    let old = rig.shared_session();
     let calls = start_in_flight(&rig).await;
     // The subscription is left out: `an_ended_subscription_sends_nothing`.
     let ids: Vec<String> = ["hang", "echo", "concat"]
@@ -661,7 +658,7 @@ async fn old_streams_fail_after_a_hard_disconnect(codec: CodecKind) {
         .await
         .unwrap();
     assert_eq!(out, msg("new"));
-    let new = rig.shared_session().await;
+    let new = rig.shared_session();
     assert_ne!(new, old, "a new session");
     rig.no_calls_left().await;
     assert_eq!(rig.probe.cancelled(), 4);
@@ -685,11 +682,11 @@ async fn old_streams_do_not_reach_a_new_session(codec: CodecKind) {
     writer.write(&msg("1")).await.unwrap();
     assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("1"));
     let stream_id = rig.tap.opened("echo");
-    let old = rig.shared_session().await;
+    let old = rig.shared_session();
 
     rig.transport().drop_connections();
     eventually_async("the session ends after grace", || async {
-        rig.transport().session_id(SERVER).await.is_none()
+        rig.transport().session_id(SERVER).is_none()
     })
     .await;
     rig.no_calls_left().await;
@@ -697,10 +694,10 @@ async fn old_streams_do_not_reach_a_new_session(codec: CodecKind) {
     // Reconnect: a new session.
     rig.transport().connect(SERVER);
     eventually_async("a new session connects", || async {
-        rig.transport().connection_count().await == 1 && rig.server.connection_count().await == 1
+        rig.transport().connection_count() == 1 && rig.server.connection_count() == 1
     })
     .await;
-    let new = rig.shared_session().await;
+    let new = rig.shared_session();
     assert_ne!(new, old);
     let mark = rig.tap.len();
 
@@ -744,8 +741,7 @@ async fn ending_an_ended_call_starts_no_session(codec: CodecKind) {
         .unwrap();
     rig.transport().drop_connections();
     eventually_async("the session ends after grace", || async {
-        rig.transport().session_id(SERVER).await.is_none()
-            && rig.server.session_id(CLIENT).await.is_none()
+        rig.transport().session_id(SERVER).is_none() && rig.server.session_id(CLIENT).is_none()
     })
     .await;
     let mark = rig.tap.len();
@@ -767,13 +763,9 @@ async fn ending_an_ended_call_starts_no_session(codec: CodecKind) {
     );
     sleep(Duration::from_secs(1)).await;
     assert_eq!(rig.tap.len(), mark, "nothing was written");
-    assert_eq!(
-        rig.transport().session_id(SERVER).await,
-        None,
-        "no new session"
-    );
-    assert_eq!(rig.transport().connection_count().await, 0);
-    assert_eq!(rig.server.connection_count().await, 0);
+    assert_eq!(rig.transport().session_id(SERVER), None, "no new session");
+    assert_eq!(rig.transport().connection_count(), 0);
+    assert_eq!(rig.server.connection_count(), 0);
     rig.no_calls_left().await;
 }
 
@@ -1538,7 +1530,7 @@ both_codecs! {
 }
 
 async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
-    // River (PROTOCOL.md, "On the client"): after a ProtocolError the client sends nothing more
+    // River (its PROTOCOL.md, "On the client"): after a ProtocolError the client sends nothing more
     // on the stream, not even a close.
     let rig = Rig::new(codec);
     let mut responses = rig
@@ -1574,8 +1566,7 @@ async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
     assert_eq!(next(&mut ticks).await.unwrap().unwrap().n, 0);
     rig.transport().drop_connections();
     eventually_async("the session ends after grace", || async {
-        rig.transport().session_id(SERVER).await.is_none()
-            && rig.server.session_id(CLIENT).await.is_none()
+        rig.transport().session_id(SERVER).is_none() && rig.server.session_id(CLIENT).is_none()
     })
     .await;
     let mark = rig.tap.len();
@@ -1594,7 +1585,7 @@ async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
         .filter(|f| f.dir == Dir::Out)
         .map(|f| json!([f.stream_id(), f.flags(), f.payload()]))
         .collect();
-    let sessions = rig.sessions().await;
+    let sessions = rig.sessions();
 
     assert_eq!(
         (after_cancel, written_after_end, sessions),
@@ -1656,10 +1647,10 @@ async fn a_call_right_after_a_hard_disconnect_uses_the_new_session(codec: CodecK
     let _: Msg = bounded(rig.client.rpc("test", "echo", &msg("x")))
         .await
         .unwrap();
-    let old = rig.shared_session().await;
+    let old = rig.shared_session();
     rig.transport().hard_disconnect(SERVER);
     let out = bounded(rig.client.rpc::<_, Msg>("test", "echo", &msg("new"))).await;
-    let new = rig.shared_session().await;
+    let new = rig.shared_session();
     assert_ne!(new, old);
     // The call was written on the new session and answered there.
     let id = rig.tap.opened("echo");

@@ -1,5 +1,6 @@
-//! The handshake, server and client side (PROTOCOL.md sections 3 and 4; CONFORMANCE.md
-//! "Handshake metadata", "Negative" and the `WaitingForHandshake` / `Handshaking` edges).
+//! The handshake, server and client side (`docs/protocol.md` sections 3 and 4;
+//! `docs/conformance.md`, "Handshake", and the `WaitingForHandshake` / `Handshaking` edges of
+//! "The state machine").
 //!
 //! The pure steps (`parse_request`, `validate_metadata`, `decide`, `evaluate_response`) are
 //! tested on their own, then through `SessionDriver`s on in-memory connections, where the other
@@ -9,6 +10,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::Bytes;
 use statebound_river::session::{
     BoxFuture, ClientOutcome, CloseCode, Connection, ConnectionEvent, Decision, EndReason,
     ExistingSession, HandshakeValidator, MemoryConnection, Output, ParsedRequest, ProtocolError,
@@ -70,12 +72,12 @@ fn app_message(n: u64) -> PartialMessage {
     }
 }
 
-fn frame(codec: CodecKind, msg: PartialMessage, header: MessageHeader) -> Vec<u8> {
-    codec.encode(&msg.into_message(header)).unwrap()
+fn frame(codec: CodecKind, msg: PartialMessage, header: MessageHeader) -> Bytes {
+    codec.encode(&msg.into_message(header)).unwrap().into()
 }
 
 /// A first frame from `CLIENT_ID` carrying `payload`, with a handshake's envelope.
-fn first_frame(codec: CodecKind, payload: Value) -> Vec<u8> {
+fn first_frame(codec: CodecKind, payload: Value) -> Bytes {
     let mut msg = PartialMessage::handshake_request(generate_id(), &request(V2_0, 0, 0));
     msg.payload = payload;
     frame(
@@ -100,12 +102,12 @@ fn request(
     )
 }
 
-fn request_frame(codec: CodecKind, request: &HandshakeRequest) -> Vec<u8> {
+fn request_frame(codec: CodecKind, request: &HandshakeRequest) -> Bytes {
     first_frame(codec, request.to_payload())
 }
 
 /// A server's response frame to `CLIENT_ID`, with `flags` as its raw control flags.
-fn response_frame(codec: CodecKind, response: &HandshakeResponse, flags: u32) -> Vec<u8> {
+fn response_frame(codec: CodecKind, response: &HandshakeResponse, flags: u32) -> Bytes {
     let mut msg = PartialMessage::handshake_response(generate_id(), response);
     msg.control_flags = flags;
     frame(
@@ -115,14 +117,14 @@ fn response_frame(codec: CodecKind, response: &HandshakeResponse, flags: u32) ->
     )
 }
 
-fn ok_response(codec: CodecKind, session_id: &str) -> Vec<u8> {
+fn ok_response(codec: CodecKind, session_id: &str) -> Bytes {
     let response = HandshakeResponse::Ok {
         session_id: session_id.into(),
     };
     response_frame(codec, &response, 0)
 }
 
-fn err_response(codec: CodecKind, code: HandshakeErrorCode) -> Vec<u8> {
+fn err_response(codec: CodecKind, code: HandshakeErrorCode) -> Bytes {
     let response = HandshakeResponse::Err {
         code,
         reason: "no".into(),
@@ -131,7 +133,7 @@ fn err_response(codec: CodecKind, code: HandshakeErrorCode) -> Vec<u8> {
 }
 
 /// An ordinary sequenced message between the client and the server.
-fn sequenced(codec: CodecKind, from: &str, to: &str, seq: u64, ack: u64, n: u64) -> Vec<u8> {
+fn sequenced(codec: CodecKind, from: &str, to: &str, seq: u64, ack: u64, n: u64) -> Bytes {
     let header = MessageHeader {
         id: generate_id(),
         from: from.into(),
@@ -144,7 +146,7 @@ fn sequenced(codec: CodecKind, from: &str, to: &str, seq: u64, ack: u64, n: u64)
 
 // ----- reading what arrives ------------------------------------------------------------------
 
-async fn next_frame(conn: &mut MemoryConnection) -> Vec<u8> {
+async fn next_frame(conn: &mut MemoryConnection) -> Bytes {
     match next_event(conn).await {
         ConnectionEvent::Frame(frame) => frame,
         other @ ConnectionEvent::Closed { .. } => panic!("expected a frame, got {other:?}"),
@@ -198,8 +200,8 @@ async fn response_on(codec: CodecKind, conn: &mut MemoryConnection) -> Handshake
 }
 
 /// Reads a rejection that the owner of a pending driver wrote with `SessionDriver::reject`
-/// after `Output::HandshakeRequest`. Its `to` is not checked here: see
-/// `reject_after_a_request_addresses_the_client`, ignored for a bug.
+/// after `Output::HandshakeRequest`. Its `to` is not checked here but in
+/// `reject_after_a_request_addresses_the_client`.
 async fn rejection_on(codec: CodecKind, conn: &mut MemoryConnection) -> HandshakeResponse {
     response_msg(codec, conn).await.1
 }
@@ -433,9 +435,9 @@ impl HandshakeValidator for Hook {
     }
 }
 
-// ===== 1. server steps, in PROTOCOL order ====================================================
+// ===== 1. server steps, in the order of protocol.md section 4 ====================================
 
-/// PROTOCOL 3: "A first frame that does not even decode gets no response".
+/// protocol.md 4, step 1: a first frame that does not decode gets no response.
 #[test]
 fn parse_request_undecodable_first_frame() {
     for codec in CODECS {
@@ -455,13 +457,13 @@ fn parse_request_undecodable_first_frame() {
     }
 }
 
-/// CONFORMANCE Negative: "Garbage as a first frame: connection closed, no session, one
-/// `handshake_failed`".
+/// Garbage as a first frame: the connection is closed, no session is made, and one
+/// `handshake_failed` is reported.
 #[tokio::test(start_paused = true)]
 async fn driver_closes_on_an_undecodable_first_frame() {
     for codec in CODECS {
         let (mut server, mut client_end) = pending(codec);
-        client_end.send(b"\x00garbage".to_vec()).unwrap();
+        client_end.send(Bytes::from_static(b"\x00garbage")).unwrap();
         server.step().await;
         assert_eq!(
             summarize(server.take_outputs()),
@@ -478,7 +480,7 @@ async fn driver_closes_on_an_undecodable_first_frame() {
     }
 }
 
-/// PROTOCOL 4, step 1: schema (`MALFORMED_HANDSHAKE`).
+/// protocol.md 4, step 2: not a handshake request (`MALFORMED_HANDSHAKE`).
 #[test]
 fn parse_request_rejects_a_payload_that_is_not_a_handshake_request() {
     let mut missing_session = request(V2_0, 0, 0).to_payload();
@@ -516,7 +518,8 @@ fn parse_request_rejects_a_payload_that_is_not_a_handshake_request() {
     }
 }
 
-/// PROTOCOL 4: schema comes before version: a malformed request naming `v0` is malformed.
+/// protocol.md 4: the schema comes before the version: a malformed request naming `v0` is
+/// malformed.
 #[test]
 fn parse_request_checks_the_schema_before_the_version() {
     let mut bad = request(V2_0, 0, 0);
@@ -537,8 +540,8 @@ fn parse_request_checks_the_schema_before_the_version() {
     }
 }
 
-/// PROTOCOL 3 "payload is not a valid `HANDSHAKE_REQ`" -> `MALFORMED_HANDSHAKE`, written to the
-/// client before the connection closes.
+/// protocol.md 4, step 2: a payload that is not a `HANDSHAKE_REQ` -> `MALFORMED_HANDSHAKE`,
+/// written to the client before the connection closes.
 #[tokio::test(start_paused = true)]
 async fn driver_answers_a_non_request_with_malformed_handshake() {
     for codec in CODECS {
@@ -562,7 +565,7 @@ async fn driver_answers_a_non_request_with_malformed_handshake() {
     }
 }
 
-/// PROTOCOL 4, step 2: version (`PROTOCOL_VERSION_MISMATCH`).
+/// protocol.md 4, step 3: the version (`PROTOCOL_VERSION_MISMATCH`).
 #[test]
 fn parse_request_rejects_protocol_version_v0() {
     let mut v0 = request(V2_0, 0, 0);
@@ -589,8 +592,8 @@ fn parse_request_rejects_protocol_version_v0() {
     }
 }
 
-/// CONFORMANCE Negative: "Protocol version `v0`: connection closed, `handshake_failed` with
-/// `PROTOCOL_VERSION_MISMATCH`".
+/// Protocol version `v0`: the connection is closed and `handshake_failed` reported with
+/// `PROTOCOL_VERSION_MISMATCH`.
 #[tokio::test(start_paused = true)]
 async fn driver_rejects_protocol_version_v0() {
     let codec = CodecKind::Json;
@@ -614,7 +617,7 @@ async fn driver_rejects_protocol_version_v0() {
     );
 }
 
-/// PROTOCOL 2-3: a v1.1 request is accepted, and the session remembers its version.
+/// protocol.md 2-4: a v1.1 request is accepted, and the session remembers its version.
 #[tokio::test(start_paused = true)]
 async fn v1_1_requests_are_accepted() {
     for codec in CODECS {
@@ -636,8 +639,8 @@ async fn v1_1_requests_are_accepted() {
     }
 }
 
-/// PROTOCOL 4, step 3; CONFORMANCE: "a client whose metadata fails the schema gets
-/// `handshake_failed` and the hook is never called".
+/// protocol.md 4, step 4: a client whose metadata fails the schema gets `handshake_failed`, and
+/// the hook is never called.
 #[tokio::test(start_paused = true)]
 async fn metadata_failing_the_schema_is_malformed_meta_and_validate_is_not_called() {
     let hook = Hook::new(Verdict::Accept);
@@ -683,7 +686,7 @@ async fn metadata_failing_the_schema_is_malformed_meta_and_validate_is_not_calle
     assert_eq!(hook.calls(), (5, 0));
 }
 
-/// PROTOCOL 4, step 3 passes, step 4 runs: metadata that fits goes to `validate()`.
+/// protocol.md 4, step 4 passes and step 5 runs: metadata that fits goes to `validate()`.
 #[tokio::test(start_paused = true)]
 async fn metadata_fitting_the_schema_goes_to_validate() {
     let hook = Hook::new(Verdict::Accept);
@@ -695,8 +698,8 @@ async fn metadata_fitting_the_schema_goes_to_validate() {
     assert_eq!(validate_metadata(None, &odd, None).await, Ok(()));
 }
 
-/// PROTOCOL 3 codes table: `REJECTED_BY_CUSTOM_HANDLER` / `REJECTED_UNSUPPORTED_CLIENT`;
-/// CONFORMANCE: "the hook can reject with a code that the client receives".
+/// protocol.md 4, step 5: the hook can reject with a code (`REJECTED_BY_CUSTOM_HANDLER`,
+/// `REJECTED_UNSUPPORTED_CLIENT`) that the client receives.
 #[tokio::test(start_paused = true)]
 async fn validate_rejections_carry_their_code_to_the_client() {
     for code in [RejectedByCustomHandler, RejectedUnsupportedClient] {
@@ -736,7 +739,8 @@ async fn validate_rejections_carry_their_code_to_the_client() {
     }
 }
 
-/// `HandshakeValidator` docs / PROTOCOL 3: "the server's validation hook said no (or failed)".
+/// `HandshakeValidator` docs / protocol.md 4, step 5: a hook that panics refuses with
+/// `REJECTED_BY_CUSTOM_HANDLER`.
 #[tokio::test(start_paused = true)]
 async fn a_validate_future_that_panics_rejects_by_custom_handler() {
     let hook = Hook::new(Verdict::PanicInFuture);
@@ -760,8 +764,8 @@ async fn a_validate_that_panics_before_its_future_rejects_by_custom_handler() {
     assert_eq!(rejection.code, RejectedByCustomHandler);
 }
 
-/// CONFORMANCE: "Handshake metadata: stored on the server session; the server's validation hook
-/// sees the previous metadata on reconnect".
+/// Handshake metadata is stored on the server session, and the validation hook sees the previous
+/// metadata on a reconnect.
 #[tokio::test(start_paused = true)]
 async fn the_hook_sees_previous_metadata_on_reconnect() {
     let codec = CodecKind::Json;
@@ -823,7 +827,8 @@ fn is_mismatch(decision: &Decision, replaces: Option<&str>) -> bool {
     )
 }
 
-/// PROTOCOL 4: same session id, consistent counters -> transparent reconnect.
+/// protocol.md 4, step 6: the same session id with consistent counters is a transparent
+/// reconnect.
 #[test]
 fn decide_resumes_the_same_session_with_consistent_counters() {
     let old = existing(SESSION, 5, 3);
@@ -838,22 +843,24 @@ fn decide_resumes_the_same_session_with_consistent_counters() {
     }
 }
 
-/// PROTOCOL 4: "Reject with `SESSION_STATE_MISMATCH` if `client.nextSentSeq > server.ack`".
+/// protocol.md 4, step 6: a client in the future (`nextSentSeq` above the server's `ack`) is
+/// refused with `SESSION_STATE_MISMATCH`.
 #[test]
 fn decide_rejects_a_client_in_the_future() {
     let decision = decide(&request(V2_0, 3, 6), Some(&existing(SESSION, 5, 3)), true);
     assert!(is_mismatch(&decision, None), "{decision:?}");
 }
 
-/// PROTOCOL 4: "... or `server.next_sent_seq > client.nextExpectedSeq`".
+/// protocol.md 4, step 6: so is a server in the future (its oldest undelivered message above
+/// `nextExpectedSeq`).
 #[test]
 fn decide_rejects_a_server_in_the_future() {
     let decision = decide(&request(V2_0, 2, 5), Some(&existing(SESSION, 5, 3)), true);
     assert!(is_mismatch(&decision, None), "{decision:?}");
 }
 
-/// PROTOCOL 4: "a different session id: hard reconnect: the old session ends; continue as a
-/// new session".
+/// protocol.md 4, step 6: another session id is a hard reconnect: the old session ends and a new
+/// one starts.
 #[test]
 fn decide_replaces_a_session_with_another_id() {
     assert_eq!(
@@ -864,7 +871,7 @@ fn decide_replaces_a_session_with_another_id() {
     );
 }
 
-/// PROTOCOL 4: hard reconnect, then "no session, but either counter is above 0".
+/// protocol.md 4, step 6: a hard reconnect, then an unknown session with counters above 0.
 #[test]
 fn decide_rejects_another_id_with_counters_and_still_replaces() {
     for (next_expected, next_sent) in [(1, 0), (0, 1), (5, 3)] {
@@ -877,7 +884,8 @@ fn decide_rejects_another_id_with_counters_and_still_replaces() {
     }
 }
 
-/// PROTOCOL 4: "no session, but either counter is above 0: `SESSION_STATE_MISMATCH`".
+/// protocol.md 4, step 6: an unknown session with either counter above 0 is
+/// `SESSION_STATE_MISMATCH`.
 #[test]
 fn decide_rejects_an_unknown_session_with_counters() {
     for (next_expected, next_sent) in [(1, 0), (0, 1), (7, 7)] {
@@ -886,7 +894,7 @@ fn decide_rejects_an_unknown_session_with_counters() {
     }
 }
 
-/// PROTOCOL 4: "otherwise a new session whose id is the client's session id".
+/// protocol.md 4, step 6: otherwise a new session starts with the client's session id.
 #[test]
 fn decide_starts_a_new_session() {
     assert_eq!(
@@ -899,8 +907,8 @@ fn decide_starts_a_new_session() {
     );
 }
 
-/// CONFORMANCE Transport: "With transparent reconnects disabled, every reconnect is a new
-/// session": the same id is treated as a hard reconnect.
+/// With transparent reconnects disabled every reconnect is a new session: the same id is treated
+/// as a hard reconnect.
 #[test]
 fn decide_without_transparent_reconnects_treats_the_same_id_as_a_hard_reconnect() {
     let old = existing(SESSION, 5, 3);
@@ -917,7 +925,7 @@ fn decide_without_transparent_reconnects_treats_the_same_id_as_a_hard_reconnect(
 
 // ===== 3. evaluate_response() ================================================================
 
-/// PROTOCOL 4: "`ok` with its id moves to Connected".
+/// protocol.md 4: an ok response for the client's session connects it.
 #[test]
 fn evaluate_ok_for_the_same_session_connects() {
     for codec in CODECS {
@@ -928,7 +936,7 @@ fn evaluate_ok_for_the_same_session_connects() {
     }
 }
 
-/// PROTOCOL 4: "`ok` with a different session id ends the session".
+/// protocol.md 4: an ok response for another session id is invalid and ends the session.
 #[test]
 fn evaluate_ok_for_another_session_is_invalid() {
     for codec in CODECS {
@@ -937,7 +945,7 @@ fn evaluate_ok_for_another_session_is_invalid() {
     }
 }
 
-/// PROTOCOL 3 codes table: only `SESSION_STATE_MISMATCH` is retriable.
+/// protocol.md 4, codes table: only `SESSION_STATE_MISMATCH` is retriable.
 #[test]
 fn evaluate_rejections_retry_only_on_session_state_mismatch() {
     for codec in CODECS {
@@ -988,7 +996,7 @@ fn evaluate_unknown_codes_are_fatal() {
     }
 }
 
-/// PROTOCOL 4: "an invalid response ends the session".
+/// protocol.md 4: a frame that is not a valid response ends the session.
 #[test]
 fn evaluate_garbage_is_invalid() {
     let heartbeat = frame(
@@ -1012,7 +1020,7 @@ fn evaluate_garbage_is_invalid() {
     );
 }
 
-/// PROTOCOL 3: "`HANDSHAKE_RESP` (server's first frame; seq 0, ack 0, flags 0)".
+/// protocol.md 3-4: a `HANDSHAKE_RESP` has flags 0; one with control flags set is invalid.
 #[test]
 fn evaluate_a_response_with_control_flags_is_invalid() {
     for codec in CODECS {
@@ -1030,7 +1038,7 @@ fn evaluate_a_response_with_control_flags_is_invalid() {
     }
 }
 
-/// PROTOCOL 3: flags 0 means the raw number, bits no version defines included.
+/// protocol.md 3: flags 0 means the raw number, bits no version defines included.
 #[test]
 fn evaluate_a_response_with_undefined_flag_bits_is_invalid() {
     let response = HandshakeResponse::Ok {
@@ -1043,8 +1051,8 @@ fn evaluate_a_response_with_undefined_flag_bits_is_invalid() {
 
 // ===== 4. the client driver ==================================================================
 
-/// PROTOCOL 3: "A retriable rejection makes the client drop its session and start a new one";
-/// no protocol error is reported.
+/// protocol.md 4, codes table: a retriable refusal makes the client drop its session and start a
+/// new one; no protocol error is reported.
 #[tokio::test(start_paused = true)]
 async fn client_retriable_rejection_ends_with_retry() {
     for codec in CODECS {
@@ -1068,8 +1076,8 @@ async fn client_retriable_rejection_ends_with_retry() {
     }
 }
 
-/// PROTOCOL 3: "A fatal one drops the session, reports a `handshake_failed` protocol error with
-/// the code, and stops reconnecting".
+/// protocol.md 4, codes table: a fatal refusal is reported as `handshake_failed` with its code,
+/// ends the session and stops reconnecting.
 #[tokio::test(start_paused = true)]
 async fn client_fatal_rejection_reports_handshake_failed_then_ends() {
     let fatal = HandshakeErrorCode::KNOWN
@@ -1096,7 +1104,7 @@ async fn client_fatal_rejection_reports_handshake_failed_then_ends() {
     }
 }
 
-/// PROTOCOL 4: "`ok` with a different session id ends the session".
+/// protocol.md 4: an ok response for another session id ends the session.
 #[tokio::test(start_paused = true)]
 async fn client_ok_for_another_session_is_an_invalid_message() {
     for codec in CODECS {
@@ -1116,8 +1124,8 @@ async fn client_ok_for_another_session_is_an_invalid_message() {
     }
 }
 
-/// CONFORMANCE State machine: Handshaking->Connected; PROTOCOL 4: "`ok` with its id moves to
-/// Connected and resends the buffer".
+/// The Handshaking->Connected edge: an ok response for the client's session connects it, and the
+/// buffer is resent (protocol.md 4 and 5).
 #[tokio::test(start_paused = true)]
 async fn client_ok_connects_and_resends_its_buffer() {
     for codec in CODECS {
@@ -1145,7 +1153,8 @@ async fn client_ok_connects_and_resends_its_buffer() {
     }
 }
 
-/// PROTOCOL 3: `HANDSHAKE_REQ` "seq 0, ack 0, flags 0", version, session id, metadata.
+/// protocol.md 3: a `HANDSHAKE_REQ` has seq 0, ack 0, flags 0, the version, the session id and
+/// the metadata.
 #[tokio::test(start_paused = true)]
 async fn client_request_carries_version_session_and_metadata() {
     for codec in CODECS {
@@ -1170,8 +1179,8 @@ async fn client_request_carries_version_session_and_metadata() {
     }
 }
 
-/// PROTOCOL 3/4: `expectedSessionState` is the context's `ack` and `next_sent_seq` (the oldest
-/// unacknowledged message), here after acks trimmed part of the buffer and the connection
+/// protocol.md 3 and 5: `expectedSessionState` is the context's `ack` and `next_sent_seq` (the
+/// oldest unacknowledged message), here after acks trimmed part of the buffer and the connection
 /// dropped.
 #[tokio::test(start_paused = true)]
 async fn client_reconnect_request_carries_the_context_counters() {
@@ -1209,8 +1218,8 @@ async fn client_reconnect_request_carries_the_context_counters() {
 
 // ===== 5. server drivers: accept, adopt, reject ==============================================
 
-/// CONFORMANCE State machine: WaitingForHandshake->Connected (new session); PROTOCOL 4 "Then
-/// write the ok response, move to Connected". Run over both codecs (CONFORMANCE "both codecs").
+/// The WaitingForHandshake->Connected edge for a new session: the ok response is written and the
+/// session is connected (protocol.md 4). Run over both codecs.
 async fn accept_over(codec: CodecKind) {
     let (mut server, mut client_end) = pending(codec);
     let req = request(V2_0, 0, 0).with_metadata(token("abc"));
@@ -1274,10 +1283,9 @@ async fn accept_over_msgpack() {
     accept_over(CodecKind::Msgpack).await;
 }
 
-/// CONFORMANCE State machine: "WaitingForHandshake->Connected (... existing session) ... on
-/// `WaitingForHandshake` with an existing session, the inherited buffer is resent on the new
-/// connection"; PROTOCOL 4 "the old connection, if any, is closed and the session moves to the
-/// new one".
+/// The WaitingForHandshake->Connected edge for an existing session: the session's old
+/// connection, if any, is closed, the session moves to the new one, and its buffer is resent
+/// there (protocol.md 4 and 5).
 #[tokio::test(start_paused = true)]
 async fn adopt_moves_a_connected_session_to_the_new_connection() {
     for codec in CODECS {
@@ -1407,8 +1415,8 @@ async fn adopt_resumes_a_session_waiting_without_a_connection() {
     assert_eq!(server.context().unwrap().grace_deadline, None);
 }
 
-/// PROTOCOL 4: "A rejection writes the error response, reports `handshake_failed`, and closes
-/// the connection"; a refused resume leaves the existing session alone.
+/// protocol.md 4: a refusal writes the error response, reports `handshake_failed` and closes the
+/// connection; a refused resume leaves the existing session alone.
 #[tokio::test(start_paused = true)]
 async fn reject_writes_the_error_then_closes() {
     for codec in CODECS {
@@ -1450,7 +1458,7 @@ async fn reject_writes_the_error_then_closes() {
     }
 }
 
-/// PROTOCOL 2: `to` is the recipient's id. A rejection decided by the server's owner (metadata,
+/// protocol.md 2: `to` is the recipient's id. A rejection decided by the server's owner (metadata,
 /// hook or session state, i.e. after `Output::HandshakeRequest`) must be addressed to the
 /// client that sent the request, as the rejections the driver decides itself are.
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,6 @@
-//! Heartbeats and liveness through `SessionDriver` (CONFORMANCE.md, "Heartbeats and
-//! liveness"), plus the receive rules of PROTOCOL.md section 4 that decide what is delivered:
+//! Heartbeats and liveness through `SessionDriver` (`docs/conformance.md`, "Sequencing, heartbeats
+//! and liveness"), plus the receive rules of `docs/protocol.md` section 5 that decide what is
+//! delivered:
 //! a frame from a stranger, duplicates and gaps.
 //!
 //! Default timing: a heartbeat every 1 s, a connection dead after 2 s of silence. Everything

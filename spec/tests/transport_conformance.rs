@@ -1,4 +1,4 @@
-//! Client and server transports together (CONFORMANCE.md, "Transport"): reconnection, session
+//! Client and server transports together (`docs/conformance.md`, "Transports"): reconnection, session
 //! identity, buffering and ordering, events, close, several clients, hard disconnects, grace,
 //! lost state on either side, phantom disconnects and handshake metadata.
 //!
@@ -66,7 +66,7 @@ async fn clean_close_is_reestablished_with_the_same_session(cell: Cell) {
     p.reconnected().await;
     p.exchange("after").await;
 
-    assert_eq!(p.agreed_id().await, id, "the session survived");
+    assert_eq!(p.agreed_id(), id, "the session survived");
     assert_eq!(p.client_events.count(status(SessionStatus::Created)), 1);
     assert_eq!(p.server_events.count(status(SessionStatus::Created)), 1);
     assert_eq!(p.client_events.count(status(SessionStatus::Closed)), 0);
@@ -117,7 +117,7 @@ async fn corrupted_seq_gets_new_sessions(cell: Cell) {
         .until("the server's new session", status(SessionStatus::Created))
         .await;
 
-    let new = p.agreed_id().await;
+    let new = p.agreed_id();
     assert_ne!(new, old, "a new session");
     p.exchange("after").await;
     p.close().await;
@@ -137,8 +137,8 @@ async fn idle_transport_shuts_down_cleanly(cell: Cell) {
         assert_eq!(events.count(is_transport_closed), 1);
         assert_eq!(events.protocol_errors(), []);
     }
-    assert_eq!(p.client.connection_count().await, 0);
-    assert_eq!(p.server.connection_count().await, 0);
+    assert_eq!(p.client.connection_count(), 0);
+    assert_eq!(p.server.connection_count(), 0);
 }
 
 /// An idle transport kept alive by heartbeats keeps the same session (and connection) through
@@ -150,9 +150,9 @@ async fn idle_transport_survives_a_grace_period(cell: Cell) {
     cell.pass(options.session_disconnect_grace + options.liveness_timeout() * 2)
         .await;
 
-    assert_eq!(p.agreed_id().await, id);
-    assert_eq!(p.client.connection_count().await, 1);
-    assert_eq!(p.server.connection_count().await, 1);
+    assert_eq!(p.agreed_id(), id);
+    assert_eq!(p.client.connection_count(), 1);
+    assert_eq!(p.server.connection_count(), 1);
     p.client_events.drain();
     p.server_events.drain();
     for events in [&p.client_events, &p.server_events] {
@@ -247,7 +247,7 @@ async fn hundred_messages_survive_a_drop_at_55(cell: Cell) {
     p.client_events
         .until("the client to reconnect", entered("Connected"))
         .await;
-    assert_eq!(p.agreed_id().await, id);
+    assert_eq!(p.agreed_id(), id);
     assert_eq!(p.server_events.count(status(SessionStatus::Created)), 1);
     p.close().await;
 }
@@ -288,7 +288,7 @@ async fn buffering_both_ways_while_disconnected_connecting_and_reconnected(cell:
     p.client_events.expect_messages(&down).await;
     p.server_events.expect_no_more_messages().await;
     p.client_events.expect_no_more_messages().await;
-    assert_eq!(p.agreed_id().await, id);
+    assert_eq!(p.agreed_id(), id);
     p.close().await;
 }
 
@@ -381,8 +381,8 @@ async fn close_is_final(cell: Cell) {
         .await;
     p.client.close().await;
     assert_eq!(p.dialer.calls(), dials, "nothing reconnects after close");
-    assert_eq!(p.client.connection_count().await, 0);
-    assert_eq!(p.client.session_id(SERVER).await, None);
+    assert_eq!(p.client.connection_count(), 0);
+    assert_eq!(p.client.session_id(SERVER), None);
     assert_eq!(
         p.client.send(SERVER, text("late")).await,
         Err(TransportError::Closed)
@@ -400,7 +400,7 @@ async fn close_is_final(cell: Cell) {
         p.server.send(CLIENT, text("late")).await,
         Err(TransportError::Closed)
     );
-    assert_eq!(p.server.connection_count().await, 0);
+    assert_eq!(p.server.connection_count(), 0);
     p.server_events.drain();
     assert_eq!(p.server_events.count(is_transport_closed), 1, "closed once");
 }
@@ -420,12 +420,9 @@ async fn two_clients_never_cross(cell: Cell) {
     b_events
         .until("client-b to connect", entered("Connected"))
         .await;
-    let id_b = client_b
-        .session_id(SERVER)
-        .await
-        .expect("client-b's session");
+    let id_b = client_b.session_id(SERVER).expect("client-b's session");
     assert_ne!(id_a, id_b);
-    assert_eq!(p.server.session_id(other).await.as_ref(), Some(&id_b));
+    assert_eq!(p.server.session_id(other).as_ref(), Some(&id_b));
 
     for i in 0..5 {
         p.client.send(SERVER, text(&format!("a{i}"))).await.unwrap();
@@ -504,10 +501,10 @@ async fn hard_disconnect_ends_the_client_session_at_once(cell: Cell) {
         "the client's session closed at once, not after {:?}",
         start.elapsed()
     );
-    assert_eq!(p.client.session_id(SERVER).await, None);
-    assert_eq!(p.client.connection_count().await, 0);
+    assert_eq!(p.client.session_id(SERVER), None);
+    assert_eq!(p.client.connection_count(), 0);
     assert_eq!(
-        p.server.session_id(CLIENT).await.as_ref(),
+        p.server.session_id(CLIENT).as_ref(),
         Some(&id),
         "the server keeps the session for now"
     );
@@ -528,8 +525,8 @@ async fn hard_disconnect_ends_the_client_session_at_once(cell: Cell) {
         elapsed <= options.liveness_timeout() + options.session_disconnect_grace + cell.slack(),
         "the server's session ended within liveness plus grace, not after {elapsed:?}"
     );
-    assert_eq!(p.server.session_id(CLIENT).await, None);
-    assert_eq!(p.server.connection_count().await, 0);
+    assert_eq!(p.server.session_id(CLIENT), None);
+    assert_eq!(p.server.connection_count(), 0);
     p.close().await;
 }
 
@@ -556,7 +553,7 @@ async fn connect_from_the_closed_event_makes_a_fresh_session(cell: Cell) {
         .until("the server's fresh session", status(SessionStatus::Created))
         .await;
 
-    let new = p.agreed_id().await;
+    let new = p.agreed_id();
     assert_ne!(new, old);
     p.exchange("fresh").await;
     // The fresh session replaced the old one on the server.
@@ -609,7 +606,7 @@ async fn next_session_after_drop(p: &mut Pair, old: &str) -> String {
     p.server_events
         .until("a new server session", status(SessionStatus::Created))
         .await;
-    p.agreed_id().await
+    p.agreed_id()
 }
 
 /// With transparent reconnects disabled (both sides), every reconnect of a session that has
@@ -686,11 +683,11 @@ async fn hook_that_never_answers_times_out_and_exhausts_the_budget(cell: Cell) {
     let server = p.server.clone();
     eventually(cell, "the server to drop every pending connection", || {
         let server = server.clone();
-        async move { server.connection_count().await == 0 }
+        async move { server.connection_count() == 0 }
     })
     .await;
-    assert_eq!(p.client.connection_count().await, 0);
-    assert_eq!(p.server.session_id(CLIENT).await, None);
+    assert_eq!(p.client.connection_count(), 0);
+    assert_eq!(p.server.session_id(CLIENT), None);
 
     p.client_events
         .until(
@@ -703,7 +700,7 @@ async fn hook_that_never_answers_times_out_and_exhausts_the_budget(cell: Cell) {
     p.server_events.drain();
     assert_eq!(p.client_events.count(is_retries_exceeded), 1);
     assert_eq!(p.client_events.count(entered("Connected")), 0);
-    assert_eq!(p.client.session_id(SERVER).await, None);
+    assert_eq!(p.client.session_id(SERVER), None);
     assert_eq!(
         p.server_events
             .count(|e| matches!(e, TransportEvent::SessionStatus { .. })),
@@ -732,7 +729,7 @@ async fn reconnecting_before_grace_keeps_the_session(cell: Cell) {
         4,
         "the first dial, two failures, one success"
     );
-    assert_eq!(p.agreed_id().await, id);
+    assert_eq!(p.agreed_id(), id);
     p.exchange("after").await;
     assert_eq!(p.client_events.count(status(SessionStatus::Closed)), 0);
     assert_eq!(p.server_events.count(status(SessionStatus::Closed)), 0);
@@ -777,7 +774,7 @@ async fn grace_ends_a_session_whose_reconnects_keep_failing(cell: Cell) {
         .await;
     p.client_events.drain();
     assert_eq!(p.client_events.count(is_retries_exceeded), 0);
-    assert_eq!(p.client.session_id(SERVER).await, None);
+    assert_eq!(p.client.session_id(SERVER), None);
     p.close().await;
 }
 
@@ -819,9 +816,9 @@ async fn client_that_lost_all_state_gets_a_new_session(cell: Cell) {
     p.server_events
         .until("the new server session", status(SessionStatus::Created))
         .await;
-    let new = fresh.session_id(SERVER).await.expect("a session");
+    let new = fresh.session_id(SERVER).expect("a session");
     assert_ne!(new, old);
-    assert_eq!(p.server.session_id(CLIENT).await.as_ref(), Some(&new));
+    assert_eq!(p.server.session_id(CLIENT).as_ref(), Some(&new));
 
     p.server.send(CLIENT, text("fresh")).await.unwrap();
     fresh_events.expect_messages(&["fresh"]).await;
@@ -870,9 +867,9 @@ async fn restarted_server_gets_new_sessions(cell: Cell) {
             status(SessionStatus::Created),
         )
         .await;
-    let new = p.client.session_id(SERVER).await.expect("a session");
+    let new = p.client.session_id(SERVER).expect("a session");
     assert_ne!(new, old);
-    assert_eq!(server.session_id(CLIENT).await.as_ref(), Some(&new));
+    assert_eq!(server.session_id(CLIENT).as_ref(), Some(&new));
 
     p.client.send(SERVER, text("new")).await.unwrap();
     server_events.expect_messages(&["new"]).await;
@@ -922,7 +919,7 @@ async fn phantom_disconnect_recovers_within_grace(cell: Cell) {
     p.client_events
         .expect_messages(&["during outage down"])
         .await;
-    assert_eq!(p.agreed_id().await, id);
+    assert_eq!(p.agreed_id(), id);
     assert_eq!(p.client_events.count(status(SessionStatus::Created)), 1);
     assert_eq!(p.server_events.count(status(SessionStatus::Created)), 1);
     assert_eq!(p.client_events.count(status(SessionStatus::Closed)), 0);
@@ -956,7 +953,7 @@ async fn metadata_is_stored_on_the_server_session(cell: Cell) {
     let validator = TestValidator::new(Some("token"), Verdict::Accept);
     let mut p = pair_with_metadata(cell, validator.clone(), || meta("token", "t-1")).await;
     p.connect().await;
-    assert_eq!(p.server.metadata(CLIENT).await, Some(meta("token", "t-1")));
+    assert_eq!(p.server.metadata(CLIENT), Some(meta("token", "t-1")));
     assert_eq!(validator.calls(), [(Some(meta("token", "t-1")), None)]);
     p.close().await;
 }
@@ -974,7 +971,7 @@ async fn hook_sees_previous_metadata_on_reconnect(cell: Cell) {
     p.client.drop_connections();
     p.reconnected().await;
 
-    assert_eq!(p.agreed_id().await, id, "a transparent reconnect");
+    assert_eq!(p.agreed_id(), id, "a transparent reconnect");
     assert_eq!(
         validator.calls(),
         [
@@ -982,7 +979,7 @@ async fn hook_sees_previous_metadata_on_reconnect(cell: Cell) {
             (Some(meta("attempt", 2u64)), Some(meta("attempt", 1u64))),
         ]
     );
-    assert_eq!(p.server.metadata(CLIENT).await, Some(meta("attempt", 2u64)));
+    assert_eq!(p.server.metadata(CLIENT), Some(meta("attempt", 2u64)));
     p.close().await;
 }
 
@@ -1048,7 +1045,7 @@ async fn metadata_failing_the_schema_never_reaches_the_hook(cell: Cell) {
     cell.settle().await;
     assert_eq!(validator.calls(), [], "the hook was never called");
     assert_eq!(p.dialer.calls(), 1);
-    assert_eq!(p.server.session_id(CLIENT).await, None);
+    assert_eq!(p.server.session_id(CLIENT), None);
     p.close().await;
 }
 

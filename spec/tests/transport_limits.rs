@@ -104,6 +104,7 @@ async fn a_frame_over_the_receivers_limit_drops_the_connection_not_the_process()
         ServerOptions {
             limits: WsLimits {
                 max_message_size: 4096,
+                ..WsLimits::default()
             },
             ..ServerOptions::default()
         },

@@ -1,4 +1,5 @@
-//! Transports facing failure and misbehaviour (CONFORMANCE.md, "Negative"): closed transports,
+//! Transports facing failure and misbehaviour (`docs/conformance.md`, "Transports" and
+//! "Handshake"): closed transports,
 //! dials that fail (retriably or fatally), repeated `connect()`, and a hand-played client that
 //! sends garbage, a seq from the future, or an unknown protocol version.
 //!
@@ -86,7 +87,7 @@ async fn a_dial_that_always_fails_reports_retries_exceeded_once() {
     assert_eq!(p.client_events.count(is_retries_exceeded), 1);
     assert_eq!(p.client_events.count(is_protocol_error), 1);
     assert_eq!(p.dialer.calls(), 3, "no dial without budget");
-    assert_eq!(p.client.session_id(SERVER).await, None);
+    assert_eq!(p.client.session_id(SERVER), None);
     p.close().await;
 }
 
@@ -107,7 +108,7 @@ async fn a_fatal_dial_error_stops_reconnection() {
     p.client_events.drain();
     assert_eq!(p.dialer.calls(), 1, "no second attempt");
     assert_eq!(p.client_events.protocol_errors(), []);
-    assert_eq!(p.client.session_id(SERVER).await, None);
+    assert_eq!(p.client.session_id(SERVER), None);
     p.close().await;
 }
 
@@ -126,7 +127,7 @@ async fn a_fatal_dial_error_on_reconnect_stops_reconnection() {
     cell.pass(cell.session_options().session_disconnect_grace * 2)
         .await;
     assert_eq!(p.dialer.calls(), 2, "the first dial and the fatal one");
-    assert_eq!(p.client.session_id(SERVER).await, None);
+    assert_eq!(p.client.session_id(SERVER), None);
     p.close().await;
 }
 
@@ -145,7 +146,7 @@ async fn three_connects_dial_once(cell: Cell) {
     assert_eq!(p.client_events.count(status(SessionStatus::Created)), 1);
     assert_eq!(p.client_events.count(entered("Connected")), 1);
     assert_eq!(p.client_events.protocol_errors(), []);
-    assert_eq!(p.server.connection_count().await, 1);
+    assert_eq!(p.server.connection_count(), 1);
     p.close().await;
 }
 
@@ -225,7 +226,7 @@ async fn garbage_first_frame(cell: Cell, mode: CodecMode) {
     let counted = server.clone();
     eventually(cell, "the connection to be gone", || {
         let server = counted.clone();
-        async move { server.connection_count().await == 0 }
+        async move { server.connection_count() == 0 }
     })
     .await;
     cell.settle().await;
@@ -297,7 +298,7 @@ async fn seq_from_the_future(cell: Cell) {
         .until("the server to drop the connection", left("Connected"))
         .await;
     assert_eq!(
-        server.session_id("raw").await.as_deref(),
+        server.session_id("raw").as_deref(),
         Some("raw-session"),
         "the session is kept"
     );
@@ -377,8 +378,8 @@ async fn protocol_v0_raw(cell: Cell) {
     events.drain();
     assert_eq!(events.count(is_protocol_error), 1);
     assert_eq!(events.count(status(SessionStatus::Created)), 0);
-    assert_eq!(server.connection_count().await, 0);
-    assert_eq!(server.session_id("raw").await, None);
+    assert_eq!(server.connection_count(), 0);
+    assert_eq!(server.session_id("raw"), None);
     server.close().await;
 }
 
@@ -422,8 +423,8 @@ async fn protocol_v0_client(cell: Cell) {
         .await;
     cell.settle().await;
     assert_eq!(p.dialer.calls(), 1);
-    assert_eq!(p.client.connection_count().await, 0);
-    assert_eq!(p.server.connection_count().await, 0);
+    assert_eq!(p.client.connection_count(), 0);
+    assert_eq!(p.server.connection_count(), 0);
     p.close().await;
 }
 

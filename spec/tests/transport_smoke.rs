@@ -9,7 +9,7 @@ use statebound_river::transport::{
     WsDialer,
 };
 use statebound_river::wire::{PartialMessage, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 use tokio::time::timeout;
 
 fn text(s: &str) -> PartialMessage {
@@ -23,7 +23,7 @@ fn text(s: &str) -> PartialMessage {
     }
 }
 
-async fn next_message(events: &mut UnboundedReceiver<TransportEvent>) -> (String, Value) {
+async fn next_message(events: &mut Receiver<TransportEvent>) -> (String, Value) {
     loop {
         let event = timeout(Duration::from_secs(10), events.recv())
             .await
@@ -55,9 +55,9 @@ async fn exchange(client: &ClientTransport, server: &ServerTransport) {
         (from.as_str(), payload),
         ("SERVER", Value::String("pong".into()))
     );
-    let client_id = client.session_id("SERVER").await;
+    let client_id = client.session_id("SERVER");
     assert!(client_id.is_some());
-    assert_eq!(client_id, server.session_id("client").await);
+    assert_eq!(client_id, server.session_id("client"));
 }
 
 #[tokio::test]

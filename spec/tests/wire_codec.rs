@@ -390,27 +390,22 @@ fn json_cannot_carry_everything() {
             ],
         ),
         (
-            Value::Int(i128::from(u64::MAX) + 1),
+            map(&[("$b", "1".into())]),
             expect![
-                "cannot encode as JSON: integer 18446744073709551616 is outside the encodable range -9223372036854775808..=18446744073709551615"
+                "cannot encode as JSON: a map with a `$b` key has no JSON representation: River's JSON codec reads it back as a big integer"
             ],
         ),
     ];
     for (payload, expected) in cases {
         expected.assert_eq(&JsonCodec.encode(&message(payload)).unwrap_err().to_string());
     }
-    // msgpack carries non-finite floats and extension values, but not out-of-range integers.
+    // msgpack carries non-finite floats and extension values, and `$b` is an ordinary key there.
     let inf = message(Value::Float(f64::NEG_INFINITY));
     assert_eq!(round_trip(CodecKind::Msgpack, &inf), inf);
     let ext = message(Value::Ext(5, vec![1, 2, 3]));
     assert_eq!(round_trip(CodecKind::Msgpack, &ext), ext);
-    expect!["cannot encode as msgpack: integer -9223372036854775809 is outside the encodable range -9223372036854775808..=18446744073709551615"]
-        .assert_eq(
-            &MsgpackCodec
-                .encode(&message(Value::Int(i128::from(i64::MIN) - 1)))
-                .unwrap_err()
-                .to_string(),
-        );
+    let b = message(map(&[("$b", "1".into())]));
+    assert_eq!(round_trip(CodecKind::Msgpack, &b), b);
 }
 
 #[test]

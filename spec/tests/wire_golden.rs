@@ -1,12 +1,13 @@
 //! Frames as River's own peers write them, byte for byte.
 //!
-//! The JSON frames are quoted from PROTOCOL.md or follow TypeScript's `JSON.stringify` of the
+//! The JSON frames are quoted from `docs/protocol.md` (appendix) or follow TypeScript's `JSON.stringify` of the
 //! objects River builds. The msgpack frames are assembled by `pack` below, which follows the
 //! packing rules of Python's `msgpack.packb` and of `@msgpack/msgpack` (the library behind
 //! River's `BinaryCodec`); both pick the smallest form for every integer, string and map, so one
 //! packer stands for both. Keys are written in the order each peer writes them, which is where
 //! the peers differ.
 
+use expect_test::expect;
 use statebound_river::wire::{
     Codec, CodecKind, ControlFlags, ControlPayload, ExpectedSessionState, HandshakeErrorCode,
     HandshakeRequest, HandshakeResponse, JsonCodec, Map, MessageHeader, MsgpackCodec,
@@ -63,12 +64,15 @@ fn pack(p: &P, out: &mut Vec<u8>) {
             out.extend(*b);
         }
         P::Ext(tag, data) => {
-            let marker = match data.len() {
-                4 => 0xd6,
-                8 => 0xd7,
-                _ => unimplemented!("only the timestamp sizes are needed"),
-            };
-            out.push(marker);
+            // fixext for the five fixed sizes, else `ext 8` (every extension here is short).
+            match data.len() {
+                1 => out.push(0xd4),
+                2 => out.push(0xd5),
+                4 => out.push(0xd6),
+                8 => out.push(0xd7),
+                16 => out.push(0xd8),
+                len => out.extend([0xc7, u8::try_from(len).unwrap()]),
+            }
             out.extend(tag.to_be_bytes());
             out.extend(*data);
         }
@@ -100,7 +104,7 @@ fn map(entries: &[(&str, Value)]) -> Value {
 
 // --- The TypeScript client's handshake --------------------------------------------------------
 
-/// PROTOCOL.md section 3: the TypeScript client's handshake, JSON codec, as sent.
+/// `docs/protocol.md`, appendix: the TypeScript client's handshake, JSON codec, as sent.
 /// Built by `handshakeRequestMessage` in transport/message.ts.
 const TS_HANDSHAKE_JSON: &str = r#"{"id":"2H9qD8vDz3h0","from":"tsclient","to":"SERVER","seq":0,"ack":0,"streamId":"CdqcN8fNt0Ko","controlFlags":0,"tracing":{"traceparent":"","tracestate":""},"payload":{"type":"HANDSHAKE_REQ","protocolVersion":"v2.0","sessionId":"session-TXgD9XxxbKpJ","expectedSessionState":{"nextExpectedSeq":0,"nextSentSeq":0}}}"#;
 
@@ -210,7 +214,8 @@ fn ts_client_handshake_msgpack_decodes_and_reencodes_byte_for_byte() {
 
 // --- The Python client's handshake ------------------------------------------------------------
 
-/// PROTOCOL.md section 3: the Python client's (replit-river 0.17.11, v2) handshake, msgpack.
+/// `docs/protocol.md`, appendix: the Python client's (replit-river 0.17.11, v2; 0.17.20 builds it
+/// with the same code) handshake, msgpack.
 /// Built in v2/session.py `_do_ensure_connected` and packed by messages.py
 /// `send_transport_message`: `msgpack.packb(msg.model_dump(by_alias=True, exclude_none=True),
 /// datetime=True)`. Keys follow the pydantic field order of `TransportMessage` and
@@ -584,4 +589,232 @@ fn python_packing_forms_for_larger_values() {
     let mut tail = vec![0xcb];
     tail.extend(0.1f64.to_be_bytes());
     assert!(encoded.ends_with(&tail));
+}
+
+// --- Big integers -----------------------------------------------------------------------------
+
+/// A TypeScript server's rpc response through `NaiveJsonCodec` whose result holds `BigInt`s:
+/// its replacer writes each as `{"$b": value.toString()}`, small or not.
+const TS_BIGINT_JSON: &str = r#"{"streamId":"big","controlFlags":8,"payload":{"ok":true,"payload":{"small":{"$b":"7"},"unsafe":{"$b":"-9007199254740993"},"huge":{"$b":"-170141183460469231731687303715884105728"},"plain":42}},"id":"Wb0Y5cRr3nQe","to":"tsclient","from":"SERVER","seq":1,"ack":2}"#;
+
+#[test]
+fn ts_json_bigints_decode_as_integers() {
+    let msg = JsonCodec.decode(TS_BIGINT_JSON.as_bytes()).unwrap();
+    let result = msg.payload.get("payload").unwrap();
+    assert_eq!(result.get("small"), Some(&Value::Int(7)));
+    assert_eq!(result.get("unsafe"), Some(&Value::Int(-(1 << 53) - 1)));
+    assert_eq!(result.get("huge"), Some(&Value::Int(i128::MIN)));
+    assert_eq!(result.get("plain"), Some(&Value::Int(42)));
+    // Written back, only the integers a JavaScript number cannot hold exactly are BigInts.
+    assert_eq!(
+        String::from_utf8(JsonCodec.encode(&msg).unwrap()).unwrap(),
+        r#"{"id":"Wb0Y5cRr3nQe","from":"SERVER","to":"tsclient","seq":1,"ack":2,"streamId":"big","controlFlags":8,"payload":{"ok":true,"payload":{"small":7,"unsafe":{"$b":"-9007199254740993"},"huge":{"$b":"-170141183460469231731687303715884105728"},"plain":42}}}"#
+    );
+}
+
+#[test]
+fn json_bigint_edges() {
+    let encoded = |n: i128| {
+        let frame = JsonCodec.encode(&bigint_message(Value::Int(n))).unwrap();
+        let text = String::from_utf8(frame).unwrap();
+        let start = text.find(r#""payload":"#).unwrap() + 10;
+        text[start..text.len() - 1].to_owned()
+    };
+    assert_eq!(encoded(9_007_199_254_740_991), "9007199254740991");
+    assert_eq!(encoded(-9_007_199_254_740_991), "-9007199254740991");
+    assert_eq!(
+        encoded(9_007_199_254_740_992),
+        r#"{"$b":"9007199254740992"}"#
+    );
+    assert_eq!(
+        encoded(-9_007_199_254_740_992),
+        r#"{"$b":"-9007199254740992"}"#
+    );
+    assert_eq!(encoded(u64::MAX.into()), r#"{"$b":"18446744073709551615"}"#);
+}
+
+/// A message from a TypeScript peer carrying `payload`.
+fn bigint_message(payload: Value) -> TransportMessage {
+    PartialMessage {
+        stream_id: "big".into(),
+        control_flags: 8,
+        service_name: None,
+        procedure_name: None,
+        tracing: None,
+        payload,
+    }
+    .into_message(MessageHeader {
+        id: "Wb0Y5cRr3nQe".into(),
+        from: "SERVER".into(),
+        to: "tsclient".into(),
+        seq: 1,
+        ack: 2,
+    })
+}
+
+#[test]
+fn malformed_json_bigints_are_refused() {
+    let decode = |payload: &str| {
+        let frame = format!(
+            r#"{{"id":"i","from":"a","to":"b","seq":0,"ack":0,"streamId":"s","controlFlags":0,"payload":{payload}}}"#
+        );
+        JsonCodec.decode(frame.as_bytes()).map(|m| m.payload)
+    };
+    expect!["invalid JSON: `$b` marks a big integer and must hold decimal text, found an integer at line 1 column 96"]
+        .assert_eq(&decode(r#"{"$b":5}"#).unwrap_err().to_string());
+    expect![[
+        r#"invalid JSON: `$b` big integer: "1.5" is not a decimal integer at line 1 column 100"#
+    ]]
+    .assert_eq(&decode(r#"{"$b":"1.5"}"#).unwrap_err().to_string());
+    expect![[
+        r#"invalid JSON: `$b` big integer: "0x10" is not a decimal integer at line 1 column 101"#
+    ]]
+    .assert_eq(&decode(r#"{"$b":"0x10"}"#).unwrap_err().to_string());
+    expect!["invalid JSON: `$b` big integer: 170141183460469231731687303715884105728 is outside the range of a 128-bit integer at line 1 column 136"]
+        .assert_eq(
+            &decode(r#"{"$b":"170141183460469231731687303715884105728"}"#)
+                .unwrap_err()
+                .to_string(),
+        );
+    // As in River's reviver, `$t` wins over `$b`, and other keys beside the marker are dropped.
+    assert_eq!(
+        decode(r#"{"$b":"1","$t":"AQ=="}"#).unwrap(),
+        Value::Bytes(vec![1])
+    );
+    assert_eq!(decode(r#"{"$b":"-1","x":true}"#).unwrap(), Value::Int(-1));
+}
+
+/// The forms River's `BinaryCodec` gives a `BigInt`: extension type 0 whose data is
+/// `encode(Number(n))` when `n` is a safe integer (a fixint, or `uint 64` / `int 64` past 32
+/// bits, as `@msgpack/msgpack` packs a safe number) and `encode(String(n))` otherwise.
+fn ts_bigint_frame(value: P) -> Vec<u8> {
+    packed(&P::Map(vec![
+        ("streamId", P::Str("big")),
+        ("controlFlags", P::UInt(8)),
+        (
+            "payload",
+            P::Map(vec![("ok", P::Bool(true)), ("payload", value)]),
+        ),
+        ("id", P::Str("Wb0Y5cRr3nQe")),
+        ("to", P::Str("tsclient")),
+        ("from", P::Str("SERVER")),
+        ("seq", P::UInt(1)),
+        ("ack", P::UInt(2)),
+    ]))
+}
+
+const TWO_70: &[u8] = b"\xb61180591620717411303424";
+
+#[test]
+fn ts_msgpack_bigints_decode_as_integers() {
+    let frame = ts_bigint_frame(P::Map(vec![
+        ("small", P::Ext(0, b"\x07")),
+        ("negative", P::Ext(0, b"\xfb")),
+        ("safe", P::Ext(0, b"\xcf\x00\x1f\xff\xff\xff\xff\xff\xff")),
+        (
+            "safeNegative",
+            P::Ext(0, b"\xd3\xff\xe0\x00\x00\x00\x00\x00\x01"),
+        ),
+        ("unsafe", P::Ext(0, b"\xb09007199254740993")),
+        ("huge", P::Ext(0, TWO_70)),
+    ]));
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    let result = msg.payload.get("payload").unwrap();
+    let get = |k| result.get(k).cloned();
+    assert_eq!(get("small"), Some(Value::Int(7)));
+    assert_eq!(get("negative"), Some(Value::Int(-5)));
+    assert_eq!(get("safe"), Some(Value::Int((1 << 53) - 1)));
+    assert_eq!(get("safeNegative"), Some(Value::Int(-(1 << 53) + 1)));
+    assert_eq!(get("unsafe"), Some(Value::Int((1 << 53) + 1)));
+    assert_eq!(get("huge"), Some(Value::Int(1 << 70)));
+}
+
+#[test]
+fn msgpack_bigints_beyond_64_bits_are_written_as_typescript_writes_them() {
+    // We write the envelope in our own field order, so the payloads are compared.
+    let payload_of = |frame: &[u8]| {
+        let start = frame.windows(8).position(|w| w == b"\xa7payload").unwrap() + 8;
+        let mut rest = &frame[start..];
+        rmpv::decode::read_value(&mut rest).unwrap();
+        frame[start..frame.len() - rest.len()].to_vec()
+    };
+    let frame = ts_bigint_frame(P::Map(vec![("huge", P::Ext(0, TWO_70))]));
+    let msg = MsgpackCodec.decode(&frame).unwrap();
+    let ours = MsgpackCodec.encode(&msg).unwrap();
+    assert_eq!(payload_of(&ours), payload_of(&frame));
+    assert!(payload_of(&ours).ends_with(&packed(&P::Ext(0, TWO_70))));
+    // Within 64 bits an integer stays a msgpack integer, for every msgpack reader (the Python
+    // client cannot read extension type 0).
+    let within = ts_bigint_frame(P::Map(vec![("n", P::UInt(u64::MAX))]));
+    let msg = MsgpackCodec.decode(&within).unwrap();
+    assert_eq!(
+        msg.payload.get("payload").unwrap().get("n"),
+        Some(&Value::Int(u64::MAX.into()))
+    );
+    assert_eq!(
+        payload_of(&MsgpackCodec.encode(&msg).unwrap()),
+        payload_of(&within)
+    );
+    // The extremes of i128: `str 8` data (40 and 39 characters), in `ext 8`.
+    for n in [i128::MIN, i128::MAX] {
+        let frame = MsgpackCodec.encode(&bigint_message(Value::Int(n))).unwrap();
+        let text = n.to_string();
+        let mut tail = vec![0xc7, u8::try_from(text.len() + 2).unwrap(), 0x00, 0xd9];
+        tail.push(u8::try_from(text.len()).unwrap());
+        tail.extend(text.as_bytes());
+        assert!(frame.ends_with(&tail), "{n}: {frame:02x?}");
+        assert_eq!(MsgpackCodec.decode(&frame).unwrap().payload, Value::Int(n));
+    }
+}
+
+#[test]
+fn malformed_msgpack_bigints_are_refused() {
+    let decode = |data: &'static [u8]| {
+        MsgpackCodec
+            .decode(&ts_bigint_frame(P::Ext(0, data)))
+            .map(|m| m.payload)
+    };
+    for (data, expected) in [
+        (
+            &b"\xc0"[..],
+            expect![
+                "invalid big integer (msgpack extension type 0): it must hold an integer or a decimal string, found null"
+            ],
+        ),
+        (
+            b"\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00",
+            expect![
+                "invalid big integer (msgpack extension type 0): it must hold an integer or a decimal string, found a float"
+            ],
+        ),
+        (
+            b"\xa31.5",
+            expect![[
+                r#"invalid big integer (msgpack extension type 0): "1.5" is not a decimal integer"#
+            ]],
+        ),
+        (
+            b"\x91\x01",
+            expect![
+                "invalid big integer (msgpack extension type 0): it must hold an integer or a decimal string, found an array or a map"
+            ],
+        ),
+        (
+            b"\x01\x02",
+            expect![
+                "invalid big integer (msgpack extension type 0): its data is not one msgpack value: 1 trailing bytes after the msgpack value"
+            ],
+        ),
+        (
+            b"",
+            expect![
+                "invalid big integer (msgpack extension type 0): its data is not one msgpack value: truncated msgpack value"
+            ],
+        ),
+    ] {
+        expected.assert_eq(&decode(data).unwrap_err().to_string());
+    }
+    // An extension inside the data is not followed: it is just not a number.
+    expect!["invalid big integer (msgpack extension type 0): it must hold an integer or a decimal string, found an extension value"]
+        .assert_eq(&decode(b"\xd4\x00\x01").unwrap_err().to_string());
 }

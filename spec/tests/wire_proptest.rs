@@ -3,12 +3,15 @@
 //! Floats are finite and never NaN: NaN is not equal to itself, so a NaN round trip cannot be
 //! checked with `==`, and JSON cannot carry non-finite floats at all (encoding them is an error,
 //! tested in `wire_codec.rs`). The JSON strategy also leaves out what JSON cannot carry:
-//! extension values and maps with a `"$t"` key.
+//! extension values and maps with a `"$t"` or `"$b"` key. Extension type 0 is River's big
+//! integer, which decodes as an integer rather than as itself, so the extension values generated
+//! have other types; integers cover all of `i128`, around the edges where their encoding changes.
 
 use proptest::prelude::*;
 use statebound_river::wire::{
-    BYTES_TAG, Codec, CodecKind, ControlFlags, JsonCodec, Map, MsgpackCodec, ProtocolVersion,
-    Tracing, TransportMessage, Value,
+    BIGINT_EXT, BIGINT_TAG, BYTES_TAG, Codec, CodecKind, ControlFlags, JsonCodec, Map,
+    MsgpackCodec, ProtocolVersion, SAFE_INT_MAX, Tracing, TransportMessage, Value, from_payload,
+    to_payload,
 };
 
 fn finite_float() -> impl Strategy<Value = f64> {
@@ -16,11 +19,25 @@ fn finite_float() -> impl Strategy<Value = f64> {
     f64::POSITIVE | f64::NEGATIVE | f64::NORMAL | f64::SUBNORMAL | f64::ZERO
 }
 
+/// Integers near `edge`, on both sides of it and of its negation.
+fn around(edge: i128) -> impl Strategy<Value = i128> {
+    (-3i128..=3, any::<bool>()).prop_map(move |(d, negative)| {
+        let n = edge.saturating_add(d);
+        if negative { -n } else { n }
+    })
+}
+
 fn int() -> impl Strategy<Value = i128> {
     prop_oneof![
         (-40i128..300),
         any::<i64>().prop_map(i128::from),
         any::<u64>().prop_map(i128::from),
+        any::<i128>(),
+        around(SAFE_INT_MAX),
+        around(i128::from(u64::MAX)),
+        around(i128::from(i64::MAX)),
+        around(i128::MAX - 3),
+        Just(i128::MIN),
     ]
 }
 
@@ -33,9 +50,11 @@ fn value(json: bool) -> impl Strategy<Value = Value> {
         any::<String>().prop_map(Value::String),
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
         (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20)).prop_map(
-            // JSON has no extension values.
+            // JSON has no extension values; type 0 is a big integer.
             move |(tag, data)| if json {
                 Value::Null
+            } else if tag == BIGINT_EXT {
+                Value::Ext(1, data)
             } else {
                 Value::Ext(tag, data)
             }
@@ -48,7 +67,7 @@ fn value(json: bool) -> impl Strategy<Value = Value> {
                 Value::Map(
                     entries
                         .into_iter()
-                        .filter(|(k, _)| !(json && k == BYTES_TAG))
+                        .filter(|(k, _)| !(json && (k == BYTES_TAG || k == BIGINT_TAG)))
                         .collect::<Map>(),
                 )
             }),
@@ -105,6 +124,15 @@ fn message(json: bool) -> impl Strategy<Value = TransportMessage> {
         )
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Fields {
+    wide: i128,
+    signed: i64,
+    unsigned: u64,
+    small: i32,
+    maybe: Option<i128>,
+}
+
 proptest! {
     // No regression files: a failure prints its minimal case, which belongs in a named test.
     #![proptest_config(ProptestConfig {
@@ -137,6 +165,37 @@ proptest! {
         let mut again = Vec::new();
         rmpv::encode::write_value(&mut again, &raw).unwrap();
         prop_assert_eq!(MsgpackCodec.decode(&again).unwrap(), msg);
+    }
+
+    /// A handler's integer fields of every width survive conversion to a payload, both codecs,
+    /// and conversion back.
+    #[test]
+    fn integer_fields_survive_both_codecs(
+        wide in any::<i128>(),
+        signed in any::<i64>(),
+        unsigned in any::<u64>(),
+        small in any::<i32>(),
+    ) {
+        let fields = Fields { wide, signed, unsigned, small, maybe: Some(wide) };
+        let payload = to_payload(&fields).unwrap();
+        for codec in [CodecKind::Json, CodecKind::Msgpack] {
+            let mut msg = TransportMessage {
+                id: "i".into(),
+                from: "a".into(),
+                to: "b".into(),
+                seq: 0,
+                ack: 0,
+                service_name: None,
+                procedure_name: None,
+                stream_id: "s".into(),
+                control_flags: 0,
+                tracing: None,
+                payload: payload.clone(),
+            };
+            msg = codec.decode(&codec.encode(&msg).unwrap()).unwrap();
+            prop_assert_eq!(&msg.payload, &payload);
+            prop_assert_eq!(from_payload::<Fields>(&msg.payload).unwrap(), fields);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use statebound_river::transport::{
     WsDialer,
 };
 use statebound_river::wire::{CodecKind, PartialMessage, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 use tokio::time::{Instant, sleep, timeout};
 
 struct Args {
@@ -78,7 +78,7 @@ struct Tally {
     handshake_failures: u64,
 }
 
-async fn watch(side: &'static str, mut events: UnboundedReceiver<TransportEvent>) -> Tally {
+async fn watch(side: &'static str, mut events: Receiver<TransportEvent>) -> Tally {
     let mut tally = Tally::default();
     while let Some(event) = events.recv().await {
         match event {
@@ -118,7 +118,7 @@ struct Delivery {
     reordered: u64,
 }
 
-async fn receive(mut events: UnboundedReceiver<TransportEvent>, total: u64) -> Delivery {
+async fn receive(mut events: Receiver<TransportEvent>, total: u64) -> Delivery {
     let mut d = Delivery::default();
     while d.next < total {
         let Ok(Some(event)) = timeout(Duration::from_secs(20), events.recv()).await else {

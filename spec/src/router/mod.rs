@@ -1,20 +1,20 @@
 //! Procedures on top of sessions: services of rpc, stream, upload and subscription procedures
-//! on a server, and typed calls of them from a client (River's router, PROTOCOL.md section 7).
+//! on a server, and typed calls of them from a client (River's router; the repository's
+//! `docs/protocol.md`, section 9).
 //!
 //! Every call is a stream of messages sharing a `streamId`. The client opens it with the
 //! `StreamOpen` bit, `serviceName`, `procedureName` and the init payload; each side half-closes
 //! with the `StreamClosed` bit (payload `{"type":"CLOSE"}` when no data rides along); either side
 //! can abort with the `StreamCancel` bit. Responses are results: `{"ok":true,"payload":..}` or
-//! `{"ok":false,"payload":{"code":..,"message":..}}`.
+//! `{"ok":false,"payload":{"code":..,"message":..,"extras":..}}` (`extras` optional).
 
 mod client;
 mod server;
 
 use core::fmt;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
+/// Converts between a handler's types and payloads; see [`crate::wire::to_payload`].
+pub use crate::wire::{PayloadError, from_payload, to_payload};
 pub use client::{RequestWriter, ResponseStream, RiverClient, UploadResult};
 pub use server::{CallContext, Requests, Responses, RiverServer, Service, StreamClosed, serve};
 
@@ -32,15 +32,40 @@ pub mod codes {
     pub const UNEXPECTED_DISCONNECT: &str = "UNEXPECTED_DISCONNECT";
 }
 
-/// An error result: River's `{code, message, extra?}`.
+/// An error result: River's `{code, message, extras?}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RiverError {
     /// The code: one of [`codes`] or the procedure's own.
     pub code: String,
     /// Human-readable detail.
     pub message: String,
-    /// Anything else the procedure attaches.
-    pub extra: Option<Box<Value>>,
+    /// Anything else the procedure attaches, written as `extras` (River's name). An error read
+    /// from a peer takes `extras`, or failing that `extra` (the name River's own protocol
+    /// description uses).
+    pub extras: Option<Box<Value>>,
+}
+
+/// How many validation errors an `INVALID_REQUEST` lists, as River's TypeScript server does;
+/// `totalErrors` still counts them all.
+pub const MAX_LISTED_VALIDATION_ERRORS: usize = 5;
+
+/// One reason a payload does not fit a procedure: where (a JSON Pointer into the payload, `""`
+/// for the payload itself) and what. River lists these in an `INVALID_REQUEST`'s `extras`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// JSON Pointer (RFC 6901) to the offending part.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl From<&PayloadError> for ValidationError {
+    fn from(e: &PayloadError) -> Self {
+        ValidationError {
+            path: e.path(),
+            message: e.message().to_owned(),
+        }
+    }
 }
 
 impl RiverError {
@@ -49,16 +74,67 @@ impl RiverError {
         RiverError {
             code: code.into(),
             message: message.into(),
-            extra: None,
+            extras: None,
         }
+    }
+
+    /// This error with `extras` attached.
+    #[must_use]
+    pub fn with_extras(mut self, extras: impl Into<Value>) -> Self {
+        self.extras = Some(Box::new(extras.into()));
+        self
+    }
+
+    /// An `INVALID_REQUEST` in River's shape: `extras` is
+    /// `{"totalErrors": n, "firstValidationErrors": [{"path", "message"}, ..]}`, listing at most
+    /// [`MAX_LISTED_VALIDATION_ERRORS`].
+    pub fn invalid_request(
+        message: impl Into<String>,
+        errors: impl IntoIterator<Item = ValidationError>,
+    ) -> Self {
+        let mut total: u64 = 0;
+        let mut listed = Vec::new();
+        for error in errors {
+            total += 1;
+            if listed.len() < MAX_LISTED_VALIDATION_ERRORS {
+                let mut entry = Map::new();
+                entry.insert("path", error.path);
+                entry.insert("message", error.message);
+                listed.push(Value::Map(entry));
+            }
+        }
+        let mut extras = Map::new();
+        extras.insert("totalErrors", total);
+        extras.insert("firstValidationErrors", Value::Array(listed));
+        RiverError::new(codes::INVALID_REQUEST, message).with_extras(extras)
+    }
+
+    /// The validation errors of an `INVALID_REQUEST` in River's shape; empty for any other
+    /// error, or one whose `extras` have another shape.
+    pub fn validation_errors(&self) -> Vec<ValidationError> {
+        let listed = self
+            .extras
+            .as_deref()
+            .and_then(|e| e.get("firstValidationErrors"))
+            .and_then(Value::as_array)
+            .unwrap_or_default();
+        listed
+            .iter()
+            .filter_map(|e| {
+                Some(ValidationError {
+                    path: e.get("path")?.as_str()?.to_owned(),
+                    message: e.get("message")?.as_str()?.to_owned(),
+                })
+            })
+            .collect()
     }
 
     fn to_value(&self) -> Value {
         let mut map = Map::new();
         map.insert("code", Value::String(self.code.clone()));
         map.insert("message", Value::String(self.message.clone()));
-        if let Some(extra) = &self.extra {
-            map.insert("extra", (**extra).clone());
+        if let Some(extras) = &self.extras {
+            map.insert("extras", (**extras).clone());
         }
         Value::Map(map)
     }
@@ -68,7 +144,11 @@ impl RiverError {
         RiverError {
             code: text("code").to_owned(),
             message: text("message").to_owned(),
-            extra: value.get("extra").cloned().map(Box::new),
+            extras: value
+                .get("extras")
+                .or_else(|| value.get("extra"))
+                .cloned()
+                .map(Box::new),
         }
     }
 }
@@ -80,20 +160,6 @@ impl fmt::Display for RiverError {
 }
 
 impl std::error::Error for RiverError {}
-
-/// Converts a handler's value into a payload. Byte strings stay byte strings.
-pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
-    // Through msgpack with named fields: structs become maps, and a binary format keeps byte
-    // strings apart from strings (in human-readable formats `Value` would read `{"$t": ..}`).
-    let bytes = rmp_serde::to_vec_named(value).map_err(|e| e.to_string())?;
-    rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())
-}
-
-/// Converts a payload into a handler's type.
-pub fn from_payload<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    let bytes = rmp_serde::to_vec_named(value).map_err(|e| e.to_string())?;
-    rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())
-}
 
 fn ok_result(payload: Value) -> Value {
     let mut map = Map::new();
@@ -223,6 +289,28 @@ mod tests {
             parse_result(&Value::Null).unwrap_err().code,
             codes::INVALID_REQUEST
         );
+    }
+
+    #[test]
+    fn error_extras_are_written_as_extras_and_read_under_either_name() {
+        let err = RiverError::new("E", "m").with_extras(Value::Int(1));
+        let written = err_result(&err);
+        let payload = written.get("payload").unwrap();
+        assert_eq!(payload.get("extras"), Some(&Value::Int(1)));
+        assert_eq!(payload.get("extra"), None);
+        assert_eq!(parse_result(&written), Err(err.clone()));
+        let with = |key: &str| -> Value {
+            let mut e = Map::new();
+            e.insert("code", "E");
+            e.insert("message", "m");
+            e.insert(key, 1);
+            let mut result = Map::new();
+            result.insert("ok", false);
+            result.insert("payload", Value::Map(e));
+            Value::Map(result)
+        };
+        assert_eq!(parse_result(&with("extra")), Err(err.clone()));
+        assert_eq!(parse_result(&with("extras")), Err(err));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use core::task::{Context, Poll};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 /// A WebSocket close code.
@@ -53,7 +54,7 @@ impl fmt::Display for ConnectionId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionEvent {
     /// One binary frame arrived.
-    Frame(Vec<u8>),
+    Frame(Bytes),
     /// The connection is closed (by either side, or broken). Every later poll says the same.
     Closed {
         /// The close code, when the peer sent one.
@@ -68,14 +69,23 @@ pub struct ConnectionClosed(pub ConnectionId);
 
 /// A bidirectional frame connection owned by one session state at a time.
 ///
-/// `send` queues a frame without waiting; `close` is idempotent; `poll_event` yields inbound
-/// frames in order and then, forever, [`ConnectionEvent::Closed`].
+/// `send` queues a frame without waiting and `poll_flush` writes what is queued, so frames
+/// queued together go out with one flush; `close` is idempotent and also writes what was queued
+/// before it; `poll_event` yields inbound frames in order and then, forever,
+/// [`ConnectionEvent::Closed`]. A connection that fails to write reports itself closed.
 pub trait Connection: Send + fmt::Debug + 'static {
     /// This connection's id.
     fn id(&self) -> ConnectionId;
 
     /// Queues one frame for writing.
-    fn send(&mut self, frame: Vec<u8>) -> Result<(), ConnectionClosed>;
+    fn send(&mut self, frame: Bytes) -> Result<(), ConnectionClosed>;
+
+    /// Writes the queued frames. Pending while the peer is not reading fast enough.
+    /// Connections that write as they queue (in-memory pairs) are always ready.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionClosed>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
 
     /// Closes the connection with `code`. Closing twice does nothing more.
     fn close(&mut self, code: CloseCode);
@@ -97,8 +107,8 @@ pub async fn next_event(conn: &mut dyn Connection) -> ConnectionEvent {
 
 /// What travels through the channels behind a [`ChannelConnection`].
 #[derive(Debug)]
-pub(crate) enum Wire {
-    Frame(Vec<u8>),
+enum Wire {
+    Frame(Bytes),
     Close(CloseCode),
 }
 
@@ -110,8 +120,11 @@ struct Link {
 }
 
 /// A connection over two channels: frames out go to whatever holds the other end of the
-/// outbound channel (the peer's connection, or a task writing to a socket), frames in come from
-/// the inbound channel. In-memory pairs and WebSocket connections are both made of it.
+/// outbound channel, frames in come from the inbound channel. In-memory pairs are made of it.
+///
+/// The channels are unbounded: both ends live in one process, for tests and for servers and
+/// clients in the same program. Connections to other processes are `WebSocket`s, whose socket
+/// buffers bound what a peer can queue.
 pub struct ChannelConnection {
     id: ConnectionId,
     tx: Option<mpsc::UnboundedSender<Wire>>,
@@ -160,29 +173,12 @@ pub fn memory_pair() -> (MemoryConnection, MemoryConnection) {
     (a, b)
 }
 
-impl ChannelConnection {
-    /// A connection fed by `rx` and writing to `tx`.
-    pub(crate) fn from_channels(
-        tx: mpsc::UnboundedSender<Wire>,
-        rx: mpsc::UnboundedReceiver<Wire>,
-    ) -> Self {
-        ChannelConnection {
-            id: ConnectionId::next(),
-            tx: Some(tx),
-            rx,
-            link: Arc::default(),
-            closed: false,
-            peer_code: None,
-        }
-    }
-}
-
 impl Connection for ChannelConnection {
     fn id(&self) -> ConnectionId {
         self.id
     }
 
-    fn send(&mut self, frame: Vec<u8>) -> Result<(), ConnectionClosed> {
+    fn send(&mut self, frame: Bytes) -> Result<(), ConnectionClosed> {
         if self.closed {
             return Err(ConnectionClosed(self.id));
         }
@@ -247,24 +243,24 @@ mod tests {
     #[tokio::test]
     async fn frames_flow_in_order_and_close_is_seen_with_its_code() {
         let (mut a, mut b) = memory_pair();
-        a.send(b"one".to_vec()).unwrap();
-        a.send(b"two".to_vec()).unwrap();
+        a.send(Bytes::from_static(b"one")).unwrap();
+        a.send(Bytes::from_static(b"two")).unwrap();
         a.close(CloseCode::SESSION_CONTINUES);
         assert_eq!(
             next_event(&mut b).await,
-            ConnectionEvent::Frame(b"one".to_vec())
+            ConnectionEvent::Frame(Bytes::from_static(b"one"))
         );
         assert_eq!(
             next_event(&mut b).await,
-            ConnectionEvent::Frame(b"two".to_vec())
+            ConnectionEvent::Frame(Bytes::from_static(b"two"))
         );
         let closed = ConnectionEvent::Closed {
             code: Some(CloseCode::SESSION_CONTINUES),
         };
         assert_eq!(next_event(&mut b).await, closed);
         assert_eq!(next_event(&mut b).await, closed, "closed stays closed");
-        assert!(b.send(b"late".to_vec()).is_err());
-        assert!(a.send(b"late".to_vec()).is_err());
+        assert!(b.send(Bytes::from_static(b"late")).is_err());
+        assert!(a.send(Bytes::from_static(b"late")).is_err());
         assert_eq!(
             next_event(&mut a).await,
             ConnectionEvent::Closed { code: None }
@@ -285,13 +281,13 @@ mod tests {
     async fn phantom_disconnect_swallows_frames_both_ways() {
         let (mut a, mut b) = memory_pair();
         a.set_phantom_disconnect(true);
-        a.send(b"lost".to_vec()).unwrap();
-        b.send(b"lost too".to_vec()).unwrap();
+        a.send(Bytes::from_static(b"lost")).unwrap();
+        b.send(Bytes::from_static(b"lost too")).unwrap();
         b.set_phantom_disconnect(false);
-        a.send(b"kept".to_vec()).unwrap();
+        a.send(Bytes::from_static(b"kept")).unwrap();
         assert_eq!(
             next_event(&mut b).await,
-            ConnectionEvent::Frame(b"kept".to_vec())
+            ConnectionEvent::Frame(Bytes::from_static(b"kept"))
         );
     }
 

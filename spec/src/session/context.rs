@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::options::SessionOptions;
@@ -17,8 +18,9 @@ pub struct BufferedFrame {
     pub seq: u64,
     /// Its `id`.
     pub id: String,
-    /// The encoded frame, written again as is after a reconnect.
-    pub frame: Vec<u8>,
+    /// The encoded frame, written again as is after a reconnect. Shared with the connection
+    /// that writes it, so writing does not copy it.
+    pub frame: Bytes,
 }
 
 /// River's inherited session properties: everything that survives a change of state.
@@ -139,12 +141,12 @@ impl SessionContext {
         self.send_buffer.push_back(BufferedFrame {
             seq: msg.seq,
             id: msg.id,
-            frame,
+            frame: Bytes::from(frame),
         });
         Ok(&self.send_buffer[index])
     }
 
-    /// Applies the sequencing rules to an inbound message (PROTOCOL.md section 4).
+    /// Applies the sequencing rules to an inbound message (`docs/protocol.md` section 5).
     pub fn receive(&mut self, msg: &TransportMessage) -> Receipt {
         if msg.from != self.to {
             return Receipt::NotFromPeer;
@@ -231,7 +233,7 @@ mod tests {
     fn a_message_that_fails_to_encode_takes_no_seq() {
         let mut c = ctx();
         let mut bad = PartialMessage::heartbeat();
-        bad.payload = Value::Int(i128::MAX);
+        bad.payload = Value::Float(f64::NAN);
         assert!(c.sequence(bad).is_err());
         assert_eq!((c.seq, c.send_buffer.len()), (0, 0));
         c.sequence(PartialMessage::heartbeat()).unwrap();

@@ -1,4 +1,4 @@
-//! Handshake decisions, server and client side (PROTOCOL.md sections 3 and 4).
+//! Handshake decisions, server and client side (`docs/protocol.md` section 4).
 //!
 //! The server's steps run in a fixed order: the request's schema, its protocol version, the
 //! metadata schema and the validation hook, then the session-state rules. Each step is a

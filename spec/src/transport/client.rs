@@ -1,18 +1,24 @@
 //! The client transport: sessions with servers, dialled on demand, kept through connection
 //! drops, renewed when the server asks for a new session.
+//!
+//! Each server the client talks to has one task for the transport's whole life; it holds the
+//! current session with that server (one after another, when sessions end and new ones
+//! start), its dial in flight, and the router client's calls.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use statebound::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::command::{Command, SessionSender};
 use super::dial::{DialError, Dialer};
-use super::query::{Query, Sessions, answer, ask, tell};
-use super::task::{self, Task, for_each};
-use super::{Party, Subscribers, TransportError, TransportEvent, publish};
+use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
+use super::handler::SessionHandler;
+use super::registry::{Entry, Registry};
+use super::task::{Dial, SessionTask, Shared, Side};
+use super::{TransportError, TransportEvent};
 use crate::session::{
-    Connection, EndReason, Output, RetryOptions, Sent, SessionContext, SessionDriver,
+    CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
     SessionOptions, generate_id,
 };
 use crate::wire::{PartialMessage, ProtocolVersion, Value};
@@ -33,6 +39,9 @@ pub struct ClientOptions {
     pub reconnect_on_connection_drop: bool,
     /// Handshake metadata, if the server wants some.
     pub metadata: Option<MetadataFn>,
+    /// Events each subscriber may have waiting before sessions wait for it to read
+    /// ([`DEFAULT_EVENT_CAPACITY`]).
+    pub event_capacity: usize,
 }
 
 impl Default for ClientOptions {
@@ -43,6 +52,7 @@ impl Default for ClientOptions {
             version: ProtocolVersion::V2_0,
             reconnect_on_connection_drop: true,
             metadata: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
         }
     }
 }
@@ -58,85 +68,53 @@ impl std::fmt::Debug for ClientOptions {
                 &self.reconnect_on_connection_drop,
             )
             .field("metadata", &self.metadata.is_some())
+            .field("event_capacity", &self.event_capacity)
             .finish()
     }
 }
 
-enum Command {
-    Connect(String),
-    Send {
-        to: String,
-        msg: Box<PartialMessage>,
-        reply: oneshot::Sender<Result<Sent, TransportError>>,
-    },
-    HardDisconnect(String),
-    Query(Query),
-    Close(oneshot::Sender<()>),
+/// What a client's session tasks share beyond the common parts.
+pub(crate) struct ClientSide {
+    dialer: Arc<dyn Dialer>,
+    options: ClientOptions,
 }
 
-impl From<Query> for Command {
-    fn from(query: Query) -> Self {
-        Command::Query(query)
-    }
-}
-
-struct Dialed {
-    to: String,
-    handle: Handle,
-    result: Result<Box<dyn Connection>, DialError>,
-}
-
-/// A River client transport. Cheap to clone; every clone talks to the same task.
+/// A River client transport. Cheap to clone; every clone talks to the same sessions.
 #[derive(Clone)]
 pub struct ClientTransport {
-    client_id: Arc<str>,
+    shared: Arc<Shared>,
     version: ProtocolVersion,
-    commands: mpsc::UnboundedSender<Command>,
-    subscribers: Subscribers,
 }
 
 impl std::fmt::Debug for ClientTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientTransport")
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.shared.id)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientTransport {
     /// A transport with id `client_id` that reaches servers through `dialer`. It connects
-    /// nothing until asked. Must be called inside a tokio runtime.
+    /// nothing until asked. Must be used inside a tokio runtime.
     pub fn new(
         client_id: impl Into<String>,
         dialer: Arc<dyn Dialer>,
         options: ClientOptions,
     ) -> Self {
-        let client_id: Arc<str> = Arc::from(client_id.into());
-        let (commands, rx) = mpsc::unbounded_channel();
-        let subscribers = Subscribers::default();
-        let (dialed_tx, dialed_rx) = mpsc::unbounded_channel();
         let version = options.version;
-        let actor = Actor {
-            client_id: client_id.to_string(),
-            dialer,
-            options,
-            subscribers: subscribers.clone(),
-            sessions: HashMap::new(),
-            dialed_tx,
-            drain_waiters: Vec::new(),
-        };
-        tokio::spawn(task::run(actor, rx, dialed_rx));
-        ClientTransport {
-            client_id,
-            version,
-            commands,
-            subscribers,
-        }
+        let shared = Arc::new(Shared {
+            id: client_id.into(),
+            registry: Arc::new(Registry::default()),
+            subscribers: Subscribers::new(options.event_capacity),
+            side: Side::Client(ClientSide { dialer, options }),
+        });
+        ClientTransport { shared, version }
     }
 
     /// This transport's id.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.shared.id
     }
 
     /// The protocol version its sessions speak.
@@ -144,246 +122,228 @@ impl ClientTransport {
         self.version
     }
 
-    /// Events from now on, in order.
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<TransportEvent> {
-        self.subscribers.subscribe()
+    /// Events from now on, in order. Each subscriber has a bounded queue
+    /// ([`ClientOptions::event_capacity`]): while it is full, sessions with events for it stop
+    /// reading from their connections. Drop the receiver when done.
+    pub fn subscribe(&self) -> mpsc::Receiver<TransportEvent> {
+        self.shared.subscribers.subscribe(true)
+    }
+
+    /// Like [`subscribe`](Self::subscribe), without [`TransportEvent::Message`] events.
+    pub fn subscribe_status(&self) -> mpsc::Receiver<TransportEvent> {
+        self.shared.subscribers.subscribe(false)
+    }
+
+    /// The task for the server `to`, started if there is none yet.
+    fn task(&self, to: &str) -> Result<SessionSender, TransportError> {
+        let registry = &self.shared.registry;
+        let mut sessions = registry.sessions();
+        if let Some(entry) = sessions.get(to) {
+            return Ok(entry.sender.clone());
+        }
+        let hwm = self.side().options.session.send_buffer_high_water_mark;
+        let mut task = SessionTask::new(&self.shared, hwm).ok_or(TransportError::Closed)?;
+        task.peer = Some(to.to_owned());
+        let sender = task.sender.clone();
+        sessions.insert(
+            to.to_owned(),
+            Entry {
+                sender: sender.clone(),
+                task: task.task,
+            },
+        );
+        drop(sessions);
+        tokio::spawn(task);
+        Ok(sender)
+    }
+
+    fn side(&self) -> &ClientSide {
+        match &self.shared.side {
+            Side::Client(side) => side,
+            Side::Server(_) => unreachable!("a client transport's side is the client's"),
+        }
     }
 
     /// Connects to the server `to`, creating a session if there is none. Harmless while a
     /// connection is on its way or established. Does nothing on a closed transport.
     pub fn connect(&self, to: &str) {
-        let _ = self.commands.send(Command::Connect(to.to_owned()));
+        if let Ok(task) = self.task(to) {
+            let _ = task.command(Command::Connect);
+        }
     }
 
     /// Sends `msg` to the server `to` on its session (created and connected if needed). While
     /// disconnected the message waits in the session's buffer.
     pub async fn send(&self, to: &str, msg: PartialMessage) -> Result<Sent, TransportError> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Send {
-                to: to.to_owned(),
-                msg: Box::new(msg),
-                reply,
-            })
-            .map_err(|_| TransportError::Closed)?;
-        rx.await.map_err(|_| TransportError::Closed)?
+        self.task(to)?.send(msg, None).await
     }
 
     /// Ends the session with `to` at once (its buffer is dropped). A later `connect` starts a
     /// new session.
     pub fn hard_disconnect(&self, to: &str) {
-        let _ = self.commands.send(Command::HardDisconnect(to.to_owned()));
+        if let Some(entry) = self.shared.registry.session(to) {
+            let _ = entry.sender.command(Command::HardDisconnect);
+        }
     }
 
     /// The id of the session with `to`, if there is one.
-    pub async fn session_id(&self, to: &str) -> Option<String> {
-        ask(&self.commands, |r| Query::SessionId(to.to_owned(), r))
-            .await
-            .flatten()
+    pub fn session_id(&self, to: &str) -> Option<String> {
+        self.shared.registry.session_id(to)
     }
 
     /// Waits until the session with `to` has fewer buffered messages than its high-water mark
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
-        ask(&self.commands, |r| Query::WaitForDrain(to.to_owned(), r)).await;
+        self.shared.registry.wait_for_drain(to).await;
     }
 
     /// Test aid: how many sessions have a connection (handshaking or connected).
-    pub async fn connection_count(&self) -> usize {
-        ask(&self.commands, Query::ConnectionCount)
-            .await
-            .unwrap_or(0)
+    pub fn connection_count(&self) -> usize {
+        self.shared.registry.connection_count()
+    }
+
+    /// Test aid: tasks still running (one per server this transport has talked to, until it
+    /// is closed).
+    pub fn live_tasks(&self) -> usize {
+        self.shared.registry.live_tasks()
     }
 
     /// Test aid: drops every connection as a network failure would; sessions live on.
     pub fn drop_connections(&self) {
-        tell(&self.commands, Query::DropConnections);
+        self.shared.registry.broadcast(|| Command::DropConnection);
     }
 
     /// Test aid: stops (or resumes) delivery on every connection while keeping it open.
     pub fn set_phantom_disconnect(&self, on: bool) {
-        tell(&self.commands, Query::Phantom(on));
+        self.shared.registry.broadcast(|| Command::Phantom(on));
+    }
+
+    /// Hands the application messages of the sessions with `to` to `handler` (the router's
+    /// client), and returns that task's inbox.
+    pub(crate) fn install(
+        &self,
+        to: &str,
+        handler: Box<dyn SessionHandler>,
+    ) -> Result<SessionSender, TransportError> {
+        let task = self.task(to)?;
+        task.command(Command::Install(handler))
+            .map_err(|_| TransportError::Closed)?;
+        Ok(task)
     }
 
     /// Ends every session and stops reconnecting; later calls fail with
-    /// [`TransportError::Closed`]. Closing twice is harmless.
+    /// [`TransportError::Closed`]. Returns once every session task has finished. Closing twice
+    /// is harmless.
     pub async fn close(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::Close(reply)).is_ok() {
-            let _ = rx.await;
+        let first = !self.shared.registry.is_closed();
+        self.shared.registry.close().await;
+        if first {
+            self.shared
+                .subscribers
+                .emit_detached(&TransportEvent::TransportClosed);
         }
     }
 }
 
-struct Actor {
-    client_id: String,
-    dialer: Arc<dyn Dialer>,
-    options: ClientOptions,
-    subscribers: Subscribers,
-    sessions: HashMap<String, SessionDriver>,
-    dialed_tx: mpsc::UnboundedSender<Dialed>,
-    drain_waiters: Vec<(String, oneshot::Sender<()>)>,
+fn client_side(shared: &Shared) -> &ClientSide {
+    match &shared.side {
+        Side::Client(side) => side,
+        Side::Server(_) => unreachable!("only client tasks call this"),
+    }
 }
 
-impl Actor {
-    fn new_session(&mut self, to: &str) {
+impl SessionTask {
+    /// Starts a session with the task's server if there is none.
+    pub(super) fn ensure_client_session(&mut self) {
+        if self.closing || self.driver.as_ref().is_some_and(|d| d.ended().is_none()) {
+            return;
+        }
+        let side = client_side(&self.shared);
+        let to = self.peer.clone().unwrap_or_default();
         let ctx = SessionContext::new(
             format!("session-{}", generate_id()),
-            self.client_id.clone(),
+            self.shared.id.clone(),
             to,
-            self.options.version,
-            self.options.session.clone(),
+            side.options.version,
+            side.options.session.clone(),
         );
-        let mut driver = SessionDriver::client(ctx, self.options.retry.clone());
-        driver.set_reconnect(self.options.reconnect_on_connection_drop);
-        self.sessions.insert(to.to_owned(), driver);
-        self.flush(to);
+        let mut driver = SessionDriver::client(ctx, side.options.retry.clone());
+        driver.set_reconnect(side.options.reconnect_on_connection_drop);
+        self.driver = Some(driver);
+        self.after_step();
     }
 
-    fn connect(&mut self, to: &str) {
-        if !self.sessions.contains_key(to) {
-            self.new_session(to);
-        }
-        if let Some(driver) = self.sessions.get_mut(to) {
+    pub(super) fn client_connect(&mut self) {
+        self.ensure_client_session();
+        if let Some(driver) = self.driver.as_mut() {
             driver.connect();
         }
-        self.flush(to);
+        self.after_step();
     }
 
-    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
-        match command {
-            Command::Connect(to) => self.connect(&to),
-            Command::Send { to, msg, reply } => {
-                if !self.sessions.contains_key(&to) {
-                    self.connect(&to);
-                }
-                let result = match self.sessions.get_mut(&to) {
-                    Some(driver) => driver.send(*msg).map_err(TransportError::from),
-                    None => Err(TransportError::NoSession(to.clone())),
-                };
-                let _ = reply.send(result);
-                self.flush(&to);
-            }
-            Command::HardDisconnect(to) => {
-                if let Some(driver) = self.sessions.get_mut(&to) {
-                    driver.close();
-                }
-                self.flush(&to);
-            }
-            Command::Query(query) => answer(self, query),
-            Command::Close(reply) => return Some(reply),
+    pub(super) fn client_dial(&mut self, owner: Handle) {
+        let side = client_side(&self.shared);
+        let to = self.peer.clone().unwrap_or_default();
+        if let Some(metadata) = &side.options.metadata
+            && let Some(driver) = self.driver.as_mut()
+        {
+            driver.set_metadata(metadata(&to));
         }
-        None
+        let dialer = Arc::clone(&side.dialer);
+        self.dial = Some(Dial {
+            owner,
+            fut: Box::pin(async move { dialer.dial(&to).await }),
+        });
     }
 
-    fn dialed(&mut self, dialed: Dialed) {
-        let Dialed { to, handle, result } = dialed;
-        let Some(driver) = self.sessions.get_mut(&to) else {
+    pub(super) fn client_dialed(
+        &mut self,
+        owner: &Handle,
+        result: Result<Box<dyn Connection>, DialError>,
+    ) {
+        let Some(driver) = self.driver.as_mut() else {
             if let Ok(mut conn) = result {
-                conn.close(crate::session::CloseCode::SESSION_CONTINUES);
+                conn.close(CloseCode::SESSION_CONTINUES);
             }
             return;
         };
         match result {
-            Ok(conn) => driver.dialed(&handle, Ok(conn)),
-            Err(e) if e.fatal && handle.is_live() => {
+            Ok(conn) => driver.dialed(owner, Ok(conn)),
+            Err(e) if e.fatal && owner.is_live() => {
+                let to = self.peer.as_deref().unwrap_or_default();
                 tracing::warn!(server = %to, error = %e, "fatal connection error; not reconnecting");
                 driver.set_reconnect(false);
-                driver.dialed(&handle, Err(e.message));
+                driver.dialed(owner, Err(e.message));
                 driver.close();
             }
-            Err(e) => driver.dialed(&handle, Err(e.message)),
+            Err(e) => driver.dialed(owner, Err(e.message)),
         }
-        self.flush(&to);
+        self.after_step();
     }
 
-    /// Publishes what the driver for `to` has to say and acts on the rest.
-    fn flush(&mut self, to: &str) {
-        let Some(driver) = self.sessions.get_mut(to) else {
+    /// The session ended: a new one starts at once when the server asked for one (or the
+    /// connection dropped on a client that does not resume sessions); otherwise the task waits
+    /// for the next `connect` or send.
+    pub(super) fn client_session_ended(&mut self, reason: EndReason) {
+        self.dial = None;
+        if self.closing {
             return;
-        };
-        let party = Party::of(driver);
-        let outputs = driver.take_outputs();
-        let mut ended = None;
-        for output in publish(&self.subscribers, &party, outputs) {
-            match output {
-                Output::Dial(handle) => {
-                    if let Some(metadata) = &self.options.metadata {
-                        driver.set_metadata(metadata(to));
-                    }
-                    let dialer = Arc::clone(&self.dialer);
-                    let tx = self.dialed_tx.clone();
-                    let to = to.to_owned();
-                    tokio::spawn(async move {
-                        let result = dialer.dial(&to).await;
-                        let _ = tx.send(Dialed { to, handle, result });
-                    });
-                }
-                Output::Ended(reason) => ended = Some(reason),
-                // Servers' business; a client never sees it.
-                Output::HandshakeRequest(_) => {}
-                Output::Transition { .. }
-                | Output::Status(_)
-                | Output::Message(_)
-                | Output::ProtocolError(_) => unreachable!("published"),
-            }
         }
-        if let Some(reason) = ended {
-            self.sessions.remove(to);
-            match reason {
-                EndReason::Retry(rejection) => {
-                    tracing::info!(server = %to, %rejection, "server asked for a new session");
-                    self.connect(to);
-                }
-                EndReason::ConnectionLost if self.options.reconnect_on_connection_drop => {
-                    self.connect(to);
-                }
-                _ => {}
+        let reconnect = client_side(&self.shared)
+            .options
+            .reconnect_on_connection_drop;
+        let to = self.peer.clone().unwrap_or_default();
+        match reason {
+            EndReason::Retry(rejection) => {
+                tracing::info!(server = %to, %rejection, "server asked for a new session");
+                self.driver = None;
+                self.client_connect();
             }
+            EndReason::ConnectionLost if reconnect => {
+                self.driver = None;
+                self.client_connect();
+            }
+            _ => {}
         }
-    }
-}
-
-impl Sessions for Actor {
-    fn session(&self, peer: &str) -> Option<&SessionDriver> {
-        self.sessions.get(peer)
-    }
-
-    fn drivers(&self) -> Vec<&SessionDriver> {
-        self.sessions.values().collect()
-    }
-
-    fn drop_connections(&mut self) {
-        for_each(self, SessionDriver::drop_connection);
-    }
-
-    fn drain_waiters(&mut self) -> &mut Vec<(String, oneshot::Sender<()>)> {
-        &mut self.drain_waiters
-    }
-}
-
-impl Task for Actor {
-    type Key = String;
-    type Command = Command;
-    type Internal = Dialed;
-
-    fn drivers_mut(&mut self) -> &mut HashMap<String, SessionDriver> {
-        &mut self.sessions
-    }
-
-    fn subscribers(&self) -> &Subscribers {
-        &self.subscribers
-    }
-
-    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
-        Actor::command(self, command)
-    }
-
-    fn internal(&mut self, dialed: Dialed) {
-        self.dialed(dialed);
-    }
-
-    fn flush(&mut self, key: &String) {
-        Actor::flush(self, key);
     }
 }

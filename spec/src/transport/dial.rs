@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::ServerTransport;
-use super::ws::{self, WsLimits};
+use super::ws::{WsConnection, WsLimits};
 use crate::session::{BoxFuture, Connection, memory_pair};
 
 /// A failed connection attempt.
@@ -96,7 +96,7 @@ impl Dialer for WsDialer {
             )
             .await
             .map_err(|e| DialError::retriable(format!("could not connect to {url}: {e}")))?;
-            let conn: Box<dyn Connection> = Box::new(ws::spawn(ws));
+            let conn: Box<dyn Connection> = Box::new(WsConnection::new(ws, self.limits));
             Ok(conn)
         })
     }

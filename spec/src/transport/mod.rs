@@ -1,28 +1,67 @@
 //! Client and server transports: sessions bound to real connections (WebSocket on
 //! tokio-tungstenite, or in-memory pairs for tests), with River's events.
 //!
-//! Each transport runs one task that owns all of its sessions ([`SessionDriver`]s); the
-//! transport value is a cheap handle that talks to that task through a channel. Events reach
-//! every subscriber in order through unbounded channels, so none is dropped.
+//! Every session runs in a task of its own, which owns its [`SessionDriver`](crate::session::SessionDriver),
+//! its connection and its timers; the transport value is a cheap handle onto a registry of
+//! those tasks. Work for one session never touches another, so a server with many quiet
+//! sessions spends nothing on them but their heartbeats, and sessions use every worker thread
+//! of the runtime.
+//!
+//! # Bounds
+//!
+//! Whatever a peer can make us hold is bounded, and what happens at each bound is this:
+//!
+//! - **Inbound frames** are read from a connection only when what they produce has somewhere
+//!   to go; the socket's own buffers (and TCP's flow control) hold the rest, so a peer that
+//!   sends faster than its session is served is slowed down. While reading is held back, the
+//!   session's liveness watchdog counts the peer as alive.
+//! - **Events**: each subscriber has a bounded queue ([`DEFAULT_EVENT_CAPACITY`] events, set in
+//!   the options). While a subscriber's queue is full, the sessions with events for it stop
+//!   reading their connections (timers and sends go on) until it makes room. A subscriber that
+//!   is dropped no longer counts. A closing transport waits two seconds for a full subscriber,
+//!   then drops the events it could not deliver, with a warning.
+//! - **Requests of a stream or upload call** wait in a bounded queue for the handler
+//!   ([`crate::router`]); while it is full, the session stops reading, so a slow handler slows
+//!   its own client down.
+//! - **Responses of a stream or subscription call** wait in a bounded queue for the client's
+//!   reader; while it is full, the client's session stops reading, which slows the server down.
+//! - **Outbound frames** are written as the socket takes them; frames queued while a write is
+//!   in flight go out together with one flush. What has not been written yet is the unacknowledged
+//!   part of the send buffer, not a copy. The send buffer reports backpressure at its high-water
+//!   mark ([`SessionOptions::send_buffer_high_water_mark`](crate::session::SessionOptions)):
+//!   `send` says so in [`Sent::backpressured`](crate::session::Sent), and `wait_for_drain` waits.
+//! - **Connection buffers**: tungstenite reads 8 KiB at a time and gathers at most 8 KiB plus one
+//!   frame before writing ([`WsLimits`]); a frame larger than `max_message_size` closes the
+//!   connection.
+//! - **Closing** a connection sends its close frame and waits at most
+//!   [`WsLimits::close_timeout`] for the peer's answer before dropping the socket; a dial that
+//!   outlives the connection timeout is cancelled and its socket closed; a TCP connection that
+//!   does not finish its WebSocket upgrade within [`ServerOptions::upgrade_timeout`] is dropped.
 
 mod client;
+mod command;
 mod dial;
-mod query;
+mod events;
+mod handler;
+mod registry;
 mod server;
 mod task;
 mod ws;
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use futures_util::future::select_all;
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 pub use client::{ClientOptions, ClientTransport, MetadataFn};
 pub use dial::{DialError, Dialer, MemoryDialer, UrlFn, WsDialer};
+pub use events::DEFAULT_EVENT_CAPACITY;
 pub use server::{CodecMode, ServerOptions, ServerTransport};
 pub use ws::WsLimits;
 
-use crate::session::{Output, ProtocolError, SendError, SessionDriver, SessionStatus};
+pub(crate) use client::ClientSide;
+pub(crate) use command::{Attachment, Outgoing, SessionSender};
+pub(crate) use handler::{HandlerIo, SessionHandler};
+pub(crate) use server::ServerSide;
+
+use crate::session::{ProtocolError, SendError, SessionStatus};
 use crate::wire::{ProtocolVersion, TransportMessage};
 
 /// Something a transport reports. Subscribe with `subscribe()` on either transport.
@@ -84,122 +123,4 @@ pub enum TransportError {
     /// The session refused the message.
     #[error(transparent)]
     Send(#[from] SendError),
-}
-
-/// The list of event subscribers, shared by a transport's handle and its task.
-#[derive(Debug, Clone, Default)]
-struct Subscribers(Arc<Mutex<Vec<mpsc::UnboundedSender<TransportEvent>>>>);
-
-impl Subscribers {
-    fn subscribe(&self) -> mpsc::UnboundedReceiver<TransportEvent> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(tx);
-        rx
-    }
-
-    fn emit(&self, event: &TransportEvent) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|tx| tx.send(event.clone()).is_ok());
-    }
-}
-
-/// Who a driver's outputs are about.
-#[derive(Debug, Clone)]
-struct Party {
-    peer: String,
-    session_id: String,
-    version: ProtocolVersion,
-}
-
-impl Party {
-    fn of(driver: &SessionDriver) -> Self {
-        let (peer, session_id) = driver.identity();
-        Party {
-            peer: peer.to_owned(),
-            session_id: session_id.to_owned(),
-            version: driver
-                .context()
-                .map_or(ProtocolVersion::CURRENT, |c| c.version),
-        }
-    }
-}
-
-/// Publishes the outputs every transport reports the same way, and returns the ones that need
-/// the transport's own handling (dials, handshake requests, ends).
-fn publish(subscribers: &Subscribers, party: &Party, outputs: Vec<Output>) -> Vec<Output> {
-    let mut rest = Vec::new();
-    for output in outputs {
-        let event = match output {
-            Output::Transition {
-                from,
-                to,
-                transition,
-            } => {
-                tracing::info!(
-                    peer = %party.peer,
-                    session = %party.session_id,
-                    from,
-                    to,
-                    transition,
-                    "session transition"
-                );
-                TransportEvent::SessionTransition {
-                    peer: party.peer.clone(),
-                    session_id: party.session_id.clone(),
-                    from,
-                    to,
-                    transition,
-                }
-            }
-            Output::Status(status) => {
-                tracing::info!(peer = %party.peer, session = %party.session_id, ?status, "session status");
-                TransportEvent::SessionStatus {
-                    peer: party.peer.clone(),
-                    session_id: party.session_id.clone(),
-                    status,
-                }
-            }
-            Output::Message(msg) => TransportEvent::Message {
-                from: party.peer.clone(),
-                session_id: party.session_id.clone(),
-                version: party.version,
-                msg: Arc::from(msg),
-            },
-            Output::ProtocolError(error) => {
-                tracing::warn!(peer = %party.peer, ?error, "protocol error");
-                TransportEvent::ProtocolError {
-                    peer: party.peer.clone(),
-                    error,
-                }
-            }
-            other => {
-                rest.push(other);
-                continue;
-            }
-        };
-        subscribers.emit(&event);
-    }
-    rest
-}
-
-/// Waits until one of `drivers` has handled an event and returns its key; never returns when
-/// there are none.
-async fn step_any<K: Clone>(drivers: impl Iterator<Item = (K, &mut SessionDriver)>) -> K {
-    let steps: Vec<_> = drivers
-        .map(|(key, driver)| {
-            Box::pin(async move {
-                driver.step().await;
-                key
-            })
-        })
-        .collect();
-    if steps.is_empty() {
-        return std::future::pending().await;
-    }
-    select_all(steps).await.0
 }

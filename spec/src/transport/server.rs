@@ -1,19 +1,28 @@
 //! The server transport: accepts connections, decides handshakes, keeps one session per client.
+//!
+//! Every accepted connection gets a task at once. While it waits for its handshake it is a
+//! pending connection; its task validates the request and then decides, holding the registry
+//! for that moment only: a new session stays in this same task, a resumed one is handed to
+//! the task of the session it resumes (which checks the request against its own counters), and
+//! a refused one is answered and closed.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::query::{Query, Sessions, answer, ask, tell};
-use super::task::{self, Task, for_each};
+use super::command::Command;
+use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
+use super::handler::SessionHandler;
+use super::registry::{Entry, Registry};
+use super::task::{SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
-use super::{Party, Subscribers, TransportError, TransportEvent, publish};
+use super::{TransportError, TransportEvent};
 use crate::session::{
-    Connection, Decision, HandshakeValidator, Output, ParsedRequest, Rejection, Sent,
+    Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
 };
 use crate::wire::{CodecKind, PartialMessage, ProtocolVersion, Value};
@@ -37,10 +46,16 @@ pub struct ServerOptions {
     pub codec: CodecMode,
     /// Handshake metadata schema and validation, if the server has any.
     pub validator: Option<Arc<dyn HandshakeValidator>>,
-    /// WebSocket limits.
+    /// WebSocket limits and buffers.
     pub limits: WsLimits,
     /// Protocol versions clients may speak (v1.1 and v2.0).
     pub accepted_versions: Vec<ProtocolVersion>,
+    /// How long a TCP connection may take to finish its WebSocket upgrade before it is
+    /// dropped (10 s).
+    pub upgrade_timeout: Duration,
+    /// Events each subscriber may have waiting before sessions wait for it to read
+    /// ([`DEFAULT_EVENT_CAPACITY`]).
+    pub event_capacity: usize,
 }
 
 impl Default for ServerOptions {
@@ -51,6 +66,8 @@ impl Default for ServerOptions {
             codec: CodecMode::Auto,
             validator: None,
             limits: WsLimits::default(),
+            upgrade_timeout: Duration::from_secs(10),
+            event_capacity: DEFAULT_EVENT_CAPACITY,
         }
     }
 }
@@ -63,95 +80,82 @@ impl std::fmt::Debug for ServerOptions {
             .field("validator", &self.validator.is_some())
             .field("limits", &self.limits)
             .field("accepted_versions", &self.accepted_versions)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("event_capacity", &self.event_capacity)
             .finish()
     }
 }
 
-enum Command {
-    Accept(Box<dyn Connection>),
-    Send {
-        to: String,
-        session: Option<String>,
-        msg: Box<PartialMessage>,
-        reply: oneshot::Sender<Result<Sent, TransportError>>,
-    },
-    Query(Query),
-    Close(oneshot::Sender<()>),
+/// Makes the handler of each new session (the router's dispatcher).
+pub(crate) type HandlerFactory = Arc<dyn Fn() -> Box<dyn SessionHandler> + Send + Sync>;
+
+/// What a server's session tasks share beyond the common parts.
+pub(crate) struct ServerSide {
+    options: ServerOptions,
+    accepted: Arc<[ProtocolVersion]>,
+    handlers: RwLock<Option<HandlerFactory>>,
+    listeners: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl From<Query> for Command {
-    fn from(query: Query) -> Self {
-        Command::Query(query)
-    }
-}
-
-struct Validated {
-    pending: u64,
-    request: Box<ParsedRequest>,
-    outcome: Result<(), Rejection>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Pending(u64),
-    Session(String),
-}
-
-/// A River server transport. Cheap to clone; every clone talks to the same task.
+/// A River server transport. Cheap to clone; every clone serves the same sessions.
 #[derive(Clone)]
 pub struct ServerTransport {
-    server_id: Arc<str>,
-    commands: mpsc::UnboundedSender<Command>,
-    subscribers: Subscribers,
-    limits: WsLimits,
-    listeners: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for ServerTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTransport")
-            .field("server_id", &self.server_id)
+            .field("server_id", &self.shared.id)
             .finish_non_exhaustive()
+    }
+}
+
+fn server_side(shared: &Shared) -> &ServerSide {
+    match &shared.side {
+        Side::Server(side) => side,
+        Side::Client(_) => unreachable!("a server transport's side is the server's"),
     }
 }
 
 impl ServerTransport {
     /// A server with id `server_id`. It listens nowhere until [`bind`](Self::bind)
     /// (or takes connections from [`accept_connection`](Self::accept_connection)). Must be
-    /// called inside a tokio runtime.
+    /// used inside a tokio runtime.
     pub fn new(server_id: impl Into<String>, options: ServerOptions) -> Self {
-        let server_id: Arc<str> = Arc::from(server_id.into());
-        let (commands, rx) = mpsc::unbounded_channel();
-        let subscribers = Subscribers::default();
-        let (validated_tx, validated_rx) = mpsc::unbounded_channel();
-        let limits = options.limits;
-        let actor = Actor {
-            server_id: server_id.to_string(),
-            options,
-            subscribers: subscribers.clone(),
-            drivers: HashMap::new(),
-            next_pending: 0,
-            validated_tx,
-            drain_waiters: Vec::new(),
-        };
-        tokio::spawn(task::run(actor, rx, validated_rx));
-        ServerTransport {
-            server_id,
-            commands,
-            subscribers,
-            limits,
-            listeners: Arc::default(),
-        }
+        let shared = Arc::new(Shared {
+            id: server_id.into(),
+            registry: Arc::new(Registry::default()),
+            subscribers: Subscribers::new(options.event_capacity),
+            side: Side::Server(ServerSide {
+                accepted: Arc::from(options.accepted_versions.as_slice()),
+                options,
+                handlers: RwLock::new(None),
+                listeners: std::sync::Mutex::default(),
+            }),
+        });
+        ServerTransport { shared }
+    }
+
+    fn side(&self) -> &ServerSide {
+        server_side(&self.shared)
     }
 
     /// This transport's id.
     pub fn server_id(&self) -> &str {
-        &self.server_id
+        &self.shared.id
     }
 
-    /// Events from now on, in order.
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<TransportEvent> {
-        self.subscribers.subscribe()
+    /// Events from now on, in order. Each subscriber has a bounded queue
+    /// ([`ServerOptions::event_capacity`]): while it is full, sessions with events for it stop
+    /// reading from their connections. Drop the receiver when done.
+    pub fn subscribe(&self) -> mpsc::Receiver<TransportEvent> {
+        self.shared.subscribers.subscribe(true)
+    }
+
+    /// Like [`subscribe`](Self::subscribe), without [`TransportEvent::Message`] events.
+    pub fn subscribe_status(&self) -> mpsc::Receiver<TransportEvent> {
+        self.shared.subscribers.subscribe(false)
     }
 
     /// Listens for WebSocket connections on `addr` (`127.0.0.1:0` picks a port) and returns the
@@ -159,28 +163,12 @@ impl ServerTransport {
     pub async fn bind(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let server = self.clone();
-        let config = self.limits.config();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, peer)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                let server = server.clone();
-                tokio::spawn(async move {
-                    match tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await {
-                        Ok(ws) => {
-                            let _ = server.accept_connection(Box::new(ws::spawn(ws)));
-                        }
-                        Err(e) => tracing::debug!(%peer, error = %e, "websocket upgrade failed"),
-                    }
-                });
-            }
-        });
-        self.listeners
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::spawn(accept_loop(listener, shared));
+        self.side()
+            .listeners
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .push(task);
         Ok(local)
     }
@@ -188,9 +176,9 @@ impl ServerTransport {
     /// Takes a connection to serve (a WebSocket accepted elsewhere, or one end of an in-memory
     /// pair). It must complete its handshake within the handshake timeout.
     pub fn accept_connection(&self, conn: Box<dyn Connection>) -> Result<(), TransportError> {
-        self.commands
-            .send(Command::Accept(conn))
-            .map_err(|_| TransportError::Closed)
+        let task = pending_task(&self.shared, conn).ok_or(TransportError::Closed)?;
+        tokio::spawn(task);
+        Ok(())
     }
 
     /// Sends `msg` to the client `to` on its session. While the client is disconnected the
@@ -208,286 +196,370 @@ impl ServerTransport {
         session_id: &str,
         msg: PartialMessage,
     ) -> Result<Sent, TransportError> {
-        self.send_inner(to, Some(session_id.to_owned()), msg).await
+        self.send_inner(to, Some(Arc::from(session_id)), msg).await
     }
 
     async fn send_inner(
         &self,
         to: &str,
-        session: Option<String>,
+        session: Option<Arc<str>>,
         msg: PartialMessage,
     ) -> Result<Sent, TransportError> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Send {
-                to: to.to_owned(),
-                session,
-                msg: Box::new(msg),
-                reply,
-            })
-            .map_err(|_| TransportError::Closed)?;
-        rx.await.map_err(|_| TransportError::Closed)?
+        if self.shared.registry.is_closed() {
+            return Err(TransportError::Closed);
+        }
+        let Some(entry) = self.shared.registry.session(to) else {
+            return Err(TransportError::NoSession(to.to_owned()));
+        };
+        match entry.sender.send(msg, session).await {
+            // The session's task ended while the message was on its way.
+            Err(TransportError::Closed) if !self.shared.registry.is_closed() => {
+                Err(TransportError::NoSession(to.to_owned()))
+            }
+            other => other,
+        }
     }
 
     /// The id of the session with the client `to`, if there is one.
-    pub async fn session_id(&self, to: &str) -> Option<String> {
-        ask(&self.commands, |r| Query::SessionId(to.to_owned(), r))
-            .await
-            .flatten()
+    pub fn session_id(&self, to: &str) -> Option<String> {
+        self.shared.registry.session_id(to)
     }
 
     /// The handshake metadata the client `to` connected with last.
-    pub async fn metadata(&self, to: &str) -> Option<Value> {
-        ask(&self.commands, |r| Query::Metadata(to.to_owned(), r))
-            .await
-            .flatten()
+    pub fn metadata(&self, to: &str) -> Option<Value> {
+        self.shared.registry.metadata(to)
     }
 
     /// Waits until the session with `to` has fewer buffered messages than its high-water mark
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
-        ask(&self.commands, |r| Query::WaitForDrain(to.to_owned(), r)).await;
+        self.shared.registry.wait_for_drain(to).await;
     }
 
     /// Test aid: how many connections are open (pending handshakes included).
-    pub async fn connection_count(&self) -> usize {
-        ask(&self.commands, Query::ConnectionCount)
-            .await
-            .unwrap_or(0)
+    pub fn connection_count(&self) -> usize {
+        self.shared.registry.connection_count()
+    }
+
+    /// Test aid: session and pending-connection tasks still running.
+    pub fn live_tasks(&self) -> usize {
+        self.shared.registry.live_tasks()
     }
 
     /// Test aid: drops every connection as a network failure would; sessions live on.
     pub fn drop_connections(&self) {
-        tell(&self.commands, Query::DropConnections);
+        self.shared.registry.broadcast(|| Command::DropConnection);
     }
 
     /// Test aid: stops (or resumes) delivery on every connection while keeping it open.
     pub fn set_phantom_disconnect(&self, on: bool) {
-        tell(&self.commands, Query::Phantom(on));
+        self.shared.registry.broadcast(|| Command::Phantom(on));
+    }
+
+    /// Makes every session accepted from now on hand its application messages to a handler
+    /// from `factory` (the router).
+    pub(crate) fn set_handler(&self, factory: HandlerFactory) {
+        *self
+            .side()
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(factory);
     }
 
     /// Stops listening, ends every session and pending connection, and reports the transport
-    /// closed. Closing twice is harmless.
+    /// closed. Returns once every session task has finished. Closing twice is harmless.
     pub async fn close(&self) {
         for task in self
+            .side()
             .listeners
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
         {
             task.abort();
         }
-        let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::Close(reply)).is_ok() {
-            let _ = rx.await;
+        let first = !self.shared.registry.is_closed();
+        self.shared.registry.close().await;
+        if first {
+            self.shared
+                .subscribers
+                .emit_detached(&TransportEvent::TransportClosed);
         }
     }
 }
 
-struct Actor {
-    server_id: String,
-    options: ServerOptions,
-    subscribers: Subscribers,
-    drivers: HashMap<Key, SessionDriver>,
-    next_pending: u64,
-    validated_tx: mpsc::UnboundedSender<Validated>,
-    drain_waiters: Vec<(String, oneshot::Sender<()>)>,
+/// Accepts TCP connections until aborted. Accept errors (out of file descriptors, say) back
+/// off instead of spinning: 10 ms, doubling up to a second, reset by the next success.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                backoff = Duration::from_millis(10);
+                let shared = Arc::clone(&shared);
+                tokio::spawn(serve_socket(tcp, peer, shared));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ?backoff, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
-impl Actor {
-    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
-        match command {
-            Command::Accept(conn) => {
-                let mut ctx = SessionContext::new(
-                    "",
-                    self.server_id.clone(),
-                    "",
-                    ProtocolVersion::V2_0,
-                    self.options.session.clone(),
-                );
-                if let CodecMode::Fixed(kind) = self.options.codec {
-                    ctx.codec = kind;
-                }
-                let mut driver = SessionDriver::server(ctx, conn);
-                driver.set_sniff_codec(self.options.codec == CodecMode::Auto);
-                driver.set_accepted_versions(&self.options.accepted_versions);
-                self.next_pending += 1;
-                let key = Key::Pending(self.next_pending);
-                self.drivers.insert(key.clone(), driver);
-                self.flush(&key);
-            }
-            Command::Send {
-                to,
-                session,
-                msg,
-                reply,
-            } => {
-                let key = Key::Session(to.clone());
-                let result = match self.drivers.get_mut(&key) {
-                    Some(driver)
-                        if session
-                            .as_deref()
-                            .is_none_or(|id| driver.identity().1 == id) =>
-                    {
-                        driver.send(*msg).map_err(TransportError::from)
-                    }
-                    Some(_) | None => Err(TransportError::NoSession(to)),
-                };
-                let _ = reply.send(result);
-                self.flush(&key);
-            }
-            Command::Query(query) => answer(self, query),
-            Command::Close(reply) => return Some(reply),
+/// Upgrades one TCP connection to a WebSocket within the upgrade timeout, then serves it as a
+/// pending connection in this same task.
+async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let Some((upgrading, _)) = shared.registry.task() else {
+        return;
+    };
+    let _ = tcp.set_nodelay(true);
+    let side = server_side(&shared);
+    let limits = side.options.limits;
+    let upgraded =
+        tokio::time::timeout(side.options.upgrade_timeout, ws::accept(tcp, limits)).await;
+    let conn = match upgraded {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "websocket upgrade failed");
+            return;
         }
-        None
+        Err(_) => {
+            tracing::debug!(%peer, "websocket upgrade timed out");
+            return;
+        }
+    };
+    drop(upgrading);
+    if let Some(task) = pending_task(&shared, Box::new(conn)) {
+        task.await;
     }
+}
 
-    /// Publishes what the driver under `key` has to say and acts on the rest.
-    fn flush(&mut self, key: &Key) {
-        let Some(driver) = self.drivers.get_mut(key) else {
+/// A task for a connection that has yet to send its handshake.
+fn pending_task(shared: &Arc<Shared>, conn: Box<dyn Connection>) -> Option<SessionTask> {
+    let side = server_side(shared);
+    let options = &side.options;
+    let mut task = SessionTask::new(shared, options.session.send_buffer_high_water_mark)?;
+    let mut ctx = SessionContext::new(
+        "",
+        shared.id.clone(),
+        "",
+        ProtocolVersion::V2_0,
+        options.session.clone(),
+    );
+    if let CodecMode::Fixed(kind) = options.codec {
+        ctx.codec = kind;
+    }
+    let mut driver = SessionDriver::server(ctx, conn);
+    driver.set_sniff_codec(options.codec == CodecMode::Auto);
+    driver.share_accepted_versions(Arc::clone(&side.accepted));
+    task.driver = Some(driver);
+    task.pending = true;
+    shared.registry.add_pending(Entry {
+        sender: task.sender.clone(),
+        task: task.task,
+    });
+    task.publish_info();
+    Some(task)
+}
+
+impl SessionTask {
+    /// A valid handshake request arrived: run the server's validation, then decide.
+    pub(super) fn server_validate(&mut self, request: Box<ParsedRequest>) {
+        let Some(owner) = self.driver.as_ref().and_then(SessionDriver::handle) else {
             return;
         };
-        let party = Party::of(driver);
-        let outputs = driver.take_outputs();
-        let mut ended = false;
-        for output in publish(&self.subscribers, &party, outputs) {
-            match output {
-                Output::HandshakeRequest(request) => {
-                    let Key::Pending(pending) = *key else {
-                        continue;
-                    };
-                    self.start_validation(pending, request);
-                }
-                Output::Ended(_) => ended = true,
-                // Clients' business; a server never sees it.
-                Output::Dial(_) => {}
-                Output::Transition { .. }
-                | Output::Status(_)
-                | Output::Message(_)
-                | Output::ProtocolError(_) => unreachable!("published"),
-            }
-        }
-        if ended {
-            self.drivers.remove(key);
-        }
-    }
-
-    fn start_validation(&self, pending: u64, request: Box<ParsedRequest>) {
-        let validator = self.options.validator.clone();
-        let previous = self
-            .session(&request.msg.from)
-            .and_then(|d| d.metadata().cloned());
-        let tx = self.validated_tx.clone();
-        tokio::spawn(async move {
-            let outcome =
-                validate_metadata(validator.as_deref(), &request.request, previous.as_ref()).await;
-            let _ = tx.send(Validated {
-                pending,
-                request,
-                outcome,
-            });
+        let side = server_side(&self.shared);
+        let validator = side.options.validator.clone();
+        let previous = self.shared.registry.metadata(&request.msg.from);
+        self.validation = Some(Validation {
+            owner,
+            fut: Box::pin(async move {
+                let outcome =
+                    validate_metadata(validator.as_deref(), &request.request, previous.as_ref())
+                        .await;
+                (request, outcome)
+            }),
         });
     }
 
-    fn validated(&mut self, validated: Validated) {
-        let Validated {
-            pending,
-            request,
-            outcome,
-        } = validated;
-        let pending_key = Key::Pending(pending);
-        // The pending connection may have timed out or closed while the hook ran.
-        let Some(mut driver) = self.drivers.remove(&pending_key) else {
+    pub(super) fn server_validated(
+        &mut self,
+        request: Box<ParsedRequest>,
+        outcome: Result<(), Rejection>,
+    ) {
+        match outcome {
+            Err(rejection) => {
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.reject(&rejection);
+                }
+                self.after_step();
+            }
+            Ok(()) => self.decide(*request),
+        }
+    }
+
+    /// Decides on a validated request against the sessions the registry holds now.
+    fn decide(&mut self, request: ParsedRequest) {
+        let transparent = server_side(&self.shared)
+            .options
+            .session
+            .enable_transparent_reconnects;
+        let registry = Arc::clone(&self.shared.registry);
+        let client = request.msg.from.clone();
+        let mut sessions = registry.sessions();
+        let existing = sessions.get(&client).cloned();
+        let existing_id = existing.as_ref().and_then(|e| e.sender.info().session_id());
+        if transparent
+            && let Some(entry) = &existing
+            && existing_id.as_deref() == Some(request.request.session_id.as_str())
+        {
+            // A resume: the session's own task checks the counters and takes the connection.
+            let Some(pending) = self.driver.take() else {
+                return;
+            };
+            match entry
+                .sender
+                .command(Command::Adopt(Box::new((pending, request))))
+            {
+                Ok(()) => {
+                    drop(sessions);
+                    self.finished = true;
+                }
+                Err(Command::Adopt(back)) => {
+                    // That task is gone without having left the registry yet; the session is
+                    // over, so decide as if it never was.
+                    sessions.remove(&client);
+                    drop(sessions);
+                    let (pending, request) = *back;
+                    self.driver = Some(pending);
+                    self.decide(request);
+                }
+                Err(_) => unreachable!("a refused command comes back as it was"),
+            }
+            return;
+        }
+        let other = existing_id.map(|id| ExistingSession {
+            id,
+            ack: 0,
+            next_sent_seq: 0,
+        });
+        let decision = decide(&request.request, other.as_ref(), transparent);
+        let replaced = match &decision {
+            Decision::New { replaces } | Decision::Reject { replaces, .. } => replaces.is_some(),
+            Decision::Resume => false,
+        };
+        let mut reported = None;
+        if replaced && let Some(old) = sessions.remove(&client) {
+            let (tx, rx) = oneshot::channel();
+            if old.sender.command(Command::Replace(tx)).is_ok() {
+                reported = Some(rx);
+            }
+        }
+        match decision {
+            Decision::New { .. } => {
+                sessions.insert(
+                    client.clone(),
+                    Entry {
+                        sender: self.sender.clone(),
+                        task: self.task,
+                    },
+                );
+                drop(sessions);
+                // Listed under the client from now on, so leaving the registry takes it out.
+                self.peer = Some(client.clone());
+                match reported {
+                    // The replaced session reports its end first.
+                    Some(reported) => {
+                        self.successor = Some(Successor {
+                            reported,
+                            client,
+                            request: Box::new(request),
+                        });
+                    }
+                    None => self.become_session(client, &request),
+                }
+            }
+            Decision::Reject { rejection, .. } => {
+                drop(sessions);
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.reject(&rejection);
+                }
+                self.after_step();
+            }
+            Decision::Resume => unreachable!("resumes are handed to the session's task above"),
+        }
+    }
+
+    /// This pending connection's task becomes the task of the new session `client`.
+    pub(super) fn become_session(&mut self, client: String, request: &ParsedRequest) {
+        self.shared.registry.remove_pending(self.task);
+        self.pending = false;
+        self.peer = Some(client);
+        if self.handler.is_none() {
+            let factory = server_side(&self.shared)
+                .handlers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            self.handler = factory.map(|make| make());
+        }
+        if let Some(driver) = self.driver.as_mut() {
+            driver.accept(request);
+            self.sender.info().set_metadata(driver.metadata());
+        }
+        self.after_step();
+    }
+
+    /// A pending connection asks to resume this session.
+    pub(super) fn server_adopt(&mut self, mut pending: SessionDriver, request: ParsedRequest) {
+        let Some(driver) = self.driver.as_mut().filter(|d| d.ended().is_none()) else {
+            self.server_orphaned(pending, request);
             return;
         };
-        let client = request.msg.from.clone();
-        let session_key = Key::Session(client.clone());
-        if let Err(rejection) = outcome {
-            driver.reject(&rejection);
-            self.drivers.insert(pending_key.clone(), driver);
-            self.flush(&pending_key);
-            return;
-        }
-        let existing = self.session(&client).and_then(SessionDriver::existing);
-        let transparent = self.options.session.enable_transparent_reconnects;
-        match decide(&request.request, existing.as_ref(), transparent) {
+        let transparent = server_side(&self.shared)
+            .options
+            .session
+            .enable_transparent_reconnects;
+        match decide(&request.request, driver.existing().as_ref(), transparent) {
             Decision::Resume => {
-                let Some(session) = self.drivers.get_mut(&session_key) else {
-                    unreachable!("resume is decided on an existing session")
-                };
-                session.adopt(driver, &request);
-                self.flush(&session_key);
+                driver.adopt(pending, &request);
+                self.sender.info().set_metadata(driver.metadata());
+                self.after_step();
             }
-            Decision::New { replaces } => {
-                if replaces.is_some() {
-                    self.end_replaced(&session_key);
-                }
-                driver.accept(&request);
-                self.drivers.insert(session_key.clone(), driver);
-                self.flush(&session_key);
+            Decision::Reject { rejection, .. } => {
+                pending.reject(&rejection);
+                self.publish_foreign(pending);
             }
-            Decision::Reject {
-                rejection,
-                replaces,
-            } => {
-                if replaces.is_some() {
-                    self.end_replaced(&session_key);
-                }
-                driver.reject(&rejection);
-                self.drivers.insert(pending_key.clone(), driver);
-                self.flush(&pending_key);
+            Decision::New { .. } => {
+                // Only a request for another session id decides so, and those never come here.
+                self.server_orphaned(pending, request);
             }
         }
     }
 
-    fn end_replaced(&mut self, key: &Key) {
-        if let Some(old) = self.drivers.get_mut(key) {
-            old.replace();
-        }
-        self.flush(key);
-    }
-}
-
-impl Sessions for Actor {
-    fn session(&self, peer: &str) -> Option<&SessionDriver> {
-        self.drivers.get(&Key::Session(peer.to_owned()))
-    }
-
-    fn drivers(&self) -> Vec<&SessionDriver> {
-        self.drivers.values().collect()
-    }
-
-    fn drop_connections(&mut self) {
-        for_each(self, SessionDriver::drop_connection);
-    }
-
-    fn drain_waiters(&mut self) -> &mut Vec<(String, oneshot::Sender<()>)> {
-        &mut self.drain_waiters
-    }
-}
-
-impl Task for Actor {
-    type Key = Key;
-    type Command = Command;
-    type Internal = Validated;
-
-    fn drivers_mut(&mut self) -> &mut HashMap<Key, SessionDriver> {
-        &mut self.drivers
-    }
-
-    fn subscribers(&self) -> &Subscribers {
-        &self.subscribers
-    }
-
-    fn command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
-        Actor::command(self, command)
-    }
-
-    fn internal(&mut self, validated: Validated) {
-        self.validated(validated);
-    }
-
-    fn flush(&mut self, key: &Key) {
-        Actor::flush(self, key);
+    /// A resume request reached a session task after its session ended: it is decided again
+    /// in a task of its own, as if the session never was.
+    pub(super) fn server_orphaned(&mut self, pending: SessionDriver, request: ParsedRequest) {
+        let Some(mut task) = SessionTask::new(
+            &self.shared,
+            server_side(&self.shared)
+                .options
+                .session
+                .send_buffer_high_water_mark,
+        ) else {
+            return;
+        };
+        task.driver = Some(pending);
+        task.pending = true;
+        self.shared.registry.add_pending(Entry {
+            sender: task.sender.clone(),
+            task: task.task,
+        });
+        tokio::spawn(async move {
+            task.decide(request);
+            task.await;
+        });
     }
 }

@@ -1,80 +1,662 @@
-//! The loop both transports' tasks run: take a command, an event of the task's own, or the
-//! next event any session driver handled, and act on it.
+//! The task that owns one session: its driver, its connection, its inbox, the router's work
+//! for it, and the events it owes the subscribers.
+//!
+//! Every session (and, on a server, every connection still waiting for its handshake) has a
+//! task of its own, so an event costs work in the task it belongs to and nowhere else, and
+//! sessions spread over every worker thread of the runtime. A quiet session's task sleeps
+//! until its connection, its one timer, or its inbox wakes it.
+//!
+//! One turn of the task, repeated while anything made progress: take commands from the inbox
+//! (sends, in order), poll the dial or the handshake validation in flight, poll the handler's
+//! calls, let the driver handle due timers and then frames (only while the subscribers and
+//! the handler have room for what the frames produce), write everything queued on the
+//! connection with one flush, and deliver events. The inbox is drained before frames are read,
+//! so a response pushed by a handler goes out before anything that reading further may cause.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use statebound::Handle;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
 
-use super::query::{Sessions, resolve_drain_waiters};
-use super::{Subscribers, TransportEvent, step_any};
-use crate::session::SessionDriver;
+use super::command::{Command, Outgoing, SessionSender};
+use super::dial::DialError;
+use super::events::{Emitter, Subscribers};
+use super::handler::{HandlerIo, SessionHandler};
+use super::registry::{Registry, TaskGuard};
+use super::{ClientSide, ServerSide, TransportError, TransportEvent};
+use crate::session::{
+    BoxFuture, Connection, EndReason, Output, ParsedRequest, Rejection, SessionDriver,
+    SessionStatus,
+};
+use crate::wire::ProtocolVersion;
 
-/// A transport's task: session drivers under keys, commands from the handle, and events of its
-/// own (dial results, validation outcomes).
-pub(super) trait Task: Sessions + Send + Sized + 'static {
-    type Key: Clone + Eq + Hash + Send;
-    type Command: Send;
-    type Internal: Send;
+/// Rounds of a turn before the task yields to others.
+const ROUNDS: usize = 32;
+/// Commands, timer firings or frames handled per round.
+const BATCH: usize = 64;
+/// How long a closing session waits for a subscriber that does not make room.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(2);
 
-    fn drivers_mut(&mut self) -> &mut HashMap<Self::Key, SessionDriver>;
-
-    fn subscribers(&self) -> &Subscribers;
-
-    /// Handles a command. A close command returns its reply, and the loop then ends.
-    fn command(&mut self, command: Self::Command) -> Option<oneshot::Sender<()>>;
-
-    fn internal(&mut self, event: Self::Internal);
-
-    /// Publishes and acts on what the driver under `key` has to say.
-    fn flush(&mut self, key: &Self::Key);
+/// What one transport's session tasks share.
+pub(crate) struct Shared {
+    /// This transport's own id.
+    pub(crate) id: String,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) subscribers: Subscribers,
+    pub(crate) side: Side,
 }
 
-enum Event<T: Task> {
-    Command(Option<T::Command>),
-    Internal(T::Internal),
-    Stepped(T::Key),
+pub(crate) enum Side {
+    Client(ClientSide),
+    Server(ServerSide),
 }
 
-/// Runs `task` until it is closed (or its handles are all gone), then ends every session and
-/// reports the transport closed.
-pub(super) async fn run<T: Task>(
-    mut task: T,
-    mut commands: mpsc::UnboundedReceiver<T::Command>,
-    mut internal: mpsc::UnboundedReceiver<T::Internal>,
-) {
-    let closer = loop {
-        let event = tokio::select! {
-            command = commands.recv() => Event::<T>::Command(command),
-            Some(event) = internal.recv() => Event::Internal(event),
-            key = step_any(task.drivers_mut().iter_mut().map(|(k, d)| (k.clone(), d))) => {
-                Event::Stepped(key)
-            }
+/// A dial in flight for the `Connecting` state `owner`.
+pub(super) struct Dial {
+    pub(super) owner: Handle,
+    pub(super) fut: BoxFuture<'static, Result<Box<dyn Connection>, DialError>>,
+}
+
+/// A handshake validation in flight for the pending connection's state `owner`.
+pub(super) struct Validation {
+    pub(super) owner: Handle,
+    pub(super) fut: BoxFuture<'static, (Box<ParsedRequest>, Result<(), Rejection>)>,
+}
+
+/// A new session waiting for the one it replaces to report its end.
+pub(super) struct Successor {
+    pub(super) reported: oneshot::Receiver<()>,
+    pub(super) client: String,
+    pub(super) request: Box<ParsedRequest>,
+}
+
+/// One session's task. See the module docs.
+pub(crate) struct SessionTask {
+    pub(super) shared: Arc<Shared>,
+    _guard: TaskGuard,
+    /// Distinguishes this task's registry entries from a later task's.
+    pub(super) task: u64,
+    /// The registry key this task is listed under as a session (the peer's id).
+    pub(super) peer: Option<String>,
+    /// Listed among a server's pending connections.
+    pub(super) pending: bool,
+    inbox: mpsc::UnboundedReceiver<Command>,
+    pub(super) sender: SessionSender,
+    pub(super) driver: Option<SessionDriver>,
+    pub(super) handler: Option<Box<dyn SessionHandler>>,
+    outputs: Vec<Output>,
+    emitter: Emitter,
+    pub(super) dial: Option<Dial>,
+    pub(super) validation: Option<Validation>,
+    /// Server: a new session waits for this one's end to be reported before it starts.
+    pub(super) successor: Option<Successor>,
+    /// Dropped once this session's end is reported (it was replaced by a new one).
+    replaced: Option<oneshot::Sender<()>>,
+    /// The transport is closing: end the session, deliver what is owed, stop.
+    pub(super) closing: bool,
+    /// The task has nothing left to do once its events are delivered.
+    pub(super) finished: bool,
+    close_patience: Option<Pin<Box<Sleep>>>,
+}
+
+impl SessionTask {
+    /// A task with an inbox and no session yet, registered nowhere. `None` once the
+    /// transport is closed.
+    pub(super) fn new(shared: &Arc<Shared>, high_water_mark: usize) -> Option<Self> {
+        let (guard, task) = shared.registry.task()?;
+        let (sender, inbox) = SessionSender::new(high_water_mark);
+        Some(SessionTask {
+            shared: Arc::clone(shared),
+            _guard: guard,
+            task,
+            peer: None,
+            pending: false,
+            inbox,
+            sender,
+            driver: None,
+            handler: None,
+            outputs: Vec::new(),
+            emitter: Emitter::default(),
+            dial: None,
+            validation: None,
+            successor: None,
+            replaced: None,
+            closing: false,
+            finished: false,
+            close_patience: None,
+        })
+    }
+
+    /// The protocol version of the current session.
+    fn version(&self) -> ProtocolVersion {
+        self.driver
+            .as_ref()
+            .and_then(SessionDriver::context)
+            .map_or(ProtocolVersion::CURRENT, |c| c.version)
+    }
+
+    /// Runs `f` with the handler (if any) and what it may know of the session.
+    pub(super) fn with_handler<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn SessionHandler, &HandlerIo<'_>) -> R,
+    ) -> Option<R> {
+        let handler = self.handler.as_deref_mut()?;
+        let version = self
+            .driver
+            .as_ref()
+            .and_then(SessionDriver::context)
+            .map_or(ProtocolVersion::CURRENT, |c| c.version);
+        let (peer, session_id) = match &self.driver {
+            Some(driver) => driver.identity(),
+            None => (self.peer.as_deref().unwrap_or_default(), ""),
         };
-        match event {
-            Event::Command(None) => break None,
-            Event::Command(Some(command)) => {
-                if let Some(reply) = task.command(command) {
-                    break Some(reply);
+        let io = HandlerIo {
+            sender: &self.sender,
+            peer,
+            session_id,
+            version,
+            metadata: self.driver.as_ref().and_then(SessionDriver::metadata),
+        };
+        Some(f(handler, &io))
+    }
+
+    // ----- one turn -------------------------------------------------------------------------
+
+    fn turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..ROUNDS {
+            let mut busy = false;
+            if !self.closing && self.shared.registry.is_closed() {
+                self.start_closing();
+                busy = true;
+            }
+            busy |= self.poll_commands(cx);
+            busy |= self.poll_side(cx);
+            busy |= self.poll_handler(cx);
+            busy |= self.poll_driver(cx);
+            if let Some(driver) = self.driver.as_mut() {
+                let _ = driver.poll_flush(cx);
+            }
+            let emitted = self.emitter.poll_emit(cx, &self.shared.subscribers);
+            self.publish_info();
+            if emitted.is_pending() && self.closing && self.out_of_patience(cx) {
+                let dropped = self.emitter.abandon();
+                tracing::warn!(
+                    dropped,
+                    "a subscriber did not make room while the transport closed; its events were dropped"
+                );
+            }
+            if self.finished && !self.emitter.is_blocked() {
+                self.exit();
+                return Poll::Ready(());
+            }
+            if !busy {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut busy = false;
+        for _ in 0..BATCH {
+            match self.inbox.poll_recv(cx) {
+                Poll::Ready(Some(command)) => {
+                    busy = true;
+                    self.command(command);
+                }
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        busy
+    }
+
+    fn poll_side(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut busy = false;
+        if let Some(dial) = self.dial.as_mut() {
+            if !dial.owner.is_live() {
+                // The attempt was given up (timed out, or the session ended): dropping the
+                // future cancels the dial and closes whatever socket it had opened.
+                self.dial = None;
+            } else if let Poll::Ready(result) = dial.fut.as_mut().poll(cx) {
+                busy = true;
+                let owner = dial.owner.clone();
+                self.dial = None;
+                self.dialed(&owner, result);
+            }
+        }
+        if let Some(successor) = self.successor.as_mut()
+            && Pin::new(&mut successor.reported).poll(cx).is_ready()
+        {
+            busy = true;
+            if let Some(Successor {
+                client, request, ..
+            }) = self.successor.take()
+            {
+                self.become_session(client, &request);
+            }
+        }
+        if let Some(validation) = self.validation.as_mut() {
+            if !validation.owner.is_live() {
+                self.validation = None;
+            } else if let Poll::Ready((request, outcome)) = validation.fut.as_mut().poll(cx) {
+                busy = true;
+                self.validation = None;
+                self.validated(request, outcome);
+            }
+        }
+        busy
+    }
+
+    fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
+        self.with_handler(|handler, io| handler.poll(cx, io));
+        // What the handler's calls sent is in the inbox now.
+        !self.inbox.is_empty()
+    }
+
+    fn poll_driver(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut busy = false;
+        for _ in 0..BATCH {
+            let Some(driver) = self.driver.as_mut() else {
+                break;
+            };
+            if driver.ended().is_some() || driver.poll_timer(cx).is_pending() {
+                break;
+            }
+            busy = true;
+            self.after_step();
+        }
+        for _ in 0..BATCH {
+            if !self.can_read(cx) {
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.hold_liveness();
+                }
+                break;
+            }
+            let Some(driver) = self.driver.as_mut() else {
+                break;
+            };
+            if driver.ended().is_some() || driver.poll_connection(cx).is_pending() {
+                break;
+            }
+            busy = true;
+            self.after_step();
+        }
+        busy
+    }
+
+    /// Whether frames may be read: what they produce must have somewhere to go.
+    fn can_read(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.emitter.is_blocked() {
+            return false;
+        }
+        match self.handler.as_mut() {
+            Some(handler) => handler.poll_ready(cx).is_ready(),
+            None => true,
+        }
+    }
+
+    fn out_of_patience(&mut self, cx: &mut Context<'_>) -> bool {
+        let sleep = self
+            .close_patience
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(CLOSE_PATIENCE)));
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// Keeps the registry's facts about this session current.
+    pub(super) fn publish_info(&self) {
+        let info = self.sender.info();
+        match self.driver.as_ref() {
+            Some(driver) if driver.ended().is_none() => {
+                info.set_connected(driver.connection().is_some());
+                if let Some(ctx) = driver.context() {
+                    info.set_buffered(ctx.send_buffer.len());
                 }
             }
-            Event::Internal(event) => task.internal(event),
-            Event::Stepped(key) => task.flush(&key),
+            _ => info.set_ended(),
         }
-        resolve_drain_waiters(&mut task);
-    };
-    for_each(&mut task, SessionDriver::close);
-    task.subscribers().emit(&TransportEvent::TransportClosed);
-    drop(closer);
+    }
+
+    // ----- commands -------------------------------------------------------------------------
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Send(out) => self.send(*out),
+            Command::Connect => self.connect(),
+            Command::HardDisconnect => {
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.close();
+                }
+                self.after_step();
+            }
+            Command::DropConnection => {
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.drop_connection();
+                }
+                self.after_step();
+            }
+            Command::Phantom(on) => {
+                if let Some(conn) = self.driver.as_ref().and_then(SessionDriver::connection) {
+                    conn.set_phantom_disconnect(on);
+                }
+            }
+            Command::Adopt(pending) => {
+                let (pending, request) = *pending;
+                self.adopt(pending, request);
+            }
+            Command::Replace(reported) => {
+                self.replaced = Some(reported);
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.replace();
+                }
+                self.after_step();
+            }
+            Command::Install(handler) => self.handler = Some(handler),
+            Command::Close => self.start_closing(),
+        }
+    }
+
+    fn send(&mut self, out: Outgoing) {
+        let Outgoing {
+            msg,
+            session,
+            reply,
+            attach,
+        } = out;
+        self.before_send();
+        let stream_id = self.handler.as_ref().map(|_| msg.stream_id.clone());
+        let flags = msg.control_flags;
+        let outcome = match self.driver.as_mut() {
+            Some(driver)
+                if driver.ended().is_none()
+                    && session.as_deref().is_none_or(|s| driver.identity().1 == s) =>
+            {
+                driver.send(msg)
+            }
+            _ => Err(crate::session::SendError::SessionEnded),
+        };
+        if let Some(stream_id) = stream_id {
+            self.with_handler(|handler, io| {
+                handler.sent(&stream_id, flags, attach, outcome.as_ref(), io);
+            });
+        }
+        if let Some(reply) = reply {
+            let peer = self.peer.clone().unwrap_or_default();
+            let _ = reply.send(outcome.map_err(|e| match e {
+                crate::session::SendError::SessionEnded => TransportError::NoSession(peer),
+                other => TransportError::Send(other),
+            }));
+        }
+    }
+
+    pub(super) fn start_closing(&mut self) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        match self.driver.as_mut() {
+            Some(driver) if driver.ended().is_none() => {
+                driver.close();
+                self.after_step();
+            }
+            _ => self.finished = true,
+        }
+    }
+
+    // ----- outputs --------------------------------------------------------------------------
+
+    /// Publishes and acts on what the driver has to say.
+    pub(super) fn after_step(&mut self) {
+        let Some(driver) = self.driver.as_mut() else {
+            return;
+        };
+        driver.drain_outputs(&mut self.outputs);
+        if self.outputs.is_empty() {
+            return;
+        }
+        let mut outputs = std::mem::take(&mut self.outputs);
+        for output in outputs.drain(..) {
+            self.output(output);
+        }
+        if self.outputs.is_empty() {
+            self.outputs = outputs;
+        }
+    }
+
+    fn output(&mut self, output: Output) {
+        let shared = Arc::clone(&self.shared);
+        let subscribers = &shared.subscribers;
+        match output {
+            Output::Message(msg) => {
+                let unclaimed = if self.handler.is_some() {
+                    self.with_handler(move |handler, io| handler.message(msg, io))
+                        .flatten()
+                } else {
+                    Some(msg)
+                };
+                if let Some(msg) = unclaimed
+                    && subscribers.wants_messages()
+                {
+                    let event = self.event(|peer, session_id, version| TransportEvent::Message {
+                        from: peer.to_owned(),
+                        session_id: session_id.to_owned(),
+                        version,
+                        msg: Arc::from(msg),
+                    });
+                    self.emitter.push(event);
+                }
+            }
+            Output::Transition {
+                from,
+                to,
+                transition,
+            } => {
+                let (peer, session) = self.identity();
+                tracing::info!(%peer, %session, from, to, transition, "session transition");
+                if subscribers.any() {
+                    let event =
+                        self.event(|peer, session_id, _| TransportEvent::SessionTransition {
+                            peer: peer.to_owned(),
+                            session_id: session_id.to_owned(),
+                            from,
+                            to,
+                            transition,
+                        });
+                    self.emitter.push(event);
+                }
+            }
+            Output::Status(status) => {
+                let (peer, session) = self.identity();
+                tracing::info!(%peer, %session, ?status, "session status");
+                if status == SessionStatus::Created {
+                    self.sender.info().set_session_id(Some(&session));
+                }
+                if subscribers.any() {
+                    let event = self.event(|peer, session_id, _| TransportEvent::SessionStatus {
+                        peer: peer.to_owned(),
+                        session_id: session_id.to_owned(),
+                        status,
+                    });
+                    self.emitter.push(event);
+                }
+            }
+            Output::ProtocolError(error) => {
+                let (peer, _) = self.identity();
+                tracing::warn!(%peer, ?error, "protocol error");
+                if subscribers.any() {
+                    let event = self.event(|peer, _, _| TransportEvent::ProtocolError {
+                        peer: peer.to_owned(),
+                        error,
+                    });
+                    self.emitter.push(event);
+                }
+            }
+            Output::Dial(handle) => self.start_dial(handle),
+            Output::HandshakeRequest(request) => self.start_validation(request),
+            Output::Ended(reason) => {
+                self.with_handler(SessionHandler::session_ended);
+                self.ended(reason);
+            }
+        }
+    }
+
+    /// Queues an event about the current session, made by `make(peer, session_id, version)`.
+    fn event(
+        &self,
+        make: impl FnOnce(&str, &str, ProtocolVersion) -> TransportEvent,
+    ) -> TransportEvent {
+        let (peer, session_id) = match &self.driver {
+            Some(driver) => driver.identity(),
+            None => (self.peer.as_deref().unwrap_or_default(), ""),
+        };
+        make(peer, session_id, self.version())
+    }
+
+    fn identity(&self) -> (String, String) {
+        match &self.driver {
+            Some(driver) => {
+                let (peer, session) = driver.identity();
+                (peer.to_owned(), session.to_owned())
+            }
+            None => (self.peer.clone().unwrap_or_default(), String::new()),
+        }
+    }
+
+    /// Publishes the outputs of a driver this task holds only for a moment (a pending
+    /// connection refused in another session's task).
+    pub(super) fn publish_foreign(&mut self, mut driver: SessionDriver) {
+        let outputs = driver.take_outputs();
+        let (peer, session_id) = driver.identity();
+        for output in outputs {
+            let event = match output {
+                Output::ProtocolError(error) => {
+                    tracing::warn!(%peer, ?error, "protocol error");
+                    TransportEvent::ProtocolError {
+                        peer: peer.to_owned(),
+                        error,
+                    }
+                }
+                Output::Status(status) => TransportEvent::SessionStatus {
+                    peer: peer.to_owned(),
+                    session_id: session_id.to_owned(),
+                    status,
+                },
+                _ => continue,
+            };
+            if self.shared.subscribers.any() {
+                self.emitter.push(event);
+            }
+        }
+    }
+
+    fn ended(&mut self, reason: EndReason) {
+        match &self.shared.side {
+            Side::Client(_) => self.client_session_ended(reason),
+            Side::Server(_) => {
+                // Gone from the registry at once, so nothing new is routed to it.
+                self.leave_registry();
+                self.finished = true;
+            }
+        }
+        if self.closing {
+            self.finished = true;
+        }
+    }
+
+    /// Leaves the registry and settles what is still in the inbox.
+    fn leave_registry(&mut self) {
+        if let Some(peer) = &self.peer {
+            self.shared.registry.remove_session(peer, self.task);
+        }
+        if self.pending {
+            self.shared.registry.remove_pending(self.task);
+            self.pending = false;
+        }
+    }
+
+    fn exit(&mut self) {
+        self.leave_registry();
+        drop(self.replaced.take());
+        self.sender.info().set_ended();
+        self.inbox.close();
+        while let Ok(command) = self.inbox.try_recv() {
+            match command {
+                Command::Send(out) => {
+                    if let Some(reply) = out.reply {
+                        let _ = reply.send(Err(TransportError::Closed));
+                    }
+                }
+                Command::Adopt(pending) => {
+                    let (pending, request) = *pending;
+                    self.orphaned(pending, request);
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
-/// Applies `f` to every driver, publishing what each has to say right after.
-pub(super) fn for_each<T: Task>(task: &mut T, f: impl Fn(&mut SessionDriver)) {
-    let keys: Vec<T::Key> = task.drivers_mut().keys().cloned().collect();
-    for key in keys {
-        if let Some(driver) = task.drivers_mut().get_mut(&key) {
-            f(driver);
+impl Future for SessionTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().turn(cx)
+    }
+}
+
+/// The side-specific parts of the task, as the two transports define them.
+impl SessionTask {
+    fn connect(&mut self) {
+        if matches!(self.shared.side, Side::Client(_)) {
+            self.client_connect();
         }
-        task.flush(&key);
+    }
+
+    fn before_send(&mut self) {
+        let no_session = self.driver.as_ref().is_none_or(|d| d.ended().is_some());
+        if matches!(self.shared.side, Side::Client(_)) && no_session {
+            self.client_connect();
+        }
+    }
+
+    fn start_dial(&mut self, handle: Handle) {
+        if matches!(self.shared.side, Side::Client(_)) {
+            self.client_dial(handle);
+        }
+    }
+
+    fn dialed(&mut self, owner: &Handle, result: Result<Box<dyn Connection>, DialError>) {
+        if matches!(self.shared.side, Side::Client(_)) {
+            self.client_dialed(owner, result);
+        }
+    }
+
+    fn start_validation(&mut self, request: Box<ParsedRequest>) {
+        if matches!(self.shared.side, Side::Server(_)) {
+            self.server_validate(request);
+        }
+    }
+
+    fn validated(&mut self, request: Box<ParsedRequest>, outcome: Result<(), Rejection>) {
+        if matches!(self.shared.side, Side::Server(_)) {
+            self.server_validated(request, outcome);
+        }
+    }
+
+    fn adopt(&mut self, pending: SessionDriver, request: ParsedRequest) {
+        if matches!(self.shared.side, Side::Server(_)) {
+            self.server_adopt(pending, request);
+        }
+    }
+
+    fn orphaned(&mut self, pending: SessionDriver, request: ParsedRequest) {
+        if matches!(self.shared.side, Side::Server(_)) {
+            self.server_orphaned(pending, request);
+        }
     }
 }

@@ -1,29 +1,56 @@
 //! WebSocket connections on tokio-tungstenite: one River frame per binary message.
+//!
+//! The session that owns a [`WsConnection`] reads and writes the socket itself: there is no
+//! task or channel between them. Frames queued with `send` are handed to tungstenite when the
+//! session flushes, and go out with one write and one flush. Closing hands the socket to a
+//! short-lived task that writes what was queued, sends the close frame and waits a bounded
+//! time for the peer's answer before the socket is dropped.
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 
-use crate::session::connection::Wire;
-use crate::session::{ChannelConnection, CloseCode};
+use crate::session::{CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId};
 
-/// Limits of WebSocket connections.
+/// Limits and buffers of WebSocket connections.
+///
+/// The defaults keep an idle connection small (a few KiB of buffers) while a busy one still
+/// writes in large batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WsLimits {
     /// Largest message (one River frame) accepted, in bytes. Larger ones close the connection.
+    /// 100 MiB by default, what River's server (the `ws` package) accepts.
     pub max_message_size: usize,
+    /// How much is read from the socket at a time, and the read buffer's initial size, in
+    /// bytes (8 KiB). The buffer grows only while a larger frame is arriving.
+    pub read_buffer_size: usize,
+    /// Frames queued together are gathered up to this many bytes before a write (8 KiB); a
+    /// flush writes whatever is gathered. While the socket is full no more frames are taken,
+    /// so tungstenite's write buffer holds at most this plus one frame.
+    pub write_buffer_size: usize,
+    /// How long a closing connection waits for the peer to answer its close frame before the
+    /// socket is dropped anyway (2 s).
+    pub close_timeout: Duration,
 }
 
 impl Default for WsLimits {
     fn default() -> Self {
-        // River's server (the `ws` package) accepts 100 MiB payloads by default.
         WsLimits {
             max_message_size: 100 * 1024 * 1024,
+            read_buffer_size: 8 * 1024,
+            write_buffer_size: 8 * 1024,
+            close_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -33,59 +60,215 @@ impl WsLimits {
         WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(self.write_buffer_size)
     }
 }
 
-/// Turns an open WebSocket into a [`Connection`](crate::session::Connection): a reader task
-/// and a writer task pump frames between the socket and the connection's channels.
+/// An open WebSocket as a [`Connection`].
 ///
 /// Binary and text messages are both frames (River sends binary; text is read as its UTF-8
 /// bytes). A close message ends the connection with its code; so does an error or the end of
 /// the stream, without a code. Dropping the connection without closing it closes the socket
 /// with [`CloseCode::SESSION_CONTINUES`].
-pub(crate) fn spawn<S>(ws: WebSocketStream<S>) -> ChannelConnection
+pub(crate) struct WsConnection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
+    id: ConnectionId,
+    /// `None` once closed: the socket has been handed to the closing task or dropped.
+    ws: Option<WebSocketStream<S>>,
+    queue: VecDeque<Bytes>,
+    /// Frames were handed to tungstenite since the last completed flush.
+    dirty: bool,
+    peer_code: Option<CloseCode>,
+    phantom: AtomicBool,
+    close_timeout: Duration,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> std::fmt::Debug for WsConnection<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConnection")
+            .field("id", &self.id)
+            .field("open", &self.ws.is_some())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> WsConnection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Wire>();
-    let (in_tx, in_rx) = mpsc::unbounded_channel::<Wire>();
-    let (mut sink, mut stream) = ws.split();
-    tokio::spawn(async move {
-        let close = loop {
-            match out_rx.recv().await {
-                Some(Wire::Frame(frame)) => {
-                    if sink.send(Message::Binary(frame.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Wire::Close(code)) => break code,
-                None => break CloseCode::SESSION_CONTINUES,
-            }
+    pub(crate) fn new(ws: WebSocketStream<S>, limits: WsLimits) -> Self {
+        WsConnection {
+            id: ConnectionId::next(),
+            ws: Some(ws),
+            queue: VecDeque::new(),
+            dirty: false,
+            peer_code: None,
+            phantom: AtomicBool::new(false),
+            close_timeout: limits.close_timeout,
+        }
+    }
+
+    /// Gives up the socket at once: it is dropped, which closes it.
+    fn break_off(&mut self) {
+        self.ws = None;
+        self.queue.clear();
+    }
+
+    /// Hands the socket to a task that writes what is queued, closes with `code` (when the
+    /// close is ours to send) and waits for the peer's answer, all within the close timeout.
+    fn finish(&mut self, code: Option<CloseCode>) {
+        let Some(ws) = self.ws.take() else { return };
+        let queue = std::mem::take(&mut self.queue);
+        let timeout = self.close_timeout;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
-        let frame = CloseFrame {
-            code: WsCloseCode::from(close.0),
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(timeout, close_gracefully(ws, queue, code)).await;
+        });
+    }
+}
+
+async fn close_gracefully<S>(
+    mut ws: WebSocketStream<S>,
+    queue: VecDeque<Bytes>,
+    code: Option<CloseCode>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for frame in queue {
+        if ws.feed(Message::Binary(frame)).await.is_err() {
+            return;
+        }
+    }
+    let close = match code {
+        Some(code) => ws.close(Some(CloseFrame {
+            code: WsCloseCode::from(code.0),
             reason: "".into(),
+        })),
+        // The peer closed first: tungstenite has queued our answer; writing it is all
+        // that is left.
+        None => ws.close(None),
+    };
+    if close.await.is_err() {
+        return;
+    }
+    // Wait for the peer's close frame (or the end of the stream) before dropping the socket.
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
+impl<S> Connection for WsConnection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    fn send(&mut self, frame: Bytes) -> Result<(), ConnectionClosed> {
+        if self.ws.is_none() {
+            return Err(ConnectionClosed(self.id));
+        }
+        if !self.phantom.load(Ordering::Relaxed) {
+            self.queue.push_back(frame);
+        }
+        Ok(())
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionClosed>> {
+        let Some(ws) = self.ws.as_mut() else {
+            return Poll::Ready(Err(ConnectionClosed(self.id)));
         };
-        let _ = sink.send(Message::Close(Some(frame))).await;
-        let _ = sink.close().await;
-    });
-    tokio::spawn(async move {
-        while let Some(message) = stream.next().await {
-            let wire = match message {
-                Ok(Message::Binary(bytes)) => Wire::Frame(bytes.to_vec()),
-                Ok(Message::Text(text)) => Wire::Frame(text.as_bytes().to_vec()),
-                Ok(Message::Close(frame)) => {
-                    let code = frame.map_or(CloseCode(1005), |f| CloseCode(u16::from(f.code)));
-                    let _ = in_tx.send(Wire::Close(code));
-                    return;
+        let mut ws = Pin::new(ws);
+        while !self.queue.is_empty() {
+            match ws.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => {
+                    self.break_off();
+                    return Poll::Ready(Err(ConnectionClosed(self.id)));
                 }
-                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-                Err(_) => return,
+                Poll::Pending => return Poll::Pending,
+            }
+            let Some(frame) = self.queue.pop_front() else {
+                break;
             };
-            if in_tx.send(wire).is_err() {
-                return;
+            if ws.as_mut().start_send(Message::Binary(frame)).is_err() {
+                self.break_off();
+                return Poll::Ready(Err(ConnectionClosed(self.id)));
+            }
+            self.dirty = true;
+        }
+        if self.dirty {
+            match ws.as_mut().poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.dirty = false,
+                Poll::Ready(Err(_)) => {
+                    self.break_off();
+                    return Poll::Ready(Err(ConnectionClosed(self.id)));
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
-    });
-    ChannelConnection::from_channels(out_tx, in_rx)
+        Poll::Ready(Ok(()))
+    }
+
+    fn close(&mut self, code: CloseCode) {
+        self.finish(Some(code));
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionEvent> {
+        loop {
+            let Some(ws) = self.ws.as_mut() else {
+                return Poll::Ready(ConnectionEvent::Closed {
+                    code: self.peer_code,
+                });
+            };
+            let frame = match Pin::new(ws).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(Message::Binary(bytes)))) => bytes,
+                Poll::Ready(Some(Ok(Message::Text(text)))) => Bytes::from(text),
+                Poll::Ready(Some(Ok(Message::Close(frame)))) => {
+                    self.peer_code =
+                        Some(frame.map_or(CloseCode(1005), |f| CloseCode(u16::from(f.code))));
+                    self.finish(None);
+                    continue;
+                }
+                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {
+                    // tungstenite answers pings itself; the answer goes out with the next flush.
+                    self.dirty = true;
+                    continue;
+                }
+                Poll::Ready(Some(Err(_)) | None) => {
+                    self.break_off();
+                    continue;
+                }
+            };
+            if self.phantom.load(Ordering::Relaxed) {
+                continue;
+            }
+            return Poll::Ready(ConnectionEvent::Frame(frame));
+        }
+    }
+
+    fn set_phantom_disconnect(&self, on: bool) {
+        self.phantom.store(on, Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for WsConnection<S> {
+    fn drop(&mut self) {
+        self.finish(Some(CloseCode::SESSION_CONTINUES));
+    }
+}
+
+/// Accepts a WebSocket upgrade on `stream`.
+pub(crate) async fn accept<S>(
+    stream: S,
+    limits: WsLimits,
+) -> Result<WsConnection<S>, tokio_tungstenite::tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(limits.config())).await?;
+    Ok(WsConnection::new(ws, limits))
 }

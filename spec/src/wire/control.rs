@@ -1,4 +1,4 @@
-//! Control payloads: heartbeats, stream closes and the handshake (PROTOCOL.md section 3).
+//! Control payloads: heartbeats, stream closes and the handshake (`docs/protocol.md` section 3).
 
 use std::fmt;
 

@@ -29,7 +29,7 @@ mod name {
 /// The `streamId` of every heartbeat.
 pub const HEARTBEAT_STREAM_ID: &str = "heartbeat";
 
-/// One River message: what one binary WebSocket frame carries (PROTOCOL.md section 2).
+/// One River message: what one binary WebSocket frame carries (`docs/protocol.md` section 2).
 ///
 /// Serde maps it to River's camelCase wire names. Absent optional fields are left out when
 /// encoding; when decoding, unknown fields are ignored, `null` reads as an absent optional field,

@@ -27,6 +27,10 @@ pub enum DecodeError {
     /// A msgpack string is not valid UTF-8.
     #[error("msgpack string is not valid UTF-8")]
     InvalidUtf8,
+    /// A big integer (msgpack extension type 0, River's `BigInt`) holds neither an integer nor
+    /// a decimal string, or one outside the range of `i128`.
+    #[error("invalid big integer (msgpack extension type 0): {0}")]
+    InvalidBigInt(String),
     /// A msgpack map has a key that is not a string.
     #[error("map key must be a string, found {found}")]
     NonStringKey {
@@ -56,16 +60,18 @@ pub enum DecodeError {
 
 /// Why a message could not be encoded.
 ///
-/// A message that fails to encode must not consume a sequence number (PROTOCOL.md section 4),
+/// A message that fails to encode must not consume a sequence number (`docs/protocol.md` section 5),
 /// so encoding reports failure rather than writing something the peer would misread.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
     /// The payload holds something JSON cannot carry: a non-finite float, a msgpack extension
-    /// value, a map with a `"$t"` key, or an integer outside `i64::MIN..=u64::MAX`.
+    /// value, or a map with a `"$t"` or `"$b"` key (River's JSON codec would read it back as
+    /// bytes or as a big integer).
     #[error("cannot encode as JSON: {0}")]
     Json(serde_json::Error),
-    /// The payload holds an integer outside `i64::MIN..=u64::MAX`.
+    /// The message could not be written as msgpack. Every [`Value`](super::Value) can be, so this
+    /// reports a failure of the writer itself.
     #[error("cannot encode as msgpack: {0}")]
     Msgpack(rmp_serde::encode::Error),
 }

@@ -1,10 +1,11 @@
 //! River's wire format: the message envelope, control payloads, control flags and the two
-//! codecs (PROTOCOL.md sections 1-3).
+//! codecs (the repository's `docs/protocol.md`, sections 1-3).
 //!
 //! A frame decodes into a [`TransportMessage`] whose `payload` is a dynamic [`Value`]; control
 //! payloads are read from it with [`ControlPayload::parse`] or the handshake parsers, and the raw
 //! `controlFlags` are read with [`ControlFlags::from_bits`] under the session's
-//! [`ProtocolVersion`].
+//! [`ProtocolVersion`]. [`to_payload`] and [`from_payload`] convert between a [`Value`] and
+//! a handler's own serde types.
 //!
 //! ```
 //! use statebound_river::wire::{
@@ -27,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bigint;
 mod codec;
 mod control;
 mod envelope;
@@ -34,8 +36,10 @@ mod error;
 mod fields;
 mod flags;
 mod msgpack;
+mod payload;
 mod value;
 
+pub use bigint::{BIGINT_EXT, BIGINT_TAG, SAFE_INT_MAX};
 pub use codec::{Codec, CodecKind, JsonCodec, MsgpackCodec};
 pub use control::{
     ControlKind, ControlPayload, ControlPayloadError, ExpectedSessionState, HandshakeErrorCode,
@@ -45,4 +49,5 @@ pub use control::{
 pub use envelope::{HEARTBEAT_STREAM_ID, MessageHeader, PartialMessage, Tracing, TransportMessage};
 pub use error::{DecodeError, EncodeError};
 pub use flags::{ControlFlags, ProtocolVersion, UnknownVersion, UnsupportedFlag};
-pub use value::{BYTES_TAG, INT_MAX, INT_MIN, Map, Value};
+pub use payload::{PayloadError, from_payload, to_payload};
+pub use value::{BYTES_TAG, Map, Value};

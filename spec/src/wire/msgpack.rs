@@ -3,8 +3,10 @@
 //! Written here rather than taken from rmpv because rmpv reads the reserved marker `0xC1` as
 //! `nil` and keeps invalid UTF-8 strings, where River's peers (Python's `msgpack`,
 //! `@msgpack/msgpack`) refuse both; and reading into [`Value`] directly saves building a second
-//! tree for every frame.
+//! tree for every frame. Extension type 0 is River's big integer and is read as
+//! [`Value::Int`] (see [`bigint`](super::bigint)); other extensions stay [`Value::Ext`].
 
+use super::bigint::{self, BIGINT_EXT};
 use super::error::DecodeError;
 use super::value::{Map, Value};
 
@@ -14,20 +16,48 @@ pub(super) const MAX_DEPTH: usize = 128;
 
 /// Reads exactly one value from `input`.
 pub(super) fn read(input: &[u8]) -> Result<Value, DecodeError> {
-    let mut reader = Reader { input };
-    let value = reader.value(0)?;
-    if reader.input.is_empty() {
-        Ok(value)
-    } else {
-        Err(DecodeError::TrailingBytes(reader.input.len()))
+    Reader {
+        input,
+        max_depth: MAX_DEPTH,
+        bigints: true,
     }
+    .whole()
+}
+
+/// Reads exactly one value that is neither an array nor a map, leaving extensions as they are:
+/// the data of a big-integer extension, which must not nest (a hostile frame could otherwise
+/// nest extensions as deep as its length allows).
+pub(super) fn read_scalar(input: &[u8]) -> Result<Value, DecodeError> {
+    let reader = Reader {
+        input,
+        max_depth: 0,
+        bigints: false,
+    };
+    reader.whole().map_err(|e| match e {
+        DecodeError::TooDeep(_) => DecodeError::InvalidBigInt(
+            "it must hold an integer or a decimal string, found an array or a map".into(),
+        ),
+        other => other,
+    })
 }
 
 struct Reader<'a> {
     input: &'a [u8],
+    max_depth: usize,
+    /// Whether extension type 0 is read as a big integer.
+    bigints: bool,
 }
 
 impl<'a> Reader<'a> {
+    fn whole(mut self) -> Result<Value, DecodeError> {
+        let value = self.value(0)?;
+        if self.input.is_empty() {
+            Ok(value)
+        } else {
+            Err(DecodeError::TrailingBytes(self.input.len()))
+        }
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.input.len() {
             return Err(DecodeError::Truncated);
@@ -76,7 +106,11 @@ impl<'a> Reader<'a> {
 
     fn ext(&mut self, len: usize) -> Result<Value, DecodeError> {
         let tag = i8::from_be_bytes(self.array()?);
-        Ok(Value::Ext(tag, self.take(len)?.to_vec()))
+        let data = self.take(len)?;
+        if self.bigints && tag == BIGINT_EXT {
+            return bigint::from_ext_data(data).map(Value::Int);
+        }
+        Ok(Value::Ext(tag, data.to_vec()))
     }
 
     fn seq(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
@@ -106,9 +140,9 @@ impl<'a> Reader<'a> {
         Ok(Value::Map(map))
     }
 
-    fn nested(depth: usize) -> Result<usize, DecodeError> {
-        if depth >= MAX_DEPTH {
-            Err(DecodeError::TooDeep(MAX_DEPTH))
+    fn nested(&self, depth: usize) -> Result<usize, DecodeError> {
+        if depth >= self.max_depth {
+            Err(DecodeError::TooDeep(self.max_depth))
         } else {
             Ok(depth + 1)
         }
@@ -118,8 +152,8 @@ impl<'a> Reader<'a> {
         let marker = self.u8()?;
         Ok(match marker {
             0x00..=0x7f => Value::Int(i128::from(marker)),
-            0x80..=0x8f => self.map(usize::from(marker & 0x0f), Self::nested(depth)?)?,
-            0x90..=0x9f => self.seq(usize::from(marker & 0x0f), Self::nested(depth)?)?,
+            0x80..=0x8f => self.map(usize::from(marker & 0x0f), self.nested(depth)?)?,
+            0x90..=0x9f => self.seq(usize::from(marker & 0x0f), self.nested(depth)?)?,
             0xa0..=0xbf => self.string(usize::from(marker & 0x1f))?,
             0xc0 => Value::Null,
             0xc1 => return Err(DecodeError::ReservedMarker),
@@ -178,19 +212,19 @@ impl<'a> Reader<'a> {
             }
             0xdc => {
                 let len = self.u16()?;
-                self.seq(usize::from(len), Self::nested(depth)?)?
+                self.seq(usize::from(len), self.nested(depth)?)?
             }
             0xdd => {
                 let len = self.u32()?;
-                self.seq(Self::len(len), Self::nested(depth)?)?
+                self.seq(Self::len(len), self.nested(depth)?)?
             }
             0xde => {
                 let len = self.u16()?;
-                self.map(usize::from(len), Self::nested(depth)?)?
+                self.map(usize::from(len), self.nested(depth)?)?
             }
             0xdf => {
                 let len = self.u32()?;
-                self.map(Self::len(len), Self::nested(depth)?)?
+                self.map(Self::len(len), self.nested(depth)?)?
             }
             0xe0..=0xff => Value::Int(i128::from(i8::from_be_bytes([marker]))),
         })

@@ -11,17 +11,13 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::bigint::{self, BIGINT_EXT, BIGINT_TAG};
+
 /// The key River's JSON codec uses to mark a byte string: `{"$t": "<base64>"}`.
 pub const BYTES_TAG: &str = "$t";
 
-/// The smallest integer a [`Value::Int`] may hold to be encodable (msgpack's `int 64`).
-pub const INT_MIN: i128 = i64::MIN as i128;
-
-/// The largest integer a [`Value::Int`] may hold to be encodable (msgpack's `uint 64`).
-pub const INT_MAX: i128 = u64::MAX as i128;
-
 /// The name rmp-serde gives msgpack extension values in serde's data model.
-const MSGPACK_EXT: &str = "_ExtStruct";
+pub(super) const MSGPACK_EXT: &str = "_ExtStruct";
 
 /// Base64 as browsers' `atob` reads it: padding optional and stray low bits ignored, since the
 /// TypeScript peer decodes with `atob` and a stricter reader would refuse what it accepts.
@@ -39,9 +35,14 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 /// | variant | JSON | msgpack |
 /// |---|---|---|
 /// | [`Bytes`](Value::Bytes) | `{"$t": "<standard base64>"}` | `bin` |
-/// | [`Int`](Value::Int) | number | `int`/`uint`, smallest form |
+/// | [`Int`](Value::Int) | number up to 2^53 - 1 in magnitude, beyond that `{"$b": "<decimal>"}` | `int`/`uint`, smallest form; beyond `i64::MIN..=u64::MAX` extension type 0 holding the decimal string |
 /// | [`Float`](Value::Float) | number, finite only | `float 64` (a `float 32` reads as its exact `f64`) |
 /// | [`Ext`](Value::Ext) | cannot be encoded | `ext` (e.g. the Python client's timestamps, type -1) |
+///
+/// The big-integer forms are River's own (its TypeScript codecs write a `BigInt` that way; see
+/// [`BIGINT_TAG`] and [`BIGINT_EXT`]), and decoding reads them, as well as ordinary numbers, into
+/// [`Int`](Value::Int): every `i128` survives both codecs. A whole JavaScript number beyond
+/// 2^53 is not exact on the TypeScript side anyway, so writing it as a `BigInt` loses nothing.
 ///
 /// Integers and floats stay distinct: `1.0` decodes as a float, `1` as an integer. TypeScript
 /// peers do not make that distinction (a JavaScript number that happens to be whole is sent as an
@@ -53,8 +54,8 @@ pub enum Value {
     Null,
     /// A boolean.
     Bool(bool),
-    /// An integer. Encodable from [`INT_MIN`] (`i64::MIN`) to [`INT_MAX`] (`u64::MAX`): the
-    /// range msgpack can carry; anything outside is an encoding error.
+    /// An integer. Beyond what the peer's numbers hold exactly it travels as River's big
+    /// integer (see the table above).
     Int(i128),
     /// A floating-point number.
     Float(f64),
@@ -66,7 +67,8 @@ pub enum Value {
     Array(Vec<Value>),
     /// A map with string keys, in insertion order.
     Map(Map),
-    /// A msgpack extension value: its type tag and raw data.
+    /// A msgpack extension value: its type tag and raw data. Type 0 ([`BIGINT_EXT`]) is River's
+    /// big integer: it is written as given, but reads back as [`Int`](Value::Int).
     Ext(i8, Vec<u8>),
 }
 
@@ -325,10 +327,13 @@ impl IntoIterator for Map {
 
 /// Serializes for River's codecs.
 ///
-/// In human-readable formats (JSON) bytes are written as `{"$t": "<standard base64>"}`, and
-/// non-finite floats, extension values and maps with a `"$t"` key are errors: JSON has no
-/// representation for the first two, and River's JSON codec would read the last back as bytes.
-/// In binary formats (msgpack through rmp-serde) bytes are `bin` and extension values are `ext`.
+/// In human-readable formats (JSON) bytes are written as `{"$t": "<standard base64>"}` and
+/// integers beyond [`SAFE_INT_MAX`](bigint::SAFE_INT_MAX) in magnitude as `{"$b": "<decimal>"}`;
+/// non-finite floats, extension values and maps with a `"$t"` or `"$b"` key are errors: JSON has
+/// no representation for the first two, and River's JSON codec would read the last back as bytes
+/// or as a big integer. In binary formats (msgpack through rmp-serde) bytes are `bin`, extension
+/// values are `ext`, and integers outside `i64::MIN..=u64::MAX` are extension type 0 holding
+/// their decimal string.
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let human = serializer.is_human_readable();
@@ -336,14 +341,18 @@ impl Serialize for Value {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::Int(n) => {
-                if let Ok(u) = u64::try_from(*n) {
+                let n = *n;
+                if human && !bigint::fits_js_number(n) {
+                    let mut map = serializer.serialize_map(Some(1))?;
+                    map.serialize_entry(BIGINT_TAG, &n.to_string())?;
+                    map.end()
+                } else if let Ok(u) = u64::try_from(n) {
                     serializer.serialize_u64(u)
-                } else if let Ok(i) = i64::try_from(*n) {
+                } else if let Ok(i) = i64::try_from(n) {
                     serializer.serialize_i64(i)
                 } else {
-                    Err(ser::Error::custom(format_args!(
-                        "integer {n} is outside the encodable range {INT_MIN}..={INT_MAX}"
-                    )))
+                    let data = bigint::ext_data(n);
+                    serializer.serialize_newtype_struct(MSGPACK_EXT, &(BIGINT_EXT, RawBytes(&data)))
                 }
             }
             Value::Float(f) => {
@@ -372,11 +381,19 @@ impl Serialize for Value {
                 seq.end()
             }
             Value::Map(m) => {
-                if human && m.contains_key(BYTES_TAG) {
-                    return Err(ser::Error::custom(format_args!(
-                        "a map with a `{BYTES_TAG}` key has no JSON representation: \
-                         River's JSON codec reads it back as bytes"
-                    )));
+                if human {
+                    if m.contains_key(BYTES_TAG) {
+                        return Err(ser::Error::custom(format_args!(
+                            "a map with a `{BYTES_TAG}` key has no JSON representation: \
+                             River's JSON codec reads it back as bytes"
+                        )));
+                    }
+                    if m.contains_key(BIGINT_TAG) {
+                        return Err(ser::Error::custom(format_args!(
+                            "a map with a `{BIGINT_TAG}` key has no JSON representation: \
+                             River's JSON codec reads it back as a big integer"
+                        )));
+                    }
                 }
                 let mut map = serializer.serialize_map(Some(m.len()))?;
                 for (k, v) in m.iter() {
@@ -406,8 +423,10 @@ impl Serialize for RawBytes<'_> {
 }
 
 /// Deserializes any self-describing format. In human-readable formats (JSON) a map with a
-/// `"$t"` key is River's byte-string marker: its base64 text becomes [`Value::Bytes`] and any
-/// other keys beside it are dropped, as River's TypeScript codec does.
+/// `"$t"` key is River's byte-string marker: its base64 text becomes [`Value::Bytes`]; failing
+/// that, a map with a `"$b"` key is River's big integer: its decimal text becomes
+/// [`Value::Int`]. Any other keys beside the marker are dropped, as River's TypeScript codec
+/// does. In binary formats an extension value of type 0 is read as a big integer too.
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let human = deserializer.is_human_readable();
@@ -440,6 +459,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
         Ok(Value::Int(v))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        i128::try_from(v).map(Value::Int).map_err(|_| {
+            E::custom(format_args!(
+                "integer {v} is outside the range of a 128-bit signed integer"
+            ))
+        })
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
@@ -492,9 +519,59 @@ impl<'de> Visitor<'de> for ValueVisitor {
             if let Some(tag) = map.get(BYTES_TAG) {
                 return decode_tagged_bytes(tag).map_err(de::Error::custom);
             }
+            if let Some(tag) = map.get(BIGINT_TAG) {
+                return decode_tagged_bigint(tag).map_err(de::Error::custom);
+            }
         }
         Ok(Value::Map(map))
     }
+
+    /// An extension value, as rmp-serde and [`from_payload`](super::from_payload) present one:
+    /// a newtype around the pair (type, data).
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        let (tag, ExtData(data)) = <(i8, ExtData)>::deserialize(d)?;
+        if tag == BIGINT_EXT {
+            return bigint::from_ext_data(&data)
+                .map(Value::Int)
+                .map_err(de::Error::custom);
+        }
+        Ok(Value::Ext(tag, data))
+    }
+}
+
+/// The data of an extension value: a byte string.
+struct ExtData(Vec<u8>);
+
+impl<'de> Deserialize<'de> for ExtData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl Visitor<'_> for BytesVisitor {
+            type Value = ExtData;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the data of a msgpack extension value")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<ExtData, E> {
+                Ok(ExtData(v.to_vec()))
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<ExtData, E> {
+                Ok(ExtData(v))
+            }
+        }
+        d.deserialize_bytes(BytesVisitor)
+    }
+}
+
+/// Reads the value under a `"$b"` key as River's decimal big integer.
+fn decode_tagged_bigint(tag: &Value) -> Result<Value, String> {
+    let Value::String(text) = tag else {
+        return Err(format!(
+            "`{BIGINT_TAG}` marks a big integer and must hold decimal text, found {}",
+            tag.kind()
+        ));
+    };
+    bigint::parse_decimal(text)
+        .map(Value::Int)
+        .map_err(|e| format!("`{BIGINT_TAG}` big integer: {e}"))
 }
 
 /// Reads the value under a `"$t"` key as River's base64 byte string.

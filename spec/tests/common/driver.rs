@@ -81,10 +81,10 @@ pub(crate) fn app(stream: &str, n: i64) -> PartialMessage {
     }
 }
 
-/// A payload no codec can write (outside msgpack's integer range).
+/// A payload the JSON codec (these sessions' codec) cannot write: JSON has no NaN.
 pub(crate) fn unencodable() -> PartialMessage {
     let mut msg = app("bad", 0);
-    msg.payload = Value::Int(i128::MAX);
+    msg.payload = Value::Float(f64::NAN);
     msg
 }
 
@@ -330,7 +330,7 @@ impl Peer {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
             match self.conn.poll_event(&mut cx) {
-                Poll::Ready(ConnectionEvent::Frame(f)) => seen.frames.push(f),
+                Poll::Ready(ConnectionEvent::Frame(f)) => seen.frames.push(f.to_vec()),
                 Poll::Ready(ConnectionEvent::Closed { code }) => {
                     seen.link = Link::Closed(code);
                     return seen;
@@ -366,7 +366,9 @@ impl Peer {
 
     pub(crate) fn write(&mut self, msg: &TransportMessage) {
         let frame = self.codec.encode(msg).expect("encodable");
-        self.conn.send(frame).expect("the connection is open");
+        self.conn
+            .send(frame.into())
+            .expect("the connection is open");
     }
 
     /// Sequences `msg` like a River peer and writes it.

@@ -4,7 +4,9 @@
 //!   and stderr are captured line by line, whose every wait is bounded, and which is killed and
 //!   reaped when dropped.
 //! - [`Cast`]: the peers of one test, to put all of their output in a failure message.
-//! - [`Proxy`]: a loopback TCP proxy that can sever every live connection at once.
+//! - [`Proxy`]: a loopback TCP proxy that can sever every live connection at once, lose what a
+//!   client writes before a cut, and keeps each connection's HTTP upgrade request and the
+//!   WebSocket messages its client sent.
 //!
 //! The Python interpreter is the venv that `bash interop/setup.sh` creates
 //! (`interop/.venv/bin/python`), or `$RIVER_INTEROP_PYTHON`. Set `RIVER_INTEROP_VERBOSE=1` (and
@@ -19,7 +21,7 @@ use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -48,7 +50,7 @@ pub(crate) fn python() -> PathBuf {
     assert!(
         path.exists(),
         "no Python for the interop tests at {}: run bash interop/setup.sh first \
-         (or point RIVER_INTEROP_PYTHON at a python with replit-river==0.17.11)",
+         (or point RIVER_INTEROP_PYTHON at a python with replit-river==0.17.20)",
         path.display()
     );
     path
@@ -408,6 +410,8 @@ pub(crate) fn ws_url(addr: SocketAddr) -> String {
 
 struct Link {
     sever: oneshot::Sender<()>,
+    /// Set: what the client writes on this connection is read and dropped.
+    swallow: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -418,11 +422,23 @@ struct ProxyState {
     last_upstream: Mutex<Instant>,
     accepted: AtomicUsize,
     severed: AtomicUsize,
+    /// Client bytes dropped by [`Proxy::swallow_upstream`].
+    swallowed: AtomicUsize,
+    /// The HTTP upgrade request of each connection, in the order they were made.
+    upgrade_requests: Mutex<Vec<String>>,
+    /// Every complete data message clients sent through the proxy, in order, unmasked.
+    client_messages: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Where an HTTP request's head ends.
+const END_OF_HEAD: &[u8] = b"\r\n\r\n";
+/// How much of a connection's first bytes is kept while looking for the end of its head.
+const MAX_HEAD: usize = 16 * 1024;
 
 /// A loopback TCP proxy: every connection accepted on [`addr`](Proxy::addr) is forwarded to
 /// the current upstream. [`sever`](Proxy::sever) drops both sockets of every live connection;
-/// later connections pass through again. Stops when dropped.
+/// later connections pass through again. [`swallow_upstream`](Proxy::swallow_upstream) makes
+/// the live connections lose what their clients write. Stops when dropped.
 pub(crate) struct Proxy {
     addr: SocketAddr,
     state: Arc<ProxyState>,
@@ -442,6 +458,9 @@ impl Proxy {
             last_upstream: Mutex::new(Instant::now()),
             accepted: AtomicUsize::new(0),
             severed: AtomicUsize::new(0),
+            swallowed: AtomicUsize::new(0),
+            upgrade_requests: Mutex::new(Vec::new()),
+            client_messages: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         Proxy {
@@ -464,6 +483,57 @@ impl Proxy {
     /// Connections severed so far.
     pub(crate) fn severed(&self) -> usize {
         self.state.severed.load(Ordering::SeqCst)
+    }
+
+    /// From now on, every byte a client writes on a connection that is live now is read and
+    /// dropped: the client's writes succeed, the server never sees them. Connections made later
+    /// pass everything through. This is a frame lost in flight, as a cut connection loses it.
+    pub(crate) fn swallow_upstream(&self) {
+        for link in self
+            .state
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            link.swallow.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Client bytes dropped so far by [`swallow_upstream`](Self::swallow_upstream).
+    pub(crate) fn swallowed(&self) -> usize {
+        self.state.swallowed.load(Ordering::SeqCst)
+    }
+
+    /// Waits (up to `limit`) until [`swallowed`](Self::swallowed) is at least `bytes`.
+    pub(crate) async fn wait_swallowed(&self, bytes: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.swallowed() < bytes {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// The HTTP upgrade request (request line and headers) of every connection so far.
+    pub(crate) fn upgrade_requests(&self) -> Vec<String> {
+        self.state
+            .upgrade_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The WebSocket data messages clients have sent so far (each one's payload, unmasked and
+    /// reassembled), as the server received them.
+    pub(crate) fn client_messages(&self) -> Vec<Vec<u8>> {
+        self.state
+            .client_messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Forwards connections made from now on to `upstream`.
@@ -554,19 +624,31 @@ async fn accept_loop(listener: TcpListener, state: Arc<ProxyState>) {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let (sever, severed) = oneshot::channel();
-        let task = tokio::spawn(forward(client, upstream, Arc::clone(&state), severed));
+        let swallow = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(forward(
+            client,
+            upstream,
+            Arc::clone(&state),
+            Arc::clone(&swallow),
+            severed,
+        ));
         let mut links = state.links.lock().unwrap_or_else(PoisonError::into_inner);
         links.retain(|l| !l.task.is_finished());
-        links.push(Link { sever, task });
+        links.push(Link {
+            sever,
+            swallow,
+            task,
+        });
     }
 }
 
 /// Forwards one connection until either side closes or it is severed; then both sockets are
-/// dropped.
+/// dropped. The client's bytes are dropped instead while `swallow` is set.
 async fn forward(
     client: TcpStream,
     upstream: SocketAddr,
     state: Arc<ProxyState>,
+    swallow: Arc<AtomicBool>,
     severed: oneshot::Receiver<()>,
 ) {
     let Ok(Ok(server)) = timeout(Duration::from_secs(5), TcpStream::connect(upstream)).await else {
@@ -578,6 +660,8 @@ async fn forward(
     let (mut server_rd, mut server_wr) = server.into_split();
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
+        let mut head = Some(Vec::new());
+        let mut frames = WsReader::default();
         loop {
             match client_rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -586,6 +670,28 @@ async fn forward(
                         .last_upstream
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                    if let Some(bytes) = head.as_mut() {
+                        bytes.extend_from_slice(&buf[..n]);
+                        if let Some(end) = bytes.windows(4).position(|w| w == END_OF_HEAD) {
+                            let text = String::from_utf8_lossy(&bytes[..end]).into_owned();
+                            state
+                                .upgrade_requests
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(text);
+                            frames.feed(&bytes[end + END_OF_HEAD.len()..], &state);
+                            head = None;
+                        } else if bytes.len() > MAX_HEAD {
+                            head = None;
+                            frames.broken = true;
+                        }
+                    } else {
+                        frames.feed(&buf[..n], &state);
+                    }
+                    if swallow.load(Ordering::SeqCst) {
+                        state.swallowed.fetch_add(n, Ordering::SeqCst);
+                        continue;
+                    }
                     if server_wr.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -611,5 +717,77 @@ async fn forward(
         () = up => {}
         () = down => {}
         _ = severed => {}
+    }
+}
+
+/// Reads the WebSocket frames a client sends (RFC 6455 section 5.2) and keeps each complete data
+/// message. Client frames are masked; a message may come in several frames. A frame with a
+/// reserved bit set (a compressed message) cannot be read, and the reader stops.
+#[derive(Default)]
+struct WsReader {
+    pending: Vec<u8>,
+    message: Vec<u8>,
+    broken: bool,
+}
+
+impl WsReader {
+    fn feed(&mut self, bytes: &[u8], state: &ProxyState) {
+        if self.broken {
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        while let Some((used, fin, opcode, payload)) = self.frame() {
+            self.pending.drain(..used);
+            // Continuation, text and binary frames are parts of a data message; control frames
+            // (close, ping, pong) carry no River message.
+            if opcode <= 0x2 {
+                self.message.extend_from_slice(&payload);
+                if fin {
+                    state
+                        .client_messages
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(std::mem::take(&mut self.message));
+                }
+            }
+        }
+    }
+
+    /// The first complete frame in `pending`: bytes used, FIN, opcode, unmasked payload.
+    fn frame(&mut self) -> Option<(usize, bool, u8, Vec<u8>)> {
+        let b = &self.pending;
+        if b.len() < 2 {
+            return None;
+        }
+        if b[0] & 0x70 != 0 {
+            self.broken = true;
+            return None;
+        }
+        let (fin, opcode, masked) = (b[0] & 0x80 != 0, b[0] & 0x0f, b[1] & 0x80 != 0);
+        let (len, mut at) = match b[1] & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes(b.get(2..4)?.try_into().ok()?)),
+                4,
+            ),
+            127 => (
+                usize::try_from(u64::from_be_bytes(b.get(2..10)?.try_into().ok()?)).ok()?,
+                10,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let mask: [u8; 4] = if masked {
+            let m = b.get(at..at + 4)?.try_into().ok()?;
+            at += 4;
+            m
+        } else {
+            [0; 4]
+        };
+        let data = b.get(at..at + len)?;
+        let payload = data
+            .iter()
+            .enumerate()
+            .map(|(i, byte)| byte ^ mask[i % 4])
+            .collect();
+        Some((at + len, fin, opcode, payload))
     }
 }

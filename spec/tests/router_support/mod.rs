@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use serde_json::{Value as Json, json};
 use statebound_river::echo_service::{Count, Empty, Msg, service as test_service};
@@ -227,7 +228,7 @@ impl Connection for TapConnection {
         self.inner.id()
     }
 
-    fn send(&mut self, frame: Vec<u8>) -> Result<(), ConnectionClosed> {
+    fn send(&mut self, frame: Bytes) -> Result<(), ConnectionClosed> {
         let bytes = frame.clone();
         self.inner.send(frame)?;
         self.tap.record(Dir::Out, &bytes);
@@ -594,16 +595,16 @@ impl Rig {
     }
 
     /// The session ids the client and the server hold for each other.
-    pub(crate) async fn sessions(&self) -> (Option<String>, Option<String>) {
+    pub(crate) fn sessions(&self) -> (Option<String>, Option<String>) {
         (
-            self.transport().session_id(SERVER).await,
-            self.server.session_id(CLIENT).await,
+            self.transport().session_id(SERVER),
+            self.server.session_id(CLIENT),
         )
     }
 
     /// The one session both sides share; panics if they disagree or there is none.
-    pub(crate) async fn shared_session(&self) -> String {
-        let (client, server) = self.sessions().await;
+    pub(crate) fn shared_session(&self) -> String {
+        let (client, server) = self.sessions();
         let client = client.expect("the client has a session");
         assert_eq!(
             Some(&client),
@@ -678,14 +679,14 @@ pub(crate) async fn bounded<F: Future>(f: F) -> F::Output {
 
 /// Counts what a transport reports from now on.
 pub(crate) struct Events {
-    rx: mpsc::UnboundedReceiver<TransportEvent>,
+    rx: mpsc::Receiver<TransportEvent>,
     pub(crate) connected: usize,
     pub(crate) created: usize,
     pub(crate) closed: usize,
 }
 
 impl Events {
-    pub(crate) fn new(rx: mpsc::UnboundedReceiver<TransportEvent>) -> Self {
+    pub(crate) fn new(rx: mpsc::Receiver<TransportEvent>) -> Self {
         Events {
             rx,
             connected: 0,

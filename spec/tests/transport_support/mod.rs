@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use statebound_river::session::{
     BoxFuture, CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId,
@@ -245,13 +246,13 @@ impl Pair {
         self.server_events
             .until("the server to connect", entered("Connected"))
             .await;
-        self.agreed_id().await
+        self.agreed_id()
     }
 
     /// Both sides' session ids, checked present and equal.
-    pub(crate) async fn agreed_id(&self) -> String {
-        let client = self.client.session_id(SERVER).await;
-        let server = self.server.session_id(CLIENT).await;
+    pub(crate) fn agreed_id(&self) -> String {
+        let client = self.client.session_id(SERVER);
+        let server = self.server.session_id(CLIENT);
         assert!(client.is_some(), "the client has a session");
         assert_eq!(client, server, "both sides agree on the session id");
         client.unwrap_or_default()
@@ -316,17 +317,13 @@ pub(crate) fn text(s: &str) -> PartialMessage {
 pub(crate) struct Events {
     name: &'static str,
     cell: Cell,
-    rx: mpsc::UnboundedReceiver<TransportEvent>,
+    rx: mpsc::Receiver<TransportEvent>,
     pub(crate) seen: Vec<TransportEvent>,
     unread: VecDeque<(String, String)>,
 }
 
 impl Events {
-    pub(crate) fn new(
-        name: &'static str,
-        cell: Cell,
-        rx: mpsc::UnboundedReceiver<TransportEvent>,
-    ) -> Self {
+    pub(crate) fn new(name: &'static str, cell: Cell, rx: mpsc::Receiver<TransportEvent>) -> Self {
         Events {
             name,
             cell,
@@ -704,12 +701,16 @@ impl Connection for TapConnection {
         self.inner.id()
     }
 
-    fn send(&mut self, frame: Vec<u8>) -> Result<(), ConnectionClosed> {
+    fn send(&mut self, frame: Bytes) -> Result<(), ConnectionClosed> {
         let frame = match self.rewrite.take() {
-            Some(rewrite) => rewrite_handshake(&frame, &*rewrite),
+            Some(rewrite) => Bytes::from(rewrite_handshake(&frame, &*rewrite)),
             None => frame,
         };
         self.inner.send(frame)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionClosed>> {
+        self.inner.poll_flush(cx)
     }
 
     fn close(&mut self, code: CloseCode) {
@@ -850,7 +851,7 @@ impl RawPeer {
 
     pub(crate) async fn send(&mut self, frame: Vec<u8>) {
         match self {
-            RawPeer::Memory(conn) => conn.send(frame).expect("the connection is open"),
+            RawPeer::Memory(conn) => conn.send(frame.into()).expect("the connection is open"),
             RawPeer::Ws(ws) => ws
                 .send(WsMessage::Binary(frame.into()))
                 .await
@@ -863,7 +864,7 @@ impl RawPeer {
         let event = async {
             match self {
                 RawPeer::Memory(conn) => match next_event(conn).await {
-                    ConnectionEvent::Frame(frame) => RawEvent::Frame(frame),
+                    ConnectionEvent::Frame(frame) => RawEvent::Frame(frame.to_vec()),
                     ConnectionEvent::Closed { code } => RawEvent::Closed(code.map(|c| c.0)),
                 },
                 RawPeer::Ws(ws) => loop {

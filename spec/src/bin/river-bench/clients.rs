@@ -1,0 +1,558 @@
+//! The scenarios, the load they put on servers, and the child processes they start.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
+use statebound_river::echo_service::Msg;
+use statebound_river::router::RiverClient;
+use statebound_river::session::{RetryOptions, SessionOptions};
+use statebound_river::transport::{
+    ClientOptions, ClientTransport, ServerOptions, ServerTransport, TransportEvent, WsDialer,
+};
+use statebound_river::wire::{PartialMessage, Value};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::time::{Instant, sleep, timeout};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::stats::{Summary, cpu_time, percentile, rss};
+use crate::{Args, secs};
+
+/// Time given to a load to reach its pace before counting starts.
+const WARMUP: Duration = Duration::from_millis(500);
+
+/// A child process of this binary, killed when dropped.
+struct Helper {
+    child: Child,
+    stdin: ChildStdin,
+    lines: tokio::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Helper {
+    fn start(args: &[&str]) -> Result<Helper, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {args:?}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        Ok(Helper {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    fn pid(&self) -> Result<u32, String> {
+        self.child
+            .id()
+            .ok_or_else(|| "the child has exited".to_owned())
+    }
+
+    /// The next line the child prints, within `patience`.
+    async fn line(&mut self, patience: Duration) -> Result<String, String> {
+        match timeout(patience, self.lines.next_line()).await {
+            Ok(Ok(Some(line))) => Ok(line),
+            Ok(Ok(None)) => Err("the child exited".into()),
+            Ok(Err(e)) => Err(format!("reading the child: {e}")),
+            Err(_) => Err(format!("the child said nothing for {patience:?}")),
+        }
+    }
+
+    async fn tell(&mut self, line: &str) -> Result<(), String> {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .map_err(|e| format!("writing to the child: {e}"))
+    }
+
+    /// Starts a server child and returns it with the address it listens on.
+    async fn server(command: &[&str]) -> Result<(Helper, SocketAddr), String> {
+        let mut args = command.to_vec();
+        args.extend(["--listen", "127.0.0.1:0"]);
+        let mut helper = Helper::start(&args)?;
+        let kind = command.join(" ");
+        let line = helper.line(Duration::from_secs(30)).await?;
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("unexpected first line from {kind}: {line}"))?;
+        Ok((helper, addr))
+    }
+}
+
+fn client_options(codec: statebound_river::wire::CodecKind) -> ClientOptions {
+    ClientOptions {
+        session: SessionOptions {
+            codec,
+            ..SessionOptions::default()
+        },
+        ..ClientOptions::default()
+    }
+}
+
+fn unique(prefix: &str, i: usize) -> String {
+    format!("{prefix}-{}-{i}", std::process::id())
+}
+
+/// Keeps `inflight` rpcs of `payload` bytes going on each client until `stop`, counting
+/// completions into `done`.
+fn rpc_load(
+    clients: &[RiverClient],
+    inflight: usize,
+    payload: usize,
+    done: &Arc<AtomicU64>,
+    stop: &Arc<AtomicBool>,
+) {
+    let msg = Msg {
+        msg: "x".repeat(payload),
+    };
+    for client in clients {
+        for _ in 0..inflight {
+            let (client, msg, done, stop) = (
+                client.clone(),
+                msg.clone(),
+                Arc::clone(done),
+                Arc::clone(stop),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if client.rpc::<_, Msg>("test", "echo", &msg).await.is_ok() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Completions per second of `done` over `seconds`, after the warm-up.
+async fn rate(done: &AtomicU64, seconds: f64) -> f64 {
+    sleep(WARMUP).await;
+    let (c0, t0) = (done.load(Ordering::Relaxed), Instant::now());
+    sleep(secs(seconds)).await;
+    let (c1, t1) = (done.load(Ordering::Relaxed), Instant::now());
+    #[allow(clippy::cast_precision_loss, reason = "a count of calls")]
+    let n = (c1 - c0) as f64;
+    n / t1.duration_since(t0).as_secs_f64()
+}
+
+async fn connected_clients(
+    addr: SocketAddr,
+    args: &Args,
+    prefix: &str,
+) -> Result<Vec<RiverClient>, String> {
+    let url = format!("ws://{addr}");
+    let mut clients = Vec::with_capacity(args.sessions);
+    for i in 0..args.sessions {
+        let transport = ClientTransport::new(
+            unique(prefix, i),
+            Arc::new(WsDialer::fixed(url.clone())),
+            client_options(args.codec),
+        );
+        clients.push(RiverClient::new(transport, "SERVER"));
+    }
+    let warm = Msg { msg: "warm".into() };
+    for client in &clients {
+        timeout(
+            Duration::from_secs(10),
+            client.rpc::<_, Msg>("test", "echo", &warm),
+        )
+        .await
+        .map_err(|_| "a client did not connect within 10 s".to_owned())?
+        .map_err(|e| format!("warm-up call failed: {e}"))?;
+    }
+    Ok(clients)
+}
+
+/// rpc/s of our client against our server.
+async fn ours(addr: SocketAddr, args: &Args) -> Result<f64, String> {
+    let clients = connected_clients(addr, args, "bench").await?;
+    let (done, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    rpc_load(&clients, args.inflight, args.payload, &done, &stop);
+    let rate = rate(&done, args.seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in &clients {
+        client.transport().close().await;
+    }
+    Ok(rate)
+}
+
+/// Echoes per second of raw tokio-tungstenite clients against a raw echo server: each
+/// connection keeps `inflight` messages going, sending a new one for every echo. `batched`
+/// clients gather what arrives together and flush once; plain ones send (and flush) each
+/// message on its own, as `SinkExt::send` does.
+async fn raw(addr: SocketAddr, args: &Args, batched: bool) -> Result<f64, String> {
+    let (done, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let payload = Bytes::from(vec![b'x'; args.payload]);
+    let mut tasks = Vec::new();
+    for _ in 0..args.sessions {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+            .await
+            .map_err(|e| format!("raw connect: {e}"))?;
+        let (done, stop, payload, inflight) = (
+            Arc::clone(&done),
+            Arc::clone(&stop),
+            payload.clone(),
+            args.inflight,
+        );
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..inflight {
+                if ws.send(Message::Binary(payload.clone())).await.is_err() {
+                    return;
+                }
+            }
+            while !stop.load(Ordering::Relaxed) {
+                let Some(Ok(_)) = ws.next().await else { return };
+                let mut echoed = 1;
+                if batched {
+                    while let Some(Some(Ok(_))) = ws.next().now_or_never() {
+                        echoed += 1;
+                    }
+                }
+                done.fetch_add(echoed, Ordering::Relaxed);
+                for _ in 0..echoed {
+                    if ws.feed(Message::Binary(payload.clone())).await.is_err() {
+                        return;
+                    }
+                    if !batched && ws.flush().await.is_err() {
+                        return;
+                    }
+                }
+                if ws.flush().await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    let rate = rate(&done, args.seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.abort();
+    }
+    Ok(rate)
+}
+
+/// The `rpc` scenario.
+pub(crate) async fn rpc(args: &Args) -> Result<(), String> {
+    let (_ours_server, ours_addr) = Helper::server(&["serve"]).await?;
+    let (_raw_server, raw_addr) = Helper::server(&["raw-serve"]).await?;
+    let (_batched_server, batched_addr) = Helper::server(&["raw-serve", "--batched", "1"]).await?;
+    println!(
+        "rpc: {} session(s), {} in flight each, {} B payload, {} codec, {} s x {} rounds",
+        args.sessions, args.inflight, args.payload, args.codec, args.seconds, args.rounds
+    );
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    let (mut ratios, mut batched_ratios) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let raw_rate = raw(raw_addr, args, false).await?;
+        let ours_rate = ours(ours_addr, args).await?;
+        let batched_rate = raw(batched_addr, args, true).await?;
+        println!(
+            "  round {round}: ours {ours_rate:.0}/s, raw {raw_rate:.0}/s, raw batched {batched_rate:.0}/s"
+        );
+        for (list, rate) in rates.iter_mut().zip([ours_rate, raw_rate, batched_rate]) {
+            list.push(rate);
+        }
+        ratios.push(ours_rate / raw_rate);
+        batched_ratios.push(ours_rate / batched_rate);
+    }
+    println!("ours rpc/s:             {}", Summary::of(&rates[0]).show(0));
+    println!("raw echo/s:             {}", Summary::of(&rates[1]).show(0));
+    println!("raw batched echo/s:     {}", Summary::of(&rates[2]).show(0));
+    println!("ratio ours/raw:         {}", Summary::of(&ratios).show(3));
+    println!(
+        "ratio ours/raw batched: {}",
+        Summary::of(&batched_ratios).show(3)
+    );
+    Ok(())
+}
+
+/// The raw tokio-tungstenite echo server: echoes every message with `send` (a write and a
+/// flush each), or with `--batched 1`, everything that arrived together with one flush.
+pub(crate) async fn raw_serve(args: &Args) -> Result<(), String> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on {addr}");
+    let batched = args.batched;
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            while let Some(Ok(first)) = ws.next().await {
+                if !first.is_binary() {
+                    return;
+                }
+                if !batched {
+                    if ws.send(first).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                if ws.feed(first).await.is_err() {
+                    return;
+                }
+                while let Some(Some(Ok(next))) = ws.next().now_or_never() {
+                    if ws.feed(next).await.is_err() {
+                        return;
+                    }
+                }
+                if ws.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The `idle` scenario.
+pub(crate) async fn idle(args: &Args) -> Result<(), String> {
+    let (server, addr) = Helper::server(&["serve"]).await?;
+    let pid = server.pid()?;
+    let busy_args = Args {
+        sessions: 1,
+        ..args.clone()
+    };
+    println!(
+        "idle: {} idle sessions; busy session with {} in flight; {} s x {} rounds",
+        args.sessions, args.inflight, args.seconds, args.rounds
+    );
+    let mut alone = Vec::new();
+    for _ in 0..args.rounds {
+        alone.push(ours(addr, &busy_args).await?);
+    }
+    let rss_before = rss(pid).ok_or("no RSS for the server")?;
+    let cpu_alone = cpu_share(pid, args.seconds).await?;
+
+    let sessions = args.sessions.to_string();
+    let url = format!("ws://{addr}");
+    let mut idle = Helper::start(&["idle-clients", "--url", &url, "--sessions", &sessions])?;
+    let ready = idle.line(Duration::from_secs(600)).await?;
+    println!("  idle clients: {ready}");
+    sleep(Duration::from_secs(3)).await;
+    let rss_after = rss(pid).ok_or("no RSS for the server")?;
+    let mut cpu = Vec::new();
+    for _ in 0..args.rounds {
+        cpu.push(cpu_share(pid, args.seconds).await? * 100.0);
+    }
+    let mut with_idle = Vec::new();
+    let mut drops = Vec::new();
+    for _ in 0..args.rounds {
+        with_idle.push(ours(addr, &busy_args).await?);
+        idle.tell("report").await?;
+        let report = idle.line(Duration::from_secs(30)).await?;
+        drops.push(report);
+    }
+    #[allow(clippy::cast_precision_loss, reason = "bytes and session counts")]
+    let per_session = (rss_after.saturating_sub(rss_before)) as f64 / args.sessions as f64;
+    println!("busy rpc/s alone:         {}", Summary::of(&alone).show(0));
+    println!(
+        "busy rpc/s with idle:     {}",
+        Summary::of(&with_idle).show(0)
+    );
+    println!(
+        "ratio with/alone:         {:.3}",
+        Summary::of(&with_idle).median / Summary::of(&alone).median
+    );
+    println!(
+        "server CPU, no sessions:  {:.2}% of a core",
+        cpu_alone * 100.0
+    );
+    println!(
+        "server CPU, idle:         {}% of a core",
+        Summary::of(&cpu).show(2)
+    );
+    println!(
+        "server RSS: {:.1} MiB before, {:.1} MiB after: {:.0} B per idle session",
+        mib(rss_before),
+        mib(rss_after),
+        per_session
+    );
+    println!("idle clients after each busy round: {}", drops.join("; "));
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss, reason = "a memory size")]
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The share of one core process `pid` uses over `seconds`.
+async fn cpu_share(pid: u32, seconds: f64) -> Result<f64, String> {
+    let (c0, t0) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
+    sleep(secs(seconds)).await;
+    let (c1, t1) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
+    Ok(c1.saturating_sub(c0).as_secs_f64() / t1.duration_since(t0).as_secs_f64())
+}
+
+/// The child that holds idle sessions: connects them in batches, says `ready N`, then answers
+/// each `report` line with how many of them lost a connection or their session so far.
+pub(crate) async fn idle_clients(args: &Args) -> Result<(), String> {
+    let lost = Arc::new(AtomicU64::new(0));
+    let ended = Arc::new(AtomicU64::new(0));
+    let mut transports = Vec::with_capacity(args.sessions);
+    for batch in (0..args.sessions).collect::<Vec<_>>().chunks(256) {
+        let mut pending = Vec::new();
+        for &i in batch {
+            let transport = ClientTransport::new(
+                unique("idle", i),
+                Arc::new(WsDialer::fixed(args.url.clone())),
+                client_options(args.codec),
+            );
+            let mut events = transport.subscribe_status();
+            let (lost, ended) = (Arc::clone(&lost), Arc::clone(&ended));
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    match event {
+                        TransportEvent::SessionTransition {
+                            transition: "connection_lost",
+                            ..
+                        } => {
+                            lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        TransportEvent::SessionStatus {
+                            status: statebound_river::session::SessionStatus::Closed,
+                            ..
+                        } => {
+                            ended.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            transport.connect("SERVER");
+            pending.push(transport);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while pending
+            .iter()
+            .any(|t| t.connection_count() == 0 || t.session_id("SERVER").is_none())
+        {
+            if Instant::now() > deadline {
+                return Err("idle sessions did not connect within 60 s".into());
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        transports.extend(pending);
+    }
+    println!("ready {}", transports.len());
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = stdin.next_line().await {
+        if line.trim() == "report" {
+            let connected = transports
+                .iter()
+                .filter(|t| t.connection_count() == 1)
+                .count();
+            println!(
+                "connected {connected}, connections lost {}, sessions ended {}",
+                lost.load(Ordering::Relaxed),
+                ended.load(Ordering::Relaxed)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the message with payload `n` among `events`.
+async fn arrival(
+    events: &mut tokio::sync::mpsc::Receiver<TransportEvent>,
+    n: i64,
+) -> Result<(), String> {
+    loop {
+        match events.recv().await {
+            Some(TransportEvent::Message { msg, .. }) if msg.payload == Value::from(n) => {
+                return Ok(());
+            }
+            Some(_) => {}
+            None => return Err("the server's events ended".to_owned()),
+        }
+    }
+}
+
+/// The `reconnect` scenario: from dropping every connection to the server's receipt of a
+/// message sent right after, with no backoff.
+pub(crate) async fn reconnect(args: &Args) -> Result<(), String> {
+    let server = ServerTransport::new("SERVER", ServerOptions::default());
+    let addr = server
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut events = server.subscribe();
+    let client = ClientTransport::new(
+        "reconnecting",
+        Arc::new(WsDialer::fixed(format!("ws://{addr}"))),
+        ClientOptions {
+            retry: RetryOptions {
+                base_interval: Duration::ZERO,
+                max_jitter: Duration::ZERO,
+                attempt_budget_capacity: u32::MAX,
+                ..RetryOptions::default()
+            },
+            ..client_options(args.codec)
+        },
+    );
+    let message = |n: i64| PartialMessage {
+        stream_id: "bench".into(),
+        control_flags: 0,
+        service_name: None,
+        procedure_name: None,
+        tracing: None,
+        payload: Value::from(n),
+    };
+    client
+        .send("SERVER", message(-1))
+        .await
+        .map_err(|e| e.to_string())?;
+    timeout(Duration::from_secs(10), arrival(&mut events, -1))
+        .await
+        .map_err(|_| "the first message did not arrive")??;
+    let mut samples = Vec::with_capacity(args.samples);
+    for n in 0..args.samples {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let start = Instant::now();
+        client.drop_connections();
+        client
+            .send("SERVER", message(n))
+            .await
+            .map_err(|e| e.to_string())?;
+        timeout(Duration::from_secs(10), arrival(&mut events, n))
+            .await
+            .map_err(|_| format!("message {n} did not arrive after the drop"))??;
+        samples.push(start.elapsed());
+    }
+    let p50 = percentile(&mut samples, 50.0);
+    let p99 = percentile(&mut samples, 99.0);
+    let max = percentile(&mut samples, 100.0);
+    println!(
+        "reconnect: {} drops, abrupt drop -> first delivery after it: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        args.samples,
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3
+    );
+    client.close().await;
+    server.close().await;
+    Ok(())
+}

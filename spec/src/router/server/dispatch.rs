@@ -1,0 +1,407 @@
+//! The dispatcher of one session: routes its messages to calls and runs the calls' handlers,
+//! on the session's own task.
+//!
+//! Handlers start in the order their opening frames arrive (each new call is polled before
+//! the frames after it are read), and everything they send goes through the session's one
+//! ordered queue.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+
+use super::call::{CallContext, CallOut, CallShared};
+use super::service::{Call, Finish, Kind, Service};
+use crate::router::{
+    RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
+};
+use crate::session::{SendError, Sent};
+use crate::transport::{Attachment, HandlerIo, Outgoing, SessionHandler};
+use crate::wire::{ControlFlags, ProtocolVersion, TransportMessage, Value};
+
+/// Requests of one stream or upload call that may wait for its handler.
+pub(super) const REQUEST_QUEUE: usize = 64;
+
+/// One running call, as the dispatcher tracks it.
+struct CallEntry {
+    kind: Kind,
+    /// Requests go here until the client closes its side.
+    requests: Option<mpsc::Sender<Value>>,
+    shared: Arc<CallShared>,
+    /// The handler is done and the server's half closed; the entry stays until the client
+    /// closes its half, so late requests are dropped quietly rather than refused.
+    finished: bool,
+}
+
+/// How a call's future ended.
+enum Outcome {
+    Finished(std::thread::Result<Finish>),
+    Cancelled,
+}
+
+/// A call's handler, stopped at its next poll once the call is cancelled.
+struct CallFuture {
+    stream_id: Arc<str>,
+    shared: Arc<CallShared>,
+    handler: Pin<Box<dyn Future<Output = std::thread::Result<Finish>> + Send>>,
+    _open: OpenGuard,
+}
+
+impl Future for CallFuture {
+    type Output = (Arc<str>, Outcome);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.shared.register(cx);
+        if self.shared.is_cancelled() {
+            return Poll::Ready((Arc::clone(&self.stream_id), Outcome::Cancelled));
+        }
+        match self.handler.as_mut().poll(cx) {
+            Poll::Ready(finish) => {
+                Poll::Ready((Arc::clone(&self.stream_id), Outcome::Finished(finish)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Counts a running call for [`RiverServer::open_calls`](super::RiverServer::open_calls), however
+/// it ends.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Room in a call's queue of requests, once it frees up.
+type Room = Pin<
+    Box<dyn Future<Output = Result<mpsc::OwnedPermit<Value>, mpsc::error::SendError<()>>> + Send>,
+>;
+
+/// A request that waits for room in its call's queue; the session reads nothing meanwhile.
+struct Stalled {
+    stream_id: String,
+    payload: Value,
+    /// The client's half closes once the request is in.
+    then_close: bool,
+    room: Room,
+}
+
+pub(super) struct Dispatcher {
+    services: Arc<HashMap<String, Service>>,
+    calls: HashMap<String, CallEntry>,
+    running: FuturesUnordered<CallFuture>,
+    open: Arc<AtomicUsize>,
+    stalled: Option<Stalled>,
+}
+
+impl Dispatcher {
+    pub(super) fn new(services: Arc<HashMap<String, Service>>, open: Arc<AtomicUsize>) -> Self {
+        Dispatcher {
+            services,
+            calls: HashMap::new(),
+            running: FuturesUnordered::new(),
+            open,
+            stalled: None,
+        }
+    }
+
+    /// Aborts the stream of `msg` with the cancel bit and `error`.
+    fn reply_error(msg: &TransportMessage, io: &HandlerIo<'_>, error: &RiverError) {
+        let reply = stream_message(
+            &msg.stream_id,
+            ControlFlags::CANCEL,
+            io.version,
+            err_result(error),
+        );
+        io.sender.push(Outgoing::new(reply));
+    }
+
+    fn abort(&mut self, msg: &TransportMessage, io: &HandlerIo<'_>, error: &RiverError) {
+        if let Some(call) = self.calls.remove(&msg.stream_id) {
+            call.shared.cancel();
+        }
+        Self::reply_error(msg, io, error);
+    }
+
+    fn open_call(&mut self, msg: Box<TransportMessage>, flags: ControlFlags, io: &HandlerIo<'_>) {
+        let procedure = msg
+            .service_name
+            .as_deref()
+            .zip(msg.procedure_name.as_deref())
+            .and_then(|(s, p)| self.services.get(s).and_then(|svc| svc.procedures.get(p)));
+        let Some(procedure) = procedure else {
+            let error = RiverError::new(
+                codes::INVALID_REQUEST,
+                format!(
+                    "no procedure `{}` in service `{}`",
+                    msg.procedure_name.as_deref().unwrap_or_default(),
+                    msg.service_name.as_deref().unwrap_or_default()
+                ),
+            );
+            Self::reply_error(&msg, io, &error);
+            return;
+        };
+        if self.calls.contains_key(&msg.stream_id) {
+            let error = RiverError::new(
+                codes::INVALID_REQUEST,
+                format!("stream `{}` is already open", msg.stream_id),
+            );
+            Self::reply_error(&msg, io, &error);
+            return;
+        }
+        let kind = procedure.kind;
+        let handler = Arc::clone(&procedure.handler);
+        let shared = Arc::new(CallShared::default());
+        let stream_id: Arc<str> = Arc::from(msg.stream_id.as_str());
+        let (requests_tx, requests_rx) = if kind.takes_requests() {
+            let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.calls.insert(
+            msg.stream_id.clone(),
+            CallEntry {
+                kind,
+                requests: requests_tx.filter(|_| !flags.closed),
+                shared: Arc::clone(&shared),
+                finished: false,
+            },
+        );
+        self.open.fetch_add(1, Ordering::SeqCst);
+        let call = Call {
+            ctx: CallContext {
+                client_id: io.peer.to_owned(),
+                session_id: io.session_id.to_owned(),
+                metadata: io.metadata.cloned(),
+                shared: Arc::clone(&shared),
+            },
+            init: msg.payload,
+            requests: requests_rx,
+            out: CallOut {
+                sender: io.sender.clone(),
+                stream_id: Arc::clone(&stream_id),
+                version: io.version,
+                shared: Arc::clone(&shared),
+            },
+        };
+        self.running.push(CallFuture {
+            stream_id,
+            shared,
+            handler: Box::pin(AssertUnwindSafe(handler(call)).catch_unwind()),
+            _open: OpenGuard(Arc::clone(&self.open)),
+        });
+    }
+
+    /// A call's handler is done: send what its end says, unless the call was aborted.
+    fn finished(
+        &mut self,
+        stream_id: &str,
+        outcome: Outcome,
+        version: ProtocolVersion,
+        io: &HandlerIo<'_>,
+    ) {
+        let Some(call) = self.calls.get_mut(stream_id) else {
+            return;
+        };
+        call.shared.close();
+        let aborted = call.shared.is_aborted();
+        if let Outcome::Cancelled = outcome {
+            if aborted {
+                self.calls.remove(stream_id);
+            }
+            return;
+        }
+        if aborted {
+            self.calls.remove(stream_id);
+            return;
+        }
+        let Outcome::Finished(finish) = outcome else {
+            return;
+        };
+        let send = |flags: ControlFlags, payload: Value| {
+            io.sender.push(Outgoing::new(stream_message(
+                stream_id, flags, version, payload,
+            )));
+        };
+        match finish {
+            Err(_) => {
+                let error = RiverError::new(codes::UNCAUGHT_ERROR, "the handler panicked");
+                send(ControlFlags::CANCEL, err_result(&error));
+            }
+            Ok(Finish::Result(result)) => {
+                debug_assert!(matches!(call.kind, Kind::Rpc | Kind::Upload));
+                let payload = match result {
+                    Ok(v) => ok_result(v),
+                    Err(e) => err_result(&e),
+                };
+                send(ControlFlags::CLOSED, payload);
+            }
+            Ok(Finish::Abort(error)) => send(ControlFlags::CANCEL, err_result(&error)),
+            Ok(Finish::Done(result)) => {
+                if let Err(e) = result {
+                    send(ControlFlags::NONE, err_result(&e));
+                }
+                io.sender
+                    .push(Outgoing::new(close_message(stream_id, version)));
+            }
+        }
+        match self.calls.get_mut(stream_id) {
+            Some(call) if call.requests.is_some() => call.finished = true,
+            _ => {
+                self.calls.remove(stream_id);
+            }
+        }
+    }
+
+    /// Hands a request to its call, or holds it (and the session's reading) until there is
+    /// room.
+    fn deliver(&mut self, stream_id: &str, payload: Value, then_close: bool) {
+        let Some(call) = self.calls.get_mut(stream_id) else {
+            return;
+        };
+        let Some(requests) = &call.requests else {
+            return;
+        };
+        match requests.try_send(payload) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {
+                if then_close {
+                    call.requests = None;
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(payload)) => {
+                self.stalled = Some(Stalled {
+                    stream_id: stream_id.to_owned(),
+                    payload,
+                    then_close,
+                    room: Box::pin(requests.clone().reserve_owned()),
+                });
+            }
+        }
+    }
+}
+
+impl SessionHandler for Dispatcher {
+    fn message(
+        &mut self,
+        msg: Box<TransportMessage>,
+        io: &HandlerIo<'_>,
+    ) -> Option<Box<TransportMessage>> {
+        let flags = msg.flags(io.version);
+        if flags.open {
+            self.open_call(msg, flags, io);
+            return None;
+        }
+        let Some(call) = self.calls.get_mut(&msg.stream_id) else {
+            // A close or cancel for a call that already ended is the normal end of a race;
+            // anything else names a stream the server never opened.
+            if !(flags.closed || flags.cancel) {
+                let error = RiverError::new(
+                    codes::INVALID_REQUEST,
+                    format!("no open stream `{}`", msg.stream_id),
+                );
+                Self::reply_error(&msg, io, &error);
+            }
+            return None;
+        };
+        // v1.1 has no cancel bit: a v1.1 client aborts with a close that carries an error result.
+        let v1_abort = io.version == ProtocolVersion::V1_1
+            && flags.closed
+            && msg.payload.get("ok").and_then(Value::as_bool) == Some(false);
+        if flags.cancel || v1_abort {
+            call.shared.cancel();
+            self.calls.remove(&msg.stream_id);
+            return None;
+        }
+        if call.finished {
+            if flags.closed {
+                self.calls.remove(&msg.stream_id);
+            }
+            return None;
+        }
+        let is_close = flags.closed && is_close_control(&msg.payload);
+        if is_close {
+            call.requests = None;
+            return None;
+        }
+        match (call.requests.is_some(), call.kind.takes_requests()) {
+            (true, true) => {
+                let TransportMessage {
+                    stream_id, payload, ..
+                } = *msg;
+                self.deliver(&stream_id, payload, flags.closed);
+            }
+            (false, true) => {
+                let error = RiverError::new(
+                    codes::INVALID_REQUEST,
+                    "request after the client closed its side",
+                );
+                self.abort(&msg, io, &error);
+            }
+            (_, false) => {
+                let error = RiverError::invalid_request(
+                    "this procedure takes no requests after its init",
+                    [],
+                );
+                self.abort(&msg, io, &error);
+            }
+        }
+        None
+    }
+
+    fn sent(
+        &mut self,
+        _: &str,
+        _: u32,
+        _: Option<Attachment>,
+        _: Result<&Sent, &SendError>,
+        _: &HandlerIo<'_>,
+    ) {
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>, io: &HandlerIo<'_>) {
+        while let Poll::Ready(Some((stream_id, outcome))) = self.running.poll_next_unpin(cx) {
+            self.finished(&stream_id, outcome, io.version, io);
+        }
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(stalled) = self.stalled.as_mut() else {
+            return Poll::Ready(());
+        };
+        let permit = match stalled.room.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(permit) => permit,
+        };
+        let Some(stalled) = self.stalled.take() else {
+            return Poll::Ready(());
+        };
+        if let Ok(permit) = permit {
+            permit.send(stalled.payload);
+        }
+        if stalled.then_close
+            && let Some(call) = self.calls.get_mut(&stalled.stream_id)
+        {
+            call.requests = None;
+        }
+        Poll::Ready(())
+    }
+
+    fn session_ended(&mut self, _: &HandlerIo<'_>) {
+        for (_, call) in self.calls.drain() {
+            call.shared.cancel();
+        }
+        self.stalled = None;
+        // Dropping the futures drops the handlers.
+        self.running = FuturesUnordered::new();
+    }
+}

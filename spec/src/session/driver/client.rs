@@ -1,0 +1,162 @@
+//! The client's side of a session: backing off, dialling, the handshake request and its
+//! response.
+
+use statebound::Handle;
+use tokio::time::Instant;
+
+use super::{EndReason, Output, ProtocolError, Role, SessionDriver, resend_buffer};
+use crate::graph::session::{
+    AnySession, BackingOff, Connected, Connecting, Handshaking, NoConnection,
+};
+use crate::session::connection::{CloseCode, Connection};
+use crate::session::context::generate_id;
+use crate::session::handshake::{ClientOutcome, evaluate_response};
+use crate::wire::{ExpectedSessionState, HandshakeRequest, PartialMessage};
+
+impl SessionDriver {
+    /// Starts connecting: backs off as the retry budget says, then asks for a dial. Does
+    /// nothing unless the session is a client in `NoConnection` (so calling it while a
+    /// connection is on its way is harmless). With no budget left, reports
+    /// [`ProtocolError::RetriesExceeded`] (once) and waits for the grace deadline.
+    pub fn connect(&mut self) {
+        if self.role != Role::Client || !matches!(self.state, Some(AnySession::NoConnection(_))) {
+            return;
+        }
+        let now = Instant::now();
+        let Some(budget) = self.budget.as_mut() else {
+            return;
+        };
+        if !budget.has_budget(now) {
+            if !self.retries_reported {
+                self.retries_reported = true;
+                self.push(Output::ProtocolError(ProtocolError::RetriesExceeded));
+            }
+            return;
+        }
+        let wait = budget.backoff(now, budget.draw_jitter());
+        budget.consume(now);
+        let Some(AnySession::NoConnection(m)) = self.state.take() else {
+            unreachable!("checked above")
+        };
+        self.state = Some(m.back_off(|_| BackingOff { until: now + wait }).into_any());
+        self.arm();
+    }
+
+    pub(super) fn start_dial(&mut self) {
+        let Some(AnySession::BackingOff(m)) = self.state.take() else {
+            unreachable!("only BackingOff owns a backoff timer")
+        };
+        let deadline = Instant::now() + m.context().options.connection_timeout;
+        let m = m.connect(|_| Connecting { deadline });
+        self.push(Output::Dial(m.handle()));
+        self.state = Some(m.into_any());
+        self.arm();
+    }
+
+    /// The answer to [`Output::Dial`]. A dial for a state that has been left (timed out, or the
+    /// session ended) is discarded and its connection closed.
+    pub fn dialed(&mut self, handle: &Handle, result: Result<Box<dyn Connection>, String>) {
+        let current = self.handle().is_some_and(|h| h.same_state(handle));
+        if !current || !matches!(self.state, Some(AnySession::Connecting(_))) {
+            self.stale_events += 1;
+            if let Ok(mut conn) = result {
+                conn.close(CloseCode::SESSION_CONTINUES);
+            }
+            return;
+        }
+        match result {
+            Ok(conn) => {
+                let Some(AnySession::Connecting(m)) = self.state.take() else {
+                    unreachable!("a live dial handle belongs to the current Connecting state")
+                };
+                let m = m.connection_established(|_| Handshaking { conn });
+                self.state = Some(m.into_any());
+                self.arm();
+                self.send_handshake_request();
+            }
+            Err(_) => self.connection_failed(),
+        }
+    }
+
+    fn send_handshake_request(&mut self) {
+        let Some(AnySession::Handshaking(m)) = self.state.as_mut() else {
+            return;
+        };
+        let ctx = m.context();
+        let mut request = HandshakeRequest::new(
+            ctx.version,
+            ctx.id.clone(),
+            ExpectedSessionState {
+                next_expected_seq: ctx.ack,
+                next_sent_seq: ctx.next_sent_seq(),
+            },
+        );
+        if let Some(metadata) = &ctx.metadata {
+            request = request.with_metadata(metadata.clone());
+        }
+        let msg = PartialMessage::handshake_request(generate_id(), &request);
+        match ctx.encode_handshake(msg) {
+            Ok(frame) => {
+                // A failed write shows up as the connection closing.
+                let _ = m.conn.send(frame.into());
+            }
+            Err(e) => {
+                self.push(Output::ProtocolError(ProtocolError::MessageSendFailure(
+                    format!("handshake request: {e}"),
+                )));
+                self.lose_connection();
+            }
+        }
+    }
+
+    pub(super) fn connection_failed(&mut self) {
+        let Some(AnySession::Connecting(m)) = self.state.take() else {
+            unreachable!("dial failures and timeouts belong to Connecting")
+        };
+        self.state = Some(m.connection_failed(|_| NoConnection).into_any());
+        self.arm();
+        self.retry();
+    }
+
+    pub(super) fn retry(&mut self) {
+        if self.reconnect {
+            self.connect();
+        }
+    }
+
+    pub(super) fn on_handshake_response(&mut self, frame: &[u8]) {
+        let Some(AnySession::Handshaking(m)) = &self.state else {
+            return;
+        };
+        let ctx = m.context();
+        match evaluate_response(ctx.codec, frame, &ctx.id) {
+            ClientOutcome::Connected => {
+                let Some(AnySession::Handshaking(m)) = self.state.take() else {
+                    unreachable!("matched above")
+                };
+                let now = Instant::now();
+                let mut m = m.handshake_ok(|hs| Connected {
+                    conn: hs.conn,
+                    last_inbound: now,
+                });
+                m.context_mut().grace_deadline = None;
+                resend_buffer(&mut m);
+                if let Some(budget) = self.budget.as_mut() {
+                    budget.start_restoring(now);
+                }
+                self.retries_reported = false;
+                self.state = Some(m.into_any());
+                self.arm();
+            }
+            ClientOutcome::Retry(rejection) => self.end(EndReason::Retry(rejection)),
+            ClientOutcome::Fatal(rejection) => {
+                self.push(Output::ProtocolError(ProtocolError::HandshakeFailed {
+                    code: rejection.code.clone(),
+                    message: rejection.reason.clone(),
+                }));
+                self.end(EndReason::Fatal(rejection));
+            }
+            ClientOutcome::Invalid(reason) => self.invalid(reason),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! A connected session: messages in order, liveness, and losing the connection.
+
+use tokio::time::Instant;
+
+use super::{EndReason, Output, ProtocolError, Role, SessionDriver, TimerKind};
+use crate::graph::session::{AnySession, NoConnection};
+use crate::session::connection::CloseCode;
+use crate::session::context::Receipt;
+use crate::wire::{Codec, PartialMessage};
+
+impl SessionDriver {
+    pub(super) fn handshake_timed_out(&mut self) {
+        match self.state {
+            Some(AnySession::Handshaking(_)) => self.lose_connection(),
+            Some(AnySession::WaitingForHandshake(_)) => self.end(EndReason::HandshakeFailed),
+            _ => unreachable!("only handshaking states own a handshake timer"),
+        }
+    }
+
+    pub(super) fn connection_lost(&mut self) {
+        match self.state {
+            Some(AnySession::WaitingForHandshake(_)) => self.end(EndReason::HandshakeFailed),
+            _ => self.lose_connection(),
+        }
+    }
+
+    /// Drops the current connection (Handshaking or Connected) and waits without one. A client
+    /// that does not resume sessions ends its session instead.
+    pub(super) fn lose_connection(&mut self) {
+        let resumable = self
+            .context()
+            .is_some_and(|c| c.options.enable_transparent_reconnects);
+        if self.role == Role::Client
+            && !resumable
+            && matches!(
+                self.state,
+                Some(AnySession::Handshaking(_) | AnySession::Connected(_))
+            )
+        {
+            self.end(EndReason::ConnectionLost);
+            return;
+        }
+        let now = Instant::now();
+        let next = match self.state.take() {
+            Some(AnySession::Handshaking(mut m)) => {
+                m.conn.close(CloseCode::SESSION_CONTINUES);
+                m.connection_lost(|_| NoConnection)
+            }
+            Some(AnySession::Connected(mut m)) => {
+                let deadline = now + m.context().options.session_disconnect_grace;
+                m.context_mut().grace_deadline = Some(deadline);
+                m.connection_lost(|_| NoConnection)
+            }
+            other => {
+                self.state = other;
+                return;
+            }
+        };
+        self.state = Some(next.into_any());
+        self.arm();
+        self.retry();
+    }
+
+    /// The watchdog fired: close the connection if nothing arrived for the liveness timeout,
+    /// else look again that long after the last arrival.
+    pub(super) fn check_liveness(&mut self) {
+        let Some(AnySession::Connected(m)) = &self.state else {
+            return;
+        };
+        let ctx = m.context();
+        let deadline = m.last_inbound + ctx.options.liveness_timeout_for(ctx.version);
+        if Instant::now() >= deadline {
+            self.lose_connection();
+        } else {
+            let handle = m.handle();
+            self.timers
+                .arm(&handle, TimerKind::Watchdog, deadline, None);
+        }
+    }
+
+    /// Counts the present as a sign of life: the owner is not reading the connection for now
+    /// (what arrives would have nowhere to go), so silence says nothing about the peer.
+    pub fn hold_liveness(&mut self) {
+        if let Some(AnySession::Connected(m)) = self.state.as_mut() {
+            m.last_inbound = Instant::now();
+        }
+    }
+
+    pub(super) fn on_message(&mut self, frame: &[u8]) {
+        let Some(AnySession::Connected(m)) = self.state.as_mut() else {
+            return;
+        };
+        let msg = match m.context().codec.decode(frame) {
+            Ok(msg) => msg,
+            Err(e) => {
+                return self.invalid(format!("could not decode message: {e}"));
+            }
+        };
+        match m.context_mut().receive(&msg) {
+            Receipt::NotFromPeer => {
+                let reason = format!(
+                    "received message from {}, but the session's peer is {}",
+                    msg.from,
+                    m.context().to
+                );
+                self.invalid(reason);
+            }
+            Receipt::Duplicate => {}
+            Receipt::Gap { .. } => self.lose_connection(),
+            Receipt::Accepted => {
+                m.last_inbound = Instant::now();
+                if msg.flags(m.context().version).ack {
+                    if self.role == Role::Client {
+                        let _ = self.send(PartialMessage::heartbeat());
+                    }
+                } else {
+                    self.push(Output::Message(Box::new(msg)));
+                }
+            }
+        }
+    }
+
+    pub(super) fn invalid(&mut self, reason: String) {
+        self.push(Output::ProtocolError(ProtocolError::InvalidMessage(
+            reason.clone(),
+        )));
+        self.end(EndReason::InvalidMessage(reason));
+    }
+}
