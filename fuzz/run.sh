@@ -87,7 +87,7 @@ for t in "${targets[@]}"; do
     if [[ $update -eq 1 ]]; then
         fresh="$scratch/$t.merged"
         mkdir -p "$fresh"
-        "$bin" -merge=1 "$fresh" "fuzz/corpus/$t" "$work" >"$log.merge" 2>&1 ||
+        "$bin" -merge=1 -set_cover_merge=1 "$fresh" "fuzz/corpus/$t" "$work" >"$log.merge" 2>&1 ||
             fail "merging the $t corpus failed (see $log.merge)"
         rm -rf "fuzz/corpus/$t"
         mv "$fresh" "fuzz/corpus/$t"

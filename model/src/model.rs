@@ -632,8 +632,9 @@ impl ResumeModel {
             self.real
                 .handshake((generation, expected, sent), clamp, existing);
         let same = w.server.as_ref().filter(|s| s.generation == generation);
-        // Whether a rule beyond River's refused it.
+        // Whether a rule beyond River's refused it, and whether that was the ended-session rule.
         let mut by_extra_rule = false;
+        let mut by_ended_rule = false;
         if self.config.refuse_ended_sessions
             && w.ghost.ended_generations.contains(&generation)
             && let Decision::New { replaces } = decision
@@ -646,6 +647,7 @@ impl ResumeModel {
                 replaces,
             };
             by_extra_rule = true;
+            by_ended_rule = true;
         }
         if self.config.refuse_client_ahead_of_server
             && let (Decision::Resume, Some(s)) = (&decision, same)
@@ -666,7 +668,7 @@ impl ResumeModel {
         {
             decision = Decision::New { replaces };
         }
-        self.judge(w, c, generation, &decision, by_extra_rule);
+        self.judge(w, c, generation, &decision, (by_extra_rule, by_ended_rule));
         let replaced = matches!(
             &decision,
             Decision::New { replaces: Some(_) }
@@ -754,14 +756,15 @@ impl ResumeModel {
 
     /// Notes whether the verdict on this handshake was right, from what the ghost records say
     /// each side really received. Only a handshake the client is still waiting on is judged:
-    /// one the client has given up on changes nothing it will see.
+    /// one the client has given up on changes nothing it will see. `by_extra_rule` says a rule
+    /// beyond River's refused it, `by_ended_rule` that it was the ended-session rule.
     fn judge(
         &self,
         w: &mut World,
         c: u8,
         generation: u8,
         decision: &Decision,
-        by_extra_rule: bool,
+        (by_extra_rule, by_ended_rule): (bool, bool),
     ) {
         let client = &w.client;
         let waiting = client.conn == Some(c)
@@ -794,7 +797,7 @@ impl ResumeModel {
             } else {
                 self.reached.note(Event::UnknownSessionRefused);
             }
-            if by_extra_rule {
+            if by_ended_rule {
                 self.reached.note(Event::EndedSessionRefused);
             }
         }

@@ -82,6 +82,10 @@ fn breaks(label: &str, config: Config, property: &'static str) -> Run {
         "{label}: expected {property:?} to break, broken: {:?}",
         run.broken
     );
+    eprintln!(
+        "{label}: {property:?} broken after {} steps",
+        run.path(property).into_actions().len()
+    );
     run
 }
 
