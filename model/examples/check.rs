@@ -54,9 +54,12 @@ fn main() {
     names.sort_unstable();
     for name in names {
         let kind = checker.discovery_classification(name);
-        println!("{kind}: {name}");
+        let path = checker.discovery(name).expect("listed");
+        println!(
+            "{kind}: {name} ({} steps)",
+            path.clone().into_actions().len()
+        );
         if has("paths") && kind.to_string() == "counterexample" {
-            let path = checker.discovery(name).expect("listed");
             for action in path.clone().into_actions() {
                 println!("    {action:?}");
             }
