@@ -7,8 +7,7 @@ use tokio::time::Instant;
 
 use super::options::SessionOptions;
 use crate::wire::{
-    Codec, CodecKind, EncodeError, MessageHeader, PartialMessage, ProtocolVersion,
-    TransportMessage, Value,
+    CodecKind, EncodeError, Outbound, PartialMessage, ProtocolVersion, TransportMessage, Value,
 };
 
 /// A message that was sequenced and encoded, kept until the peer acknowledges it.
@@ -119,16 +118,14 @@ impl SessionContext {
     ///
     /// Encoding comes first: a message that cannot be encoded takes no `seq` and leaves the
     /// session as it was.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the message is spent: once encoded, only its frame is kept"
+    )]
     pub fn sequence(&mut self, msg: PartialMessage) -> Result<&BufferedFrame, SequenceError> {
-        let header = MessageHeader {
-            id: generate_id(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            seq: self.seq,
-            ack: self.ack,
-        };
-        let msg = msg.into_message(header);
-        let frame = self.codec.encode(&msg)?;
+        let id = generate_id();
+        let outbound = Outbound::new(&msg, &id, (&self.from, &self.to), (self.seq, self.ack));
+        let frame = self.codec.encode_outbound(&outbound)?;
         let limit = self.options.max_message_size;
         if frame.len() > limit {
             return Err(SequenceError::TooLarge {
@@ -136,13 +133,13 @@ impl SessionContext {
                 limit,
             });
         }
-        self.seq += 1;
         let index = self.send_buffer.len();
         self.send_buffer.push_back(BufferedFrame {
-            seq: msg.seq,
-            id: msg.id,
+            seq: self.seq,
+            id,
             frame: Bytes::from(frame),
         });
+        self.seq += 1;
         Ok(&self.send_buffer[index])
     }
 
@@ -173,25 +170,36 @@ impl SessionContext {
     }
 
     /// Encodes a handshake message (`seq` and `ack` 0) without touching the counters.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the message is spent: once encoded, only its frame is kept"
+    )]
     pub fn encode_handshake(&self, msg: PartialMessage) -> Result<Vec<u8>, EncodeError> {
-        let header = MessageHeader::handshake(generate_id(), self.from.clone(), self.to.clone());
-        self.codec.encode(&msg.into_message(header))
+        let id = generate_id();
+        self.codec
+            .encode_outbound(&Outbound::new(&msg, &id, (&self.from, &self.to), (0, 0)))
     }
 }
 
 const ID_ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-";
 
 /// A random 12-character id (message, stream and session ids), like River's TypeScript ids.
+/// Each character is 6 random bits, so every one of the 64 characters is equally likely.
 pub fn generate_id() -> String {
-    (0..12)
-        .map(|_| char::from(ID_ALPHABET[rand::random_range(0..ID_ALPHABET.len())]))
-        .collect()
+    let mut bits: u128 = rand::random();
+    let mut id = String::with_capacity(12);
+    for _ in 0..12 {
+        // The mask keeps the index below 64.
+        id.push(char::from(ID_ALPHABET[(bits & 63) as usize]));
+        bits >>= 6;
+    }
+    id
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::PartialMessage;
+    use crate::wire::{Codec, MessageHeader, PartialMessage};
 
     fn ctx() -> SessionContext {
         SessionContext::new(

@@ -30,7 +30,7 @@
 //!   part of the send buffer, not a copy. The send buffer reports backpressure at its high-water
 //!   mark ([`SessionOptions::send_buffer_high_water_mark`](crate::session::SessionOptions)):
 //!   `send` says so in [`Sent::backpressured`](crate::session::Sent), and `wait_for_drain` waits.
-//! - **Connection buffers**: tungstenite reads 8 KiB at a time and gathers at most 8 KiB plus one
+//! - **Connection buffers**: tungstenite reads 4 KiB at a time and gathers at most 8 KiB plus one
 //!   frame before writing ([`WsLimits`]); a frame larger than `max_message_size` closes the
 //!   connection.
 //! - **Closing** a connection sends its close frame and waits at most

@@ -472,6 +472,8 @@ impl SessionTask {
                 match reported {
                     // The replaced session reports its end first.
                     Some(reported) => {
+                        // Polled next round, so that its end wakes this task.
+                        self.again = true;
                         self.successor = Some(Successor {
                             reported,
                             client,

@@ -76,6 +76,10 @@ pub(super) struct Successor {
 }
 
 /// One session's task. See the module docs.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of the task's life; an enum would spell out their combinations"
+)]
 pub(crate) struct SessionTask {
     pub(super) shared: Arc<Shared>,
     _guard: TaskGuard,
@@ -99,6 +103,8 @@ pub(crate) struct SessionTask {
     replaced: Option<oneshot::Sender<()>>,
     /// The transport is closing: end the session, deliver what is owed, stop.
     pub(super) closing: bool,
+    /// This round gave work to a stage polled before the one that made it.
+    pub(super) again: bool,
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
     close_patience: Option<Pin<Box<Sleep>>>,
@@ -127,6 +133,7 @@ impl SessionTask {
             successor: None,
             replaced: None,
             closing: false,
+            again: false,
             finished: false,
             close_patience: None,
         })
@@ -169,15 +176,14 @@ impl SessionTask {
 
     fn turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..ROUNDS {
-            let mut busy = false;
+            self.again = false;
             if !self.closing && self.shared.registry.is_closed() {
                 self.start_closing();
-                busy = true;
             }
-            busy |= self.poll_commands(cx);
-            busy |= self.poll_side(cx);
-            busy |= self.poll_handler(cx);
-            busy |= self.poll_driver(cx);
+            self.poll_commands(cx);
+            self.poll_side(cx);
+            self.poll_handler(cx);
+            self.poll_driver(cx);
             if let Some(driver) = self.driver.as_mut() {
                 let _ = driver.poll_flush(cx);
             }
@@ -194,7 +200,11 @@ impl SessionTask {
                 self.exit();
                 return Poll::Ready(());
             }
-            if !busy {
+            // Every source polled above that has nothing more is registered to wake the task;
+            // another round is needed only when a later stage gave an earlier one work (frames
+            // for the handler, pushes into the inbox, a dial to start) or a stage stopped at
+            // its batch size.
+            if !self.again && self.inbox.is_empty() {
                 return Poll::Pending;
             }
         }
@@ -202,29 +212,23 @@ impl SessionTask {
         Poll::Pending
     }
 
-    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut busy = false;
+    fn poll_commands(&mut self, cx: &mut Context<'_>) {
         for _ in 0..BATCH {
             match self.inbox.poll_recv(cx) {
-                Poll::Ready(Some(command)) => {
-                    busy = true;
-                    self.command(command);
-                }
-                Poll::Ready(None) | Poll::Pending => break,
+                Poll::Ready(Some(command)) => self.command(command),
+                Poll::Ready(None) | Poll::Pending => return,
             }
         }
-        busy
+        self.again = true;
     }
 
-    fn poll_side(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut busy = false;
+    fn poll_side(&mut self, cx: &mut Context<'_>) {
         if let Some(dial) = self.dial.as_mut() {
             if !dial.owner.is_live() {
                 // The attempt was given up (timed out, or the session ended): dropping the
                 // future cancels the dial and closes whatever socket it had opened.
                 self.dial = None;
             } else if let Poll::Ready(result) = dial.fut.as_mut().poll(cx) {
-                busy = true;
                 let owner = dial.owner.clone();
                 self.dial = None;
                 self.dialed(&owner, result);
@@ -232,62 +236,56 @@ impl SessionTask {
         }
         if let Some(successor) = self.successor.as_mut()
             && Pin::new(&mut successor.reported).poll(cx).is_ready()
-        {
-            busy = true;
-            if let Some(Successor {
+            && let Some(Successor {
                 client, request, ..
             }) = self.successor.take()
-            {
-                self.become_session(client, &request);
-            }
+        {
+            self.become_session(client, &request);
         }
         if let Some(validation) = self.validation.as_mut() {
             if !validation.owner.is_live() {
                 self.validation = None;
             } else if let Poll::Ready((request, outcome)) = validation.fut.as_mut().poll(cx) {
-                busy = true;
                 self.validation = None;
                 self.validated(request, outcome);
             }
         }
-        busy
     }
 
-    fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_handler(&mut self, cx: &mut Context<'_>) {
+        // What the handler's calls send lands in the inbox, which the round's end checks.
         self.with_handler(|handler, io| handler.poll(cx, io));
-        // What the handler's calls sent is in the inbox now.
-        !self.inbox.is_empty()
     }
 
-    fn poll_driver(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut busy = false;
-        for _ in 0..BATCH {
-            let Some(driver) = self.driver.as_mut() else {
-                break;
-            };
+    fn poll_driver(&mut self, cx: &mut Context<'_>) {
+        let mut timers = 0;
+        while let Some(driver) = self.driver.as_mut() {
             if driver.ended().is_some() || driver.poll_timer(cx).is_pending() {
                 break;
             }
-            busy = true;
             self.after_step();
+            timers += 1;
+            if timers == BATCH {
+                self.again = true;
+                break;
+            }
         }
         for _ in 0..BATCH {
             if !self.can_read(cx) {
                 if let Some(driver) = self.driver.as_mut() {
                     driver.hold_liveness();
                 }
-                break;
+                return;
             }
             let Some(driver) = self.driver.as_mut() else {
-                break;
+                return;
             };
             if driver.ended().is_some() || driver.poll_connection(cx).is_pending() {
-                break;
+                return;
             }
-            busy = true;
             self.after_step();
         }
-        busy
+        self.again = true;
     }
 
     /// Whether frames may be read: what they produce must have somewhere to go.
@@ -434,6 +432,8 @@ impl SessionTask {
         match output {
             Output::Message(msg) => {
                 let unclaimed = if self.handler.is_some() {
+                    // The handler's calls are polled before the frames are read.
+                    self.again = true;
                     self.with_handler(move |handler, io| handler.message(msg, io))
                         .flatten()
                 } else {
@@ -456,6 +456,9 @@ impl SessionTask {
                 to,
                 transition,
             } => {
+                // The state just entered has armed timers and may own a connection, which
+                // must be polled once to wake the task.
+                self.again = true;
                 let (peer, session) = self.identity();
                 tracing::info!(%peer, %session, from, to, transition, "session transition");
                 if subscribers.any() {
@@ -496,9 +499,17 @@ impl SessionTask {
                     self.emitter.push(event);
                 }
             }
-            Output::Dial(handle) => self.start_dial(handle),
-            Output::HandshakeRequest(request) => self.start_validation(request),
+            Output::Dial(handle) => {
+                // Dials and validations are polled before the driver.
+                self.again = true;
+                self.start_dial(handle);
+            }
+            Output::HandshakeRequest(request) => {
+                self.again = true;
+                self.start_validation(request);
+            }
             Output::Ended(reason) => {
+                self.again = true;
                 self.with_handler(SessionHandler::session_ended);
                 self.ended(reason);
             }

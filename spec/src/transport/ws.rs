@@ -33,7 +33,7 @@ pub struct WsLimits {
     /// 100 MiB by default, what River's server (the `ws` package) accepts.
     pub max_message_size: usize,
     /// How much is read from the socket at a time, and the read buffer's initial size, in
-    /// bytes (8 KiB). The buffer grows only while a larger frame is arriving.
+    /// bytes (4 KiB). The buffer grows only for a larger frame.
     pub read_buffer_size: usize,
     /// Frames queued together are gathered up to this many bytes before a write (8 KiB); a
     /// flush writes whatever is gathered. While the socket is full no more frames are taken,
@@ -48,7 +48,7 @@ impl Default for WsLimits {
     fn default() -> Self {
         WsLimits {
             max_message_size: 100 * 1024 * 1024,
-            read_buffer_size: 8 * 1024,
+            read_buffer_size: 4 * 1024,
             write_buffer_size: 8 * 1024,
             close_timeout: Duration::from_secs(2),
         }

@@ -2,10 +2,14 @@
 
 use std::fmt;
 
-use super::envelope::TransportMessage;
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::bigint::BIGINT_TAG;
+use super::envelope::{Fields, Outbound, TransportMessage};
 use super::error::{DecodeError, EncodeError};
 use super::msgpack;
-use super::value::Value;
+use super::value::{BYTES_TAG, Value};
 
 /// Turns messages into frames and back.
 ///
@@ -43,6 +47,9 @@ impl Codec for JsonCodec {
         if frame.is_empty() {
             return Err(DecodeError::Empty);
         }
+        if let Ok(JsonEnvelope(fields)) = serde_json::from_slice(frame) {
+            return Ok(TransportMessage::from_fields(fields)?);
+        }
         let value: Value = serde_json::from_slice(frame).map_err(DecodeError::Json)?;
         TransportMessage::from_value(value)
     }
@@ -71,7 +78,82 @@ impl Codec for MsgpackCodec {
         if frame.is_empty() {
             return Err(DecodeError::Empty);
         }
+        if let Some(fields) = msgpack::read_envelope(frame) {
+            return Ok(TransportMessage::from_fields(fields)?);
+        }
         TransportMessage::from_value(msgpack::read(frame)?)
+    }
+}
+
+/// A JSON frame read straight into the envelope's fields, without building a map for the
+/// envelope. Anything unusual (not an object, a key that makes the object a tagged value, a
+/// value that does not read) fails, and the frame is read again the general way, which says
+/// why.
+struct JsonEnvelope(Fields);
+
+impl<'de> Deserialize<'de> for JsonEnvelope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = JsonEnvelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a River envelope")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<JsonEnvelope, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = access.next_key_seed(KeySeed)? {
+            // Every value is read as a payload value would be, known field or not, so that a
+            // frame the general way refuses is refused here too.
+            let value: Value = access.next_value()?;
+            match key {
+                Key::Field(name) => {
+                    if let Some(slot) = fields.slot(name) {
+                        *slot = Some(value);
+                    }
+                }
+                Key::Other => {}
+            }
+        }
+        Ok(JsonEnvelope(fields))
+    }
+}
+
+/// An envelope key: one of its fields, or any other (ignored).
+enum Key {
+    Field(&'static str),
+    Other,
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        if key == BYTES_TAG || key == BIGINT_TAG {
+            // The general way reads such an object as a tagged value, not as a map.
+            return Err(E::custom("a tagged value"));
+        }
+        Ok(Fields::name_of(key).map_or(Key::Other, Key::Field))
     }
 }
 
@@ -117,6 +199,20 @@ impl fmt::Display for CodecKind {
     }
 }
 
+impl CodecKind {
+    /// Writes `msg` into a fresh buffer sized for a typical frame.
+    pub(crate) fn encode_outbound(self, msg: &Outbound<'_>) -> Result<Vec<u8>, EncodeError> {
+        let mut frame = Vec::with_capacity(192);
+        match self {
+            CodecKind::Json => serde_json::to_writer(&mut frame, msg).map_err(EncodeError::Json)?,
+            CodecKind::Msgpack => {
+                rmp_serde::encode::write(&mut frame, msg).map_err(EncodeError::Msgpack)?;
+            }
+        }
+        Ok(frame)
+    }
+}
+
 /// Dispatches to [`JsonCodec`] or [`MsgpackCodec`], so a connection can hold the kind it
 /// sniffed and use it directly.
 impl Codec for CodecKind {
@@ -135,6 +231,126 @@ impl Codec for CodecKind {
         match self {
             CodecKind::Json => JsonCodec.decode(frame),
             CodecKind::Msgpack => MsgpackCodec.decode(frame),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The codecs read envelopes without building a map for them; these check that they decide
+    //! exactly as reading the frame into a [`Value`] and checking that would.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::wire::msgpack;
+
+    fn general(kind: CodecKind, frame: &[u8]) -> Result<TransportMessage, DecodeError> {
+        if frame.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        match kind {
+            CodecKind::Json => {
+                let value: Value = serde_json::from_slice(frame).map_err(DecodeError::Json)?;
+                TransportMessage::from_value(value)
+            }
+            CodecKind::Msgpack => TransportMessage::from_value(msgpack::read(frame)?),
+        }
+    }
+
+    /// JSON values of every kind, including tagged objects.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            (-1e6f64..1e6).prop_map(serde_json::Value::from),
+            "[a-z$]{0,6}".prop_map(serde_json::Value::from),
+            Just(serde_json::json!({"$t": "AAE="})),
+            Just(serde_json::json!({"$t": "not base64!"})),
+            Just(serde_json::json!({"$b": "123456789012345678901234567890"})),
+            Just(serde_json::json!({"$b": 12})),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z$]{0,4}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Objects with some of the envelope's keys (right or wrong), and others.
+    fn json_frame() -> impl Strategy<Value = Vec<u8>> {
+        const NAMES: [&str; 11] = [
+            "id",
+            "from",
+            "to",
+            "seq",
+            "ack",
+            "serviceName",
+            "procedureName",
+            "streamId",
+            "controlFlags",
+            "tracing",
+            "payload",
+        ];
+        let key = prop_oneof![
+            proptest::sample::select(&NAMES[..]).prop_map(str::to_owned),
+            Just("$t".to_owned()),
+            Just("$b".to_owned()),
+            "[a-z]{1,5}",
+        ];
+        let good: serde_json::Map<String, serde_json::Value> = serde_json::json!({
+            "id": "a", "from": "b", "to": "c", "seq": 1, "ack": 2, "serviceName": "s",
+            "procedureName": "p", "streamId": "x", "controlFlags": 10,
+            "tracing": {"traceparent": "", "tracestate": ""}, "payload": {"msg": "hi"},
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        prop_oneof![
+            proptest::collection::vec((key, json_value()), 0..14).prop_map(|entries| {
+                let map: serde_json::Map<String, serde_json::Value> = entries.into_iter().collect();
+                serde_json::to_vec(&map).unwrap_or_default()
+            }),
+            (Just(good.clone()), "[a-z$]{1,4}", json_value()).prop_map(|(mut g, k, v)| {
+                g.insert(k, v);
+                serde_json::to_vec(&g).unwrap_or_default()
+            }),
+            json_value().prop_map(|v| serde_json::to_vec(&v).unwrap_or_default()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn json_decodes_as_the_general_way(frame in json_frame()) {
+            let fast = JsonCodec.decode(&frame);
+            let slow = general(CodecKind::Json, &frame);
+            prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+        }
+
+        #[test]
+        fn msgpack_bytes_decode_as_the_general_way(frame in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let fast = MsgpackCodec.decode(&frame);
+            let slow = general(CodecKind::Msgpack, &frame);
+            prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+        }
+
+        #[test]
+        fn msgpack_decodes_as_the_general_way(frame in json_frame()) {
+            // The same shapes as msgpack, plus bytes and truncations of them.
+            let value: Result<Value, _> = serde_json::from_slice(&frame);
+            let Ok(value) = value else { return Ok(()) };
+            let Ok(packed) = rmp_serde::to_vec(&value) else { return Ok(()) };
+            for end in [packed.len(), packed.len() / 2, 1] {
+                let frame = &packed[..end.min(packed.len())];
+                let fast = MsgpackCodec.decode(frame);
+                let slow = general(CodecKind::Msgpack, frame);
+                prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+            }
         }
     }
 }

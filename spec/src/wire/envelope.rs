@@ -24,6 +24,20 @@ mod name {
     pub(super) const PAYLOAD: &str = "payload";
     pub(super) const TRACEPARENT: &str = "traceparent";
     pub(super) const TRACESTATE: &str = "tracestate";
+    /// The envelope's own fields.
+    pub(super) const ALL: [&str; 11] = [
+        ID,
+        FROM,
+        TO,
+        SEQ,
+        ACK,
+        SERVICE_NAME,
+        PROCEDURE_NAME,
+        STREAM_ID,
+        CONTROL_FLAGS,
+        TRACING,
+        PAYLOAD,
+    ];
 }
 
 /// The `streamId` of every heartbeat.
@@ -95,41 +109,122 @@ impl TransportMessage {
     }
 
     fn from_map(map: &mut Map) -> Result<TransportMessage, FieldError> {
-        let string = |map: &mut Map, field| fields::into_string(fields::take(map, field)?, field);
-        let optional_string = |map: &mut Map, field| {
-            fields::take_optional(map, field)
+        let mut fields = Fields::default();
+        for (name, slot) in fields.slots() {
+            *slot = map.take(name);
+        }
+        Self::from_fields(fields)
+    }
+
+    /// Checks the envelope's fields, as read from a frame, and builds the message.
+    pub(super) fn from_fields(fields: Fields) -> Result<TransportMessage, FieldError> {
+        let string = |v: Option<Value>, field| {
+            fields::into_string(v.ok_or(FieldError::Missing(field))?, field)
+        };
+        // Absent and `null` both read as `None`: the Python client may send `nil` for an
+        // optional field.
+        let optional = |v: Option<Value>| v.filter(|v| !v.is_null());
+        let optional_string = |v: Option<Value>, field| {
+            optional(v)
                 .map(|v| fields::into_string(v, field))
                 .transpose()
         };
-        let seq_field = |map: &mut Map, field| {
-            fields::to_int(&fields::take(map, field)?, field, "a non-negative integer")
-        };
-        let tracing = match fields::take_optional(map, name::TRACING) {
+        let tracing = match optional(fields.tracing) {
             None => None,
             Some(v) => {
                 let mut t = fields::into_map(v, name::TRACING)?;
                 Some(Tracing {
-                    traceparent: string(&mut t, name::TRACEPARENT)?,
-                    tracestate: string(&mut t, name::TRACESTATE)?,
+                    traceparent: string(t.take(name::TRACEPARENT), name::TRACEPARENT)?,
+                    tracestate: string(t.take(name::TRACESTATE), name::TRACESTATE)?,
                 })
             }
         };
         Ok(TransportMessage {
-            id: string(map, name::ID)?,
-            from: string(map, name::FROM)?,
-            to: string(map, name::TO)?,
-            seq: seq_field(map, name::SEQ)?,
-            ack: seq_field(map, name::ACK)?,
-            service_name: optional_string(map, name::SERVICE_NAME)?,
-            procedure_name: optional_string(map, name::PROCEDURE_NAME)?,
-            stream_id: string(map, name::STREAM_ID)?,
-            control_flags: fields::to_int(
-                &fields::take(map, name::CONTROL_FLAGS)?,
+            id: string(fields.id, name::ID)?,
+            from: string(fields.from, name::FROM)?,
+            to: string(fields.to, name::TO)?,
+            seq: int(fields.seq, name::SEQ, "a non-negative integer")?,
+            ack: int(fields.ack, name::ACK, "a non-negative integer")?,
+            service_name: optional_string(fields.service_name, name::SERVICE_NAME)?,
+            procedure_name: optional_string(fields.procedure_name, name::PROCEDURE_NAME)?,
+            stream_id: string(fields.stream_id, name::STREAM_ID)?,
+            control_flags: int(
+                fields.control_flags,
                 name::CONTROL_FLAGS,
                 "an integer in 0..=4294967295",
             )?,
             tracing,
-            payload: fields::take(map, name::PAYLOAD)?,
+            payload: fields.payload.ok_or(FieldError::Missing(name::PAYLOAD))?,
+        })
+    }
+}
+
+/// A required integer field that must fit `T`.
+fn int<T: TryFrom<i128>>(
+    v: Option<Value>,
+    field: &'static str,
+    expected: &'static str,
+) -> Result<T, FieldError> {
+    fields::to_int(&v.ok_or(FieldError::Missing(field))?, field, expected)
+}
+
+/// The envelope's fields as a frame holds them, before they are checked: each codec reads a
+/// frame into these without building a map for the envelope itself, and
+/// [`TransportMessage::from_fields`] applies the rules both share.
+#[derive(Debug, Default)]
+pub(super) struct Fields {
+    id: Option<Value>,
+    from: Option<Value>,
+    to: Option<Value>,
+    seq: Option<Value>,
+    ack: Option<Value>,
+    service_name: Option<Value>,
+    procedure_name: Option<Value>,
+    stream_id: Option<Value>,
+    control_flags: Option<Value>,
+    tracing: Option<Value>,
+    payload: Option<Value>,
+}
+
+impl Fields {
+    /// Every field's slot, with its wire name.
+    fn slots(&mut self) -> [(&'static str, &mut Option<Value>); 11] {
+        [
+            (name::ID, &mut self.id),
+            (name::FROM, &mut self.from),
+            (name::TO, &mut self.to),
+            (name::SEQ, &mut self.seq),
+            (name::ACK, &mut self.ack),
+            (name::SERVICE_NAME, &mut self.service_name),
+            (name::PROCEDURE_NAME, &mut self.procedure_name),
+            (name::STREAM_ID, &mut self.stream_id),
+            (name::CONTROL_FLAGS, &mut self.control_flags),
+            (name::TRACING, &mut self.tracing),
+            (name::PAYLOAD, &mut self.payload),
+        ]
+    }
+
+    /// The wire name of the field `key` names, if it names one.
+    pub(super) fn name_of(key: &str) -> Option<&'static str> {
+        name::ALL.into_iter().find(|name| *name == key)
+    }
+
+    /// The slot of the field named `key`; `None` for a key that is no envelope field (and is
+    /// ignored).
+    pub(super) fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
+        Some(match key {
+            name::ID => &mut self.id,
+            name::FROM => &mut self.from,
+            name::TO => &mut self.to,
+            name::SEQ => &mut self.seq,
+            name::ACK => &mut self.ack,
+            name::SERVICE_NAME => &mut self.service_name,
+            name::PROCEDURE_NAME => &mut self.procedure_name,
+            name::STREAM_ID => &mut self.stream_id,
+            name::CONTROL_FLAGS => &mut self.control_flags,
+            name::TRACING => &mut self.tracing,
+            name::PAYLOAD => &mut self.payload,
+            _ => return None,
         })
     }
 }
@@ -154,28 +249,88 @@ impl From<FieldError> for DecodeError {
 /// Writes the envelope as a map in River's field order, leaving absent fields out.
 impl Serialize for TransportMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Outbound {
+            id: &self.id,
+            from: &self.from,
+            to: &self.to,
+            seq: self.seq,
+            ack: self.ack,
+            service_name: self.service_name.as_deref(),
+            procedure_name: self.procedure_name.as_deref(),
+            stream_id: &self.stream_id,
+            control_flags: self.control_flags,
+            tracing: self.tracing.as_ref(),
+            payload: &self.payload,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A message to write, borrowing its parts, so a session can stamp its ids and counters on a
+/// [`PartialMessage`] and write it without copying them into a [`TransportMessage`] first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outbound<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) seq: u64,
+    pub(crate) ack: u64,
+    pub(crate) service_name: Option<&'a str>,
+    pub(crate) procedure_name: Option<&'a str>,
+    pub(crate) stream_id: &'a str,
+    pub(crate) control_flags: u32,
+    pub(crate) tracing: Option<&'a Tracing>,
+    pub(crate) payload: &'a Value,
+}
+
+impl<'a> Outbound<'a> {
+    /// `msg` under the given id, addresses and counters.
+    pub(crate) fn new(
+        msg: &'a PartialMessage,
+        id: &'a str,
+        (from, to): (&'a str, &'a str),
+        (seq, ack): (u64, u64),
+    ) -> Self {
+        Outbound {
+            id,
+            from,
+            to,
+            seq,
+            ack,
+            service_name: msg.service_name.as_deref(),
+            procedure_name: msg.procedure_name.as_deref(),
+            stream_id: &msg.stream_id,
+            control_flags: msg.control_flags,
+            tracing: msg.tracing.as_ref(),
+            payload: &msg.payload,
+        }
+    }
+}
+
+impl Serialize for Outbound<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let len = 8
             + usize::from(self.service_name.is_some())
             + usize::from(self.procedure_name.is_some())
             + usize::from(self.tracing.is_some());
         let mut map = serializer.serialize_map(Some(len))?;
-        map.serialize_entry(name::ID, &self.id)?;
-        map.serialize_entry(name::FROM, &self.from)?;
-        map.serialize_entry(name::TO, &self.to)?;
+        map.serialize_entry(name::ID, self.id)?;
+        map.serialize_entry(name::FROM, self.from)?;
+        map.serialize_entry(name::TO, self.to)?;
         map.serialize_entry(name::SEQ, &self.seq)?;
         map.serialize_entry(name::ACK, &self.ack)?;
-        if let Some(s) = &self.service_name {
+        if let Some(s) = self.service_name {
             map.serialize_entry(name::SERVICE_NAME, s)?;
         }
-        if let Some(p) = &self.procedure_name {
+        if let Some(p) = self.procedure_name {
             map.serialize_entry(name::PROCEDURE_NAME, p)?;
         }
-        map.serialize_entry(name::STREAM_ID, &self.stream_id)?;
+        map.serialize_entry(name::STREAM_ID, self.stream_id)?;
         map.serialize_entry(name::CONTROL_FLAGS, &self.control_flags)?;
-        if let Some(t) = &self.tracing {
+        if let Some(t) = self.tracing {
             map.serialize_entry(name::TRACING, t)?;
         }
-        map.serialize_entry(name::PAYLOAD, &self.payload)?;
+        map.serialize_entry(name::PAYLOAD, self.payload)?;
         map.end()
     }
 }

@@ -46,18 +46,6 @@ fn invalid(field: &'static str, expected: &'static str, found: &Value) -> FieldE
     }
 }
 
-/// Removes a required field. `null` counts as present: whether it is allowed is the caller's
-/// type check.
-pub(super) fn take(map: &mut Map, field: &'static str) -> Result<Value, FieldError> {
-    map.take(field).ok_or(FieldError::Missing(field))
-}
-
-/// Removes an optional field; absent and `null` both read as `None`, since the Python client
-/// may send `nil` for an optional field.
-pub(super) fn take_optional(map: &mut Map, field: &'static str) -> Option<Value> {
-    map.take(field).filter(|v| !v.is_null())
-}
-
 pub(super) fn into_string(v: Value, field: &'static str) -> Result<String, FieldError> {
     match v {
         Value::String(s) => Ok(s),

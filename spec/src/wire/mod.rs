@@ -46,6 +46,7 @@ pub use control::{
     HandshakeRequest, HandshakeResponse, MalformedControl, ack_payload, close_payload,
     parse_handshake_request, parse_handshake_response,
 };
+pub(crate) use envelope::Outbound;
 pub use envelope::{HEARTBEAT_STREAM_ID, MessageHeader, PartialMessage, Tracing, TransportMessage};
 pub use error::{DecodeError, EncodeError};
 pub use flags::{ControlFlags, ProtocolVersion, UnknownVersion, UnsupportedFlag};

@@ -7,6 +7,7 @@
 //! [`Value::Int`] (see [`bigint`](super::bigint)); other extensions stay [`Value::Ext`].
 
 use super::bigint::{self, BIGINT_EXT};
+use super::envelope::Fields;
 use super::error::DecodeError;
 use super::value::{Map, Value};
 
@@ -39,6 +40,34 @@ pub(super) fn read_scalar(input: &[u8]) -> Result<Value, DecodeError> {
         ),
         other => other,
     })
+}
+
+/// Reads a frame holding one envelope map straight into the envelope's fields, without
+/// building a map for the envelope (its keys are only looked at, never copied). `None` when the
+/// frame is not a map with string keys, or does not read cleanly: the caller then reads it with
+/// [`read`] to find out exactly why. Field values are read as [`read`] reads them.
+pub(super) fn read_envelope(input: &[u8]) -> Option<Fields> {
+    let mut reader = Reader {
+        input,
+        max_depth: MAX_DEPTH,
+        bigints: true,
+    };
+    let len = match reader.u8().ok()? {
+        marker @ 0x80..=0x8f => usize::from(marker & 0x0f),
+        0xde => usize::from(reader.u16().ok()?),
+        0xdf => Reader::len(reader.u32().ok()?),
+        _ => return None,
+    };
+    let mut fields = Fields::default();
+    for _ in 0..len {
+        let key = reader.key()?;
+        // The envelope is at depth 0, so its values nest from depth 1, as in `read`.
+        let value = reader.value(1).ok()?;
+        if let Some(slot) = fields.slot(key) {
+            *slot = Some(value);
+        }
+    }
+    reader.input.is_empty().then_some(fields)
 }
 
 struct Reader<'a> {
@@ -92,6 +121,18 @@ impl<'a> Reader<'a> {
     /// A length field; on a 16-bit target a length past `usize` cannot fit in the input anyway.
     fn len(n: u32) -> usize {
         usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// A map key that is a string, borrowed from the input.
+    fn key(&mut self) -> Option<&'a str> {
+        let len = match self.u8().ok()? {
+            marker @ 0xa0..=0xbf => usize::from(marker & 0x1f),
+            0xd9 => usize::from(self.u8().ok()?),
+            0xda => usize::from(self.u16().ok()?),
+            0xdb => Self::len(self.u32().ok()?),
+            _ => return None,
+        };
+        std::str::from_utf8(self.take(len).ok()?).ok()
     }
 
     fn string(&mut self, len: usize) -> Result<Value, DecodeError> {

@@ -369,6 +369,9 @@ impl SessionHandler for Dispatcher {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>, io: &HandlerIo<'_>) {
+        if self.running.is_empty() {
+            return;
+        }
         while let Poll::Ready(Some((stream_id, outcome))) = self.running.poll_next_unpin(cx) {
             self.finished(&stream_id, outcome, io.version, io);
         }

@@ -202,7 +202,8 @@ impl StepSink {
     }
 
     fn drain(&self, into: &mut Vec<Output>) {
-        if !self.pending.swap(false, Ordering::Acquire) {
+        // A plain load first: most calls find nothing, and it is cheaper than a swap.
+        if !self.pending.load(Ordering::Acquire) || !self.pending.swap(false, Ordering::Acquire) {
             return;
         }
         let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(PoisonError::into_inner));
