@@ -51,9 +51,10 @@ pub(crate) struct Context {
 /// A struct marked `#[state]`.
 pub(crate) struct State {
     pub(crate) ident: Ident,
-    /// Whether the struct has generic or lifetime parameters (an error reported while parsing);
-    /// the skeleton leaves such a state out, since it cannot name it without arguments.
-    pub(crate) generic: bool,
+    /// Whether the struct has generic or lifetime parameters, or is `#[cfg]`-gated (errors
+    /// reported while parsing); the skeleton leaves such a state out, since it cannot name it
+    /// (without arguments, or at all once `cfg` removed it).
+    pub(crate) unnameable: bool,
     /// First line of the doc comment.
     pub(crate) doc: String,
     pub(crate) exit: Option<Path>,

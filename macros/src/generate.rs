@@ -670,9 +670,9 @@ fn wrap_module(module: &syn::ItemMod, docs: &[(Ident, String)], extra: &TokenStr
 /// What is emitted beside errors: the module with its own items (later duplicates of a state
 /// left out), the machine type and enum unless the module defines those names itself, and
 /// stubs of the methods the declaration promises, so that code using the machine adds no errors
-/// of its own. States with generic or lifetime parameters are left out of the stubs: the
-/// skeleton cannot name them without arguments, and their own error says what is wrong. The
-/// stubs have no bodies worth running: the crate does not compile anyway.
+/// of its own. States the skeleton cannot name (generic, or gated by `cfg`) are left out of the
+/// stubs, and their own error says what is wrong; no stub is declared twice. The stubs have no
+/// bodies worth running: the crate does not compile anyway.
 pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
     let lints = allowed_lints();
     let rt = Runtime {
@@ -707,7 +707,7 @@ pub(crate) fn skeleton(ast: &ast::Machine) -> TokenStream {
     }
 
     let mut states: Vec<&ast::State> = Vec::new();
-    for state in ast.states.iter().filter(|s| !s.generic) {
+    for state in ast.states.iter().filter(|s| !s.unnameable) {
         if !states.iter().any(|s| s.ident == state.ident) {
             states.push(state);
         }
@@ -788,29 +788,37 @@ fn state_stubs(
     let private = rt.private();
     states.iter().map(|state| {
         let ident = &state.ident;
-        let roles = state.entries.iter().filter(|role| !crate::check::is_taken(role)).map(|role| {
+        // Names already declared on this state's impl: a stub declared twice would be an error
+        // of the skeleton's own.
+        let mut names: Vec<Ident> = Vec::new();
+        let params = match ast.context.as_slice() {
+            [] => quote!(_state: #ident),
+            _ => quote!(_context: #ctx, _state: #ident),
+        };
+        let mut roles = Vec::new();
+        for role in &state.entries {
             let observed = format_ident!("{}_observed", role);
-            let params = match ast.context.as_slice() {
-                [] => quote!(_state: #ident),
-                _ => quote!(_context: #ctx, _state: #ident),
-            };
-            quote! {
+            if crate::check::is_taken(role) || names.contains(role) || names.contains(&observed) {
+                continue;
+            }
+            names.push(role.clone());
+            names.push(observed.clone());
+            roles.push(quote! {
                 pub fn #role(#params) -> Self { ::core::unreachable!() }
                 pub fn #observed(#params, _observer: #private::Arc<dyn #root::Observer>) -> Self {
                     ::core::unreachable!()
                 }
-            }
-        });
-        let mut names: Vec<&Ident> = Vec::new();
+            });
+        }
         let transitions = state.transitions.iter().filter_map(|t| {
             let name = &t.name;
-            let taken = names.contains(&name)
+            let taken = names.contains(name)
                 || crate::check::is_taken(name)
                 || ast.states.iter().any(|s| s.entries.contains(name));
             if taken {
                 return None;
             }
-            names.push(name);
+            names.push(name.clone());
             Some(match states.iter().find(|s| s.ident == t.target) {
                 Some(target) => {
                     let target = &target.ident;

@@ -150,7 +150,7 @@ fn parse_struct(
         }
         return;
     }
-    reject_cfg(&item.attrs, "a state", errors);
+    let gated = reject_cfg(&item.attrs, "a state", errors);
     let generic = !item.generics.params.is_empty();
     if generic {
         let message = if item.generics.lifetimes().count() == item.generics.params.len() {
@@ -163,7 +163,7 @@ fn parse_struct(
 
     let mut state = ast::State {
         ident: item.ident.clone(),
-        generic,
+        unnameable: generic || gated,
         doc: first_doc_line(&item.attrs),
         exit: None,
         close: None,
@@ -277,14 +277,17 @@ fn take_attrs(attrs: &mut Vec<Attribute>) -> Vec<Attribute> {
 
 /// A state or the context may not be `#[cfg]`-gated: the graph is checked and generated before
 /// `cfg` is evaluated, so a state that `cfg` removes would leave the generated code naming a
-/// type that does not exist.
-fn reject_cfg(attrs: &[Attribute], what: &str, errors: &Errors) {
+/// type that does not exist. Returns whether there was such an attribute.
+fn reject_cfg(attrs: &[Attribute], what: &str, errors: &Errors) -> bool {
+    let mut gated = false;
     for attr in attrs.iter().filter(|a| a.path().is_ident("cfg")) {
+        gated = true;
         errors.push_spanned(
             attr.path().span(),
             format!("{what} cannot be `#[cfg]`-gated: a machine's graph must be the same in every build"),
         );
     }
+    gated
 }
 
 /// statebound's attributes may not be applied through `#[cfg_attr]`: the macro runs before
@@ -441,7 +444,7 @@ fn parse_context(
             );
         }
     }
-    reject_cfg(&item.attrs, "the context", errors);
+    let _ = reject_cfg(&item.attrs, "the context", errors);
     if !matches!(ctx.meta, Meta::Path(_)) {
         errors.push(syn::Error::new_spanned(
             &ctx.meta,
