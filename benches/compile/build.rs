@@ -21,12 +21,20 @@ fn main() {
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .filter(|p| !matches!(p.file_stem().and_then(|s| s.to_str()), Some("lib" | "tests")))
+        .filter(|p| {
+            !matches!(
+                p.file_stem().and_then(|s| s.to_str()),
+                Some("lib" | "tests")
+            )
+        })
         .collect();
     files.sort();
     let mut out = String::new();
     for file in &files {
-        let stem = file.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name");
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 file name");
         let _ = writeln!(
             out,
             "#[path = {:?}]\n#[allow(warnings, clippy::all, clippy::pedantic)]\nmod {stem};",

@@ -118,9 +118,10 @@ fn state_param(ast: &ast::Machine, ty: &Ident, any: &Ident) -> Ident {
         ty == name
             || any == name
             || ast.item_idents.iter().any(|i| i == name)
-            || ast.states.iter().any(|s| {
-                s.ident == name || s.transitions.iter().any(|t| t.name == name)
-            })
+            || ast
+                .states
+                .iter()
+                .any(|s| s.ident == name || s.transitions.iter().any(|t| t.name == name))
             || ast
                 .context
                 .iter()
@@ -311,7 +312,7 @@ fn check_observed_names_free(ast: &ast::Machine, errors: &Errors) {
     let observed_of = |name: &Ident| {
         roles
             .iter()
-            .find(|role| format!("{role}_observed") == name.to_string())
+            .find(|role| *name == format!("{role}_observed"))
     };
     for state in &ast.states {
         for t in &state.transitions {
@@ -352,7 +353,8 @@ fn check_transition_names_shadow_nothing(
     any: &Ident,
     errors: &Errors,
 ) {
-    let mut referred: Vec<(&Ident, &str)> = vec![(ty, "the machine type"), (any, "the all-states enum")];
+    let mut referred: Vec<(&Ident, &str)> =
+        vec![(ty, "the machine type"), (any, "the all-states enum")];
     referred.extend(ast.states.iter().map(|s| (&s.ident, "a state")));
     for context in &ast.context {
         referred.extend(first_segment(&context.path).map(|i| (i, "the context")));
@@ -372,7 +374,10 @@ fn check_transition_names_shadow_nothing(
             if let Some((_, what)) = referred.iter().find(|(i, _)| **i == t.name) {
                 errors.push_spanned(
                     t.name.span(),
-                    format!("transition `{}` has the name of {what}; rename one of them", t.name),
+                    format!(
+                        "transition `{}` has the name of {what}; rename one of them",
+                        t.name
+                    ),
                 );
             }
         }

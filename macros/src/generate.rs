@@ -6,6 +6,8 @@
 //! edge misses that impl, so calling the method on it fails with `Edge`'s message (see the
 //! runtime's `state` module).
 
+use std::fmt::Write as _;
+
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -89,9 +91,7 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
     });
     let names = m.transition_names();
     let markers = names.iter().map(|(name, _)| quote!(pub enum #name {}));
-    let transitions = names
-        .iter()
-        .map(|(name, edges)| transition(m, name, edges));
+    let transitions = names.iter().map(|(name, edges)| transition(m, name, edges));
     let states = (0..m.states.len()).map(|i| state_items(m, i));
     let common = common_methods(m);
     let any_impl = any_impl(m);
@@ -177,12 +177,13 @@ fn machine_doc(m: &Machine) -> String {
             (Some(hook), false) => format!("yes, runs `{}`", path_text(hook)),
             (None, false) => "yes".to_owned(),
         };
-        doc.push_str(&format!(
-            "| `{}` | {} | {} | {closes} |\n",
+        let _ = writeln!(
+            doc,
+            "| `{}` | {} | {} | {closes} |",
             state.ident,
             dash_if_empty(&entered),
             dash_if_empty(&left)
-        ));
+        );
     }
     doc
 }
@@ -222,9 +223,10 @@ fn state_docs(m: &Machine) -> Vec<(Ident, String)> {
             if state.transient {
                 doc.push_str("; transient: it cannot be closed, only left.");
             } else {
-                doc.push_str(&format!(
+                let _ = write!(
+                    doc,
                     "; or closed with [`close`]({ty}::close) or by dropping the machine."
-                ));
+                );
             }
             (state.ident.clone(), doc)
         })
@@ -416,7 +418,8 @@ fn entry_constructors(m: &Machine, index: usize) -> TokenStream {
         let role = &e.role;
         let observed = format_ident!("{}_observed", role);
         let role_name = role.to_string();
-        let doc = format!("Starts a `{machine}` machine in `{ident}` through the `{role}` entrypoint.");
+        let doc =
+            format!("Starts a `{machine}` machine in `{ident}` through the `{role}` entrypoint.");
         let observed_doc = format!(
             "Like [`Self::{role}`], with an observer that sees this entry and every later step."
         );
@@ -470,7 +473,12 @@ fn transition(m: &Machine, name: &Ident, edges: &[&Transition]) -> TokenStream {
     let (to_alias, to) = state_list(&format_ident!("__to_{}", name), &targets);
     let moves: Vec<String> = edges
         .iter()
-        .map(|t| format!("from `{}` to `{}`", m.states[t.from].ident, m.states[t.to].ident))
+        .map(|t| {
+            format!(
+                "from `{}` to `{}`",
+                m.states[t.from].ident, m.states[t.to].ident
+            )
+        })
         .collect();
     let doc = format!(
         "Takes the transition `{name}`: {}. `build` makes the new state's data from this one's, \
@@ -633,7 +641,11 @@ fn graph_const(m: &Machine, rt: &Runtime) -> TokenStream {
 
 /// The module as written with `extra` appended to its items and each `(struct, paragraph)` of
 /// `docs` appended to that struct's docs.
-fn wrap_module(module: &syn::ItemMod, docs: &[(Ident, String)], extra: &TokenStream) -> TokenStream {
+fn wrap_module(
+    module: &syn::ItemMod,
+    docs: &[(Ident, String)],
+    extra: &TokenStream,
+) -> TokenStream {
     let (inner, attrs): (Vec<&syn::Attribute>, Vec<&syn::Attribute>) = module
         .attrs
         .iter()

@@ -284,7 +284,9 @@ fn reject_cfg(attrs: &[Attribute], what: &str, errors: &Errors) -> bool {
         gated = true;
         errors.push_spanned(
             attr.path().span(),
-            format!("{what} cannot be `#[cfg]`-gated: a machine's graph must be the same in every build"),
+            format!(
+                "{what} cannot be `#[cfg]`-gated: a machine's graph must be the same in every build"
+            ),
         );
     }
     gated

@@ -13,9 +13,10 @@ pub use handle::{Fate, Guarded, Handle, MachineId, StateConsumed};
 pub use observe::{Observer, Step};
 pub use slot::{AnyMachine, Slot};
 
-// Where error messages name them: `statebound::Edge`, not a path through `__private`.
+// Error messages name these traits; exported here, they read `Edge`, not a path through
+// `__private`.
 #[doc(hidden)]
-pub use state::{Close, Edge};
+pub use state::{CloneMachine, Close, Edge};
 
 #[doc(inline)]
 pub use statebound_macros::machine;

@@ -5,7 +5,6 @@
 //! parts are kept to moving the state and calling its hooks; everything that does not depend on
 //! the state's type (lives, observers, names) is [`Meta`]'s, compiled once here.
 
-use core::fmt;
 use std::sync::Arc;
 
 use crate::handle::{Fate, Handle, Life, MachineId};
@@ -129,7 +128,12 @@ impl<C> Core<C> {
     }
 
     /// Moves the parts on to the next state, which gets its own life; the observer hears of it.
-    fn moved_on(&mut self, transition: &'static str, machine: &'static str, to: &'static str) -> Self {
+    fn moved_on(
+        &mut self,
+        transition: &'static str,
+        machine: &'static str,
+        to: &'static str,
+    ) -> Self {
         let mut parts = self.take();
         parts.meta.entered(transition, machine, to);
         Core { parts: Some(parts) }
@@ -242,7 +246,11 @@ impl<S, C> Live<S, C> {
     ///
     /// Order: the old state is sealed (its handles fail from here on), its exit hook runs, the new
     /// state's data is built, the observer hears of the step.
-    pub fn transition<T>(mut self, transition: &'static str, build: impl FnOnce(S) -> T) -> Live<T, C>
+    pub fn transition<T>(
+        mut self,
+        transition: &'static str,
+        build: impl FnOnce(S) -> T,
+    ) -> Live<T, C>
     where
         S: State<C>,
         T: State<C>,
@@ -299,19 +307,4 @@ impl<S, C> Drop for Live<S, C> {
 #[inline(never)]
 fn consumed() -> ! {
     unreachable!("a consumed state value is never reachable")
-}
-
-
-impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for Live<S, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.state, &self.core.parts) {
-            (Some(state), Some(parts)) => f
-                .debug_struct(parts.meta.name)
-                .field("id", &parts.meta.id)
-                .field("state", state)
-                .field("context", &parts.ctx)
-                .finish(),
-            _ => f.write_str("<consumed>"),
-        }
-    }
 }

@@ -179,7 +179,9 @@ impl<A> Slot<A> {
     where
         A: AnyMachine<C>,
     {
-        self.current.as_ref().is_some_and(|a| a.__core().owns(handle))
+        self.current
+            .as_ref()
+            .is_some_and(|a| a.__core().owns(handle))
     }
 
     /// The context, unless the slot is empty.

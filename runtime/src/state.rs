@@ -74,6 +74,6 @@ pub trait Close<S, L> {}
 )]
 pub trait CloneMachine<S> {
     /// What `clone` returns, for whoever implements this.
+    #[must_use]
     fn clone_machine(&self) -> Self;
 }
-

@@ -15,14 +15,17 @@ pub(crate) fn expanded(source: &str) -> Result<String, String> {
     let file = syn::parse_file(source).map_err(|e| format!("source does not parse: {e}"))?;
     let mut items = Vec::new();
     for item in file.items {
-        match machine_module(item) {
-            Ok((args, module)) => {
-                let expanded = crate::expand::machine(args, &module);
-                let expanded: syn::File = syn::parse2(expanded)
-                    .map_err(|e| format!("expansion does not parse: {e}"))?;
-                items.extend(expanded.items);
-            }
-            Err(item) => items.push(item),
+        match item {
+            syn::Item::Mod(mut module) => match take_machine_attr(&mut module) {
+                Some(args) => {
+                    let expanded = crate::expand::machine(args, &quote!(#module));
+                    let expanded: syn::File = syn::parse2(expanded)
+                        .map_err(|e| format!("expansion does not parse: {e}"))?;
+                    items.extend(expanded.items);
+                }
+                None => items.push(syn::Item::Mod(module)),
+            },
+            other => items.push(other),
         }
     }
     let out = prettyplease::unparse(&syn::File {
@@ -36,27 +39,19 @@ pub(crate) fn expanded(source: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Splits `#[statebound::machine(args)] mod m { .. }` into the arguments and the module without
-/// that attribute; any other item is handed back.
-fn machine_module(item: syn::Item) -> Result<(TokenStream, TokenStream), syn::Item> {
-    let syn::Item::Mod(mut module) = item else {
-        return Err(item);
-    };
-    let is_machine = |a: &syn::Attribute| {
+/// Removes the `#[statebound::machine(args)]` attribute from `module` and returns its
+/// arguments, or returns `None` for a module without it.
+fn take_machine_attr(module: &mut syn::ItemMod) -> Option<TokenStream> {
+    let pos = module.attrs.iter().position(|a| {
         a.path()
             .segments
             .last()
             .is_some_and(|s| s.ident == "machine")
-    };
-    let Some(pos) = module.attrs.iter().position(is_machine) else {
-        return Err(syn::Item::Mod(module));
-    };
-    let attr = module.attrs.remove(pos);
-    let args = match attr.meta {
-        syn::Meta::List(list) => list.tokens,
-        _ => TokenStream::new(),
-    };
-    Ok((args, quote!(#module)))
+    })?;
+    match module.attrs.remove(pos).meta {
+        syn::Meta::List(list) => Some(list.tokens),
+        _ => Some(TokenStream::new()),
+    }
 }
 
 #[cfg(test)]

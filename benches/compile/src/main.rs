@@ -21,8 +21,8 @@
 // The pipeline of the macro crate, as modules of this one (see build.rs).
 include!(concat!(env!("OUT_DIR"), "/pipeline.rs"));
 
-mod ring;
 mod lines;
+mod ring;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -71,14 +71,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--sizes" => {
                 options.sizes = value()?
                     .split(',')
-                    .map(|n| n.trim().parse().map_err(|e| format!("size `{n}`: {e}")))
+                    .map(|n| number(n.trim(), "size"))
                     .collect::<Result<_, _>>()?;
             }
-            "--runs" => options.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--runs" => options.runs = number(&value()?, "--runs")?,
             "--runtime" => options.runtime = PathBuf::from(value()?),
             "--work" => options.work = PathBuf::from(value()?),
             "--lines-only" => options.lines_only = true,
-            "--print" => options.print = Some(value()?.parse().map_err(|e| format!("--print: {e}"))?),
+            "--print" => options.print = Some(number(&value()?, "--print")?),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -88,6 +88,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     options.runtime = fs::canonicalize(&options.runtime)
         .map_err(|e| format!("runtime crate {}: {e}", options.runtime.display()))?;
     Ok(options)
+}
+
+fn number(text: &str, what: &str) -> Result<usize, String> {
+    text.parse().map_err(|e| format!("{what} `{text}`: {e}"))
 }
 
 /// One size's two crates and what was measured of them.
@@ -107,8 +111,8 @@ fn run(options: &Options) -> Result<(), String> {
     let mut sizes = Vec::new();
     for &n in &options.sizes {
         let hand_lines = lines::expanded_lines(&ring::by_hand(n))?;
-        let macro_lines = lines::expanded_lines(&ring::with_macro(n))
-            .map_err(|e| format!("{n} states: {e}"))?;
+        let macro_lines =
+            lines::expanded_lines(&ring::with_macro(n)).map_err(|e| format!("{n} states: {e}"))?;
         sizes.push(Size {
             n,
             hand_lines,
@@ -124,8 +128,10 @@ fn run(options: &Options) -> Result<(), String> {
         for run in 1..=options.runs {
             eprintln!("compile-bench: run {run} of {}", options.runs);
             for size in &mut sizes {
-                size.hand_times.push(clean_build(options, &crate_name("hand", size.n))?);
-                size.macro_times.push(clean_build(options, &crate_name("macro", size.n))?);
+                size.hand_times
+                    .push(clean_build(options, &crate_name("hand", size.n))?);
+                size.macro_times
+                    .push(clean_build(options, &crate_name("macro", size.n))?);
             }
         }
     }
@@ -148,13 +154,13 @@ fn write_workspace(options: &Options) -> Result<(), String> {
     };
     let mut members = Vec::new();
     for &n in &options.sizes {
-        for (variant, source) in [
-            ("hand", ring::by_hand(n)),
-            ("macro", ring::with_macro(n)),
-        ] {
+        for (variant, source) in [("hand", ring::by_hand(n)), ("macro", ring::with_macro(n))] {
             let name = crate_name(variant, n);
             let deps = if variant == "macro" {
-                format!("statebound = {{ path = {:?} }}\n", options.runtime.display().to_string())
+                format!(
+                    "statebound = {{ path = {:?} }}\n",
+                    options.runtime.display().to_string()
+                )
             } else {
                 String::new()
             };
@@ -273,7 +279,11 @@ mod tests {
 
     #[test]
     fn summary_takes_the_middle_value() {
-        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|&m| Duration::from_millis(m))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(summary(&ms(&[30, 10, 20])), (0.02, 0.01, 0.03));
         assert_eq!(summary(&ms(&[40, 10, 20, 30])), (0.025, 0.01, 0.04));
     }
@@ -282,7 +292,10 @@ mod tests {
     fn arguments_are_checked() {
         let args = |v: &[&str]| parse_args(v.iter().map(|s| (*s).to_owned()));
         let options = args(&["--sizes", "3,4", "--runs", "2", "--lines-only"]).expect("valid");
-        assert_eq!((options.sizes, options.runs, options.lines_only), (vec![3, 4], 2, true));
+        assert_eq!(
+            (options.sizes, options.runs, options.lines_only),
+            (vec![3, 4], 2, true)
+        );
         assert!(args(&["--sizes", "1"]).is_err());
         assert!(args(&["--runs"]).is_err());
         assert!(args(&["--fast"]).is_err());

@@ -177,7 +177,9 @@ mod tests {
                 file.items
                     .iter()
                     .find_map(|item| match item {
-                        syn::Item::Fn(f) if f.sig.ident == "walk" => Some(quote::quote!(#f).to_string()),
+                        syn::Item::Fn(f) if f.sig.ident == "walk" => {
+                            Some(quote::quote!(#f).to_string())
+                        }
                         _ => None,
                     })
                     .expect("a walk function")
