@@ -60,7 +60,7 @@ mod tests {
 
     #[test]
     fn the_macro_variant_expands_to_more_than_it_declares() {
-        let source = crate::ring::with_macro(3);
+        let source = crate::ring::with_macro(3, true);
         let declared = prettyplease::unparse(&syn::parse_file(&source).expect("parses"));
         let expanded = expanded_lines(&source).expect("expands");
         assert!(expanded > declared.lines().count(), "{expanded} lines");
@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn a_crate_without_machines_is_only_pretty_printed() {
-        let source = crate::ring::by_hand(3);
+        let source = crate::ring::by_hand(3, true);
         let pretty = prettyplease::unparse(&syn::parse_file(&source).expect("parses"));
         assert_eq!(expanded_lines(&source), Ok(pretty.lines().count()));
     }

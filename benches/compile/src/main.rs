@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo run --release -p statebound-compile-bench -- [--sizes 5,20,50,100] [--runs 5]
-//!     [--runtime PATH] [--work DIR] [--lines-only] [--print N]
+//!     [--runtime PATH] [--work DIR] [--declare-only] [--lines-only] [--print N]
 //! ```
+//!
+//! Each crate declares the ring and walks once around it (every transition used once);
+//! `--declare-only` leaves the walk out, to measure what declaring a machine costs.
 //!
 //! `--print N` prints the expanded macro variant of size `N` (what the line count counts) and
 //! exits.
@@ -36,6 +39,7 @@ struct Options {
     work: PathBuf,
     lines_only: bool,
     print: Option<usize>,
+    walk: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         work: env::temp_dir().join("statebound-compile-bench"),
         lines_only: false,
         print: None,
+        walk: true,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("`{arg}` needs a value"));
@@ -78,6 +83,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--runtime" => options.runtime = PathBuf::from(value()?),
             "--work" => options.work = PathBuf::from(value()?),
             "--lines-only" => options.lines_only = true,
+            "--declare-only" => options.walk = false,
             "--print" => options.print = Some(number(&value()?, "--print")?),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -105,14 +111,14 @@ struct Size {
 
 fn run(options: &Options) -> Result<(), String> {
     if let Some(n) = options.print {
-        print!("{}", lines::expanded(&ring::with_macro(n))?);
+        print!("{}", lines::expanded(&ring::with_macro(n, options.walk))?);
         return Ok(());
     }
     let mut sizes = Vec::new();
     for &n in &options.sizes {
-        let hand_lines = lines::expanded_lines(&ring::by_hand(n))?;
-        let macro_lines =
-            lines::expanded_lines(&ring::with_macro(n)).map_err(|e| format!("{n} states: {e}"))?;
+        let hand_lines = lines::expanded_lines(&ring::by_hand(n, options.walk))?;
+        let macro_lines = lines::expanded_lines(&ring::with_macro(n, options.walk))
+            .map_err(|e| format!("{n} states: {e}"))?;
         sizes.push(Size {
             n,
             hand_lines,
@@ -154,7 +160,10 @@ fn write_workspace(options: &Options) -> Result<(), String> {
     };
     let mut members = Vec::new();
     for &n in &options.sizes {
-        for (variant, source) in [("hand", ring::by_hand(n)), ("macro", ring::with_macro(n))] {
+        for (variant, source) in [
+            ("hand", ring::by_hand(n, options.walk)),
+            ("macro", ring::with_macro(n, options.walk)),
+        ] {
             let name = crate_name(variant, n);
             let deps = if variant == "macro" {
                 format!(
@@ -268,8 +277,13 @@ fn print_table(options: &Options, sizes: &[Size]) {
         );
     }
     println!(
-        "\n{} runs per cell; clean build of the user crate only (`cargo build`, dev profile, CARGO_INCREMENTAL=0).",
-        options.runs
+        "\n{} runs per cell; clean build of the user crate only (`cargo build`, dev profile, CARGO_INCREMENTAL=0); {}.",
+        options.runs,
+        if options.walk {
+            "each crate declares the ring and walks it once"
+        } else {
+            "each crate only declares the ring"
+        }
     );
 }
 
