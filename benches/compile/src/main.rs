@@ -4,11 +4,15 @@
 //!
 //! ```text
 //! cargo run --release -p statebound-compile-bench -- [--sizes 5,20,50,100] [--runs 5]
-//!     [--runtime PATH] [--work DIR] [--declare-only] [--lines-only] [--print N]
+//!     [--runtime PATH] [--work DIR] [--declare-only] [--instructions] [--lines-only] [--print N]
 //! ```
 //!
 //! Each crate declares the ring and walks once around it (every transition used once);
 //! `--declare-only` leaves the walk out, to measure what declaring a machine costs.
+//!
+//! `--instructions` also counts the instructions rustc executes for each crate (once, under
+//! valgrind's cachegrind, which must be installed): unlike build times, the counts do not
+//! depend on what else the machine is doing.
 //!
 //! `--print N` prints the expanded macro variant of size `N` (what the line count counts) and
 //! exits.
@@ -24,8 +28,11 @@
 // The pipeline of the macro crate, as modules of this one (see build.rs).
 include!(concat!(env!("OUT_DIR"), "/pipeline.rs"));
 
+mod count;
 mod lines;
 mod ring;
+
+use count::COUNT_CRATE;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -40,9 +47,13 @@ struct Options {
     lines_only: bool,
     print: Option<usize>,
     walk: bool,
+    instructions: bool,
 }
 
 fn main() -> ExitCode {
+    if let Some(target) = env::var_os(COUNT_CRATE) {
+        return count::wrap_rustc(&target);
+    }
     let options = match parse_args(env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {
@@ -69,6 +80,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         lines_only: false,
         print: None,
         walk: true,
+        instructions: false,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("`{arg}` needs a value"));
@@ -84,6 +96,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--work" => options.work = PathBuf::from(value()?),
             "--lines-only" => options.lines_only = true,
             "--declare-only" => options.walk = false,
+            "--instructions" => options.instructions = true,
             "--print" => options.print = Some(number(&value()?, "--print")?),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -107,6 +120,8 @@ struct Size {
     macro_lines: usize,
     hand_times: Vec<Duration>,
     macro_times: Vec<Duration>,
+    /// Instructions rustc executed for each crate, with `--instructions`.
+    instructions: Option<(u64, u64)>,
 }
 
 fn run(options: &Options) -> Result<(), String> {
@@ -125,6 +140,7 @@ fn run(options: &Options) -> Result<(), String> {
             macro_lines,
             hand_times: Vec::new(),
             macro_times: Vec::new(),
+            instructions: None,
         });
     }
     if !options.lines_only {
@@ -138,6 +154,14 @@ fn run(options: &Options) -> Result<(), String> {
                     .push(clean_build(options, &crate_name("hand", size.n))?);
                 size.macro_times
                     .push(clean_build(options, &crate_name("macro", size.n))?);
+            }
+        }
+        if options.instructions {
+            for size in &mut sizes {
+                eprintln!("compile-bench: counting instructions, {} states", size.n);
+                let hand = count_build(options, &crate_name("hand", size.n))?;
+                let with_macro = count_build(options, &crate_name("macro", size.n))?;
+                size.instructions = Some((hand, with_macro));
             }
         }
     }
@@ -206,25 +230,59 @@ fn clean_build(options: &Options, name: &str) -> Result<Duration, String> {
     Ok(start.elapsed())
 }
 
-fn cargo(options: &Options, args: &[&str]) -> Result<(), String> {
+/// Removes one crate's build output and builds it again with rustc under cachegrind (this
+/// program as the rustc wrapper); returns the instructions rustc executed.
+fn count_build(options: &Options, name: &str) -> Result<u64, String> {
+    cargo(options, &["clean", "--offline", "-p", name])?;
+    let exe = env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
+    let out = options.work.join(format!("{name}.instructions"));
+    let mut command = cargo_command(options);
+    command
+        .args(["build", "--offline", "-p", name])
+        .env("RUSTC_WRAPPER", exe)
+        .env(COUNT_CRATE, name)
+        .env(count::COUNT_OUT, &out);
+    run_cargo(command, &format!("build -p {name} under cachegrind"))?;
+    let text = fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    text.trim()
+        .parse()
+        .map_err(|e| format!("{}: {e}", out.display()))
+}
+
+fn cargo_command(options: &Options) -> Command {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(args)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(&options.work)
         .env("CARGO_TARGET_DIR", options.work.join("target"))
         // Every build from scratch: no incremental state carried between runs.
-        .env("CARGO_INCREMENTAL", "0")
+        .env("CARGO_INCREMENTAL", "0");
+    command
+}
+
+fn run_cargo(mut command: Command, what: &str) -> Result<(), String> {
+    let output = command
         .output()
         .map_err(|e| format!("running cargo: {e}"))?;
     if output.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "`cargo {}` failed:\n{}",
-            args.join(" "),
+            "`cargo {what}` failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         ))
     }
+}
+
+fn cargo(options: &Options, args: &[&str]) -> Result<(), String> {
+    let mut command = cargo_command(options);
+    command.args(args);
+    run_cargo(command, &args.join(" "))
+}
+
+/// `count` in millions, rounded.
+fn millions(count: u64) -> u64 {
+    (count + 500_000) / 1_000_000
 }
 
 /// Median, minimum and maximum of a non-empty list of timings, in seconds.
@@ -260,14 +318,22 @@ fn print_table(options: &Options, sizes: &[Size]) {
         }
         return;
     }
-    println!(
+    let counted = sizes.iter().any(|s| s.instructions.is_some());
+    print!(
         "| states | hand-written: median (min-max) | macro: median (min-max) | build ratio | expanded lines (macro / hand) | lines ratio |"
     );
-    println!("|---|---|---|---|---|---|");
+    if counted {
+        print!(" rustc instructions (macro / hand) | instructions ratio |");
+    }
+    println!();
+    println!(
+        "|---|---|---|---|---|---|{}",
+        if counted { "---|---|" } else { "" }
+    );
     for s in sizes {
         let (hm, hmin, hmax) = summary(&s.hand_times);
         let (mm, mmin, mmax) = summary(&s.macro_times);
-        println!(
+        print!(
             "| {} | {hm:.3} s ({hmin:.3}-{hmax:.3}) | {mm:.3} s ({mmin:.3}-{mmax:.3}) | {:.2}x | {} / {} | {:.2}x |",
             s.n,
             mm / hm,
@@ -275,6 +341,16 @@ fn print_table(options: &Options, sizes: &[Size]) {
             s.hand_lines,
             lines_ratio(s)
         );
+        if let Some((hand, with_macro)) = s.instructions {
+            #[allow(clippy::cast_precision_loss)] // counts of this size are exact enough as f64
+            let ratio = with_macro as f64 / hand as f64;
+            print!(
+                " {} M / {} M | {ratio:.2}x |",
+                millions(with_macro),
+                millions(hand)
+            );
+        }
+        println!();
     }
     println!(
         "\n{} runs per cell; clean build of the user crate only (`cargo build`, dev profile, CARGO_INCREMENTAL=0); {}.",
