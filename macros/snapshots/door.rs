@@ -4,8 +4,12 @@ mod door {
         pub opened: u32,
     }
     /// Shut.
+    ///
+    ///A state of [`Machine`]: left by [`open`](Machine::open) (to `Open`); or closed with [`close`](Machine::close) or by dropping the machine.
     pub struct Shut;
     /// Open.
+    ///
+    ///A state of [`Machine`]: left by [`shut`](Machine::shut) (to `Shut`); transient: it cannot be closed, only left.
     pub struct Open {
         pub since: u64,
     }
@@ -14,32 +18,36 @@ mod door {
     }
     /**A `door` machine, in the state its type parameter names.
 
-Start one with an entrypoint constructor (`Machine::install`); move it with the transition methods of its state; end it with `close` or by dropping it. Each state runs its exit hook once when a transition leaves it and its close hook once when the machine ends in it.*/
+Start one with an entrypoint constructor (`Machine::install`); move it with the transition methods of its state; end it with `close` or by dropping it. Each state runs its exit hook once when a transition leaves it and its close hook once when the machine ends in it. A machine cannot be cloned: it is one live instance.
+
+| state | entered by | left by | closes |
+|---|---|---|---|
+| `Shut` | `install` | `open` to `Open` | yes |
+| `Open` | - | `shut` to `Shut` | no (transient) |
+*/
     #[allow(
         unreachable_pub,
         private_interfaces,
         private_bounds,
         non_camel_case_types,
-        non_upper_case_globals,
-        non_snake_case,
         unused_qualifications,
+        unreachable_patterns,
         clippy::all,
         clippy::pedantic,
         clippy::nursery,
         clippy::restriction
     )]
-    pub struct Machine<__S> {
-        __live: ::statebound::__private::Live<__S, Door>,
+    pub struct Machine<S> {
+        __live: ::statebound::__private::Live<S, Door>,
     }
-    ///Whichever state a `door` machine is in, for code that stores machines whose state varies.
+    ///Whichever state a `door` machine is in, for code that stores machines whose state varies (see [`Slot`](statebound::Slot) to advance one in place).
     #[allow(
         unreachable_pub,
         private_interfaces,
         private_bounds,
         non_camel_case_types,
-        non_upper_case_globals,
-        non_snake_case,
         unused_qualifications,
+        unreachable_patterns,
         clippy::all,
         clippy::pedantic,
         clippy::nursery,
@@ -51,15 +59,14 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
         ///In state `Open`.
         Open(Machine<Open>),
     }
-    ///The declared graph of the `door` machine. Render it with [`Graph::to_mermaid`](::statebound::Graph::to_mermaid) or [`Graph::to_dot`](::statebound::Graph::to_dot).
+    ///The declared graph of the `door` machine. Render it with [`Graph::to_mermaid`](statebound::Graph::to_mermaid) or [`Graph::to_dot`](statebound::Graph::to_dot).
     #[allow(
         unreachable_pub,
         private_interfaces,
         private_bounds,
         non_camel_case_types,
-        non_upper_case_globals,
-        non_snake_case,
         unused_qualifications,
+        unreachable_patterns,
         clippy::all,
         clippy::pedantic,
         clippy::nursery,
@@ -68,38 +75,19 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
     pub const GRAPH: ::statebound::Graph = ::statebound::Graph {
         name: "door",
         states: &[
-            ::statebound::StateInfo {
-                name: "Shut",
-                doc: "Shut.",
-                exit: ::core::option::Option::Some("leave_shut"),
-                close: ::core::option::Option::None,
-                transient: false,
-            },
-            ::statebound::StateInfo {
-                name: "Open",
-                doc: "Open.",
-                exit: ::core::option::Option::None,
-                close: ::core::option::Option::None,
-                transient: true,
-            },
+            ::statebound::__private::state_info(
+                "Shut",
+                "Shut.",
+                "leave_shut",
+                "",
+                false,
+            ),
+            ::statebound::__private::state_info("Open", "Open.", "", "", true),
         ],
-        entrypoints: &[
-            ::statebound::Entrypoint {
-                role: "install",
-                state: "Shut",
-            },
-        ],
+        entrypoints: &[::statebound::__private::entrypoint("install", "Shut")],
         transitions: &[
-            ::statebound::Transition {
-                name: "open",
-                from: "Shut",
-                to: "Open",
-            },
-            ::statebound::Transition {
-                name: "shut",
-                from: "Open",
-                to: "Shut",
-            },
+            ::statebound::__private::edge("open", "Shut", "Open"),
+            ::statebound::__private::edge("shut", "Open", "Shut"),
         ],
     };
     #[allow(
@@ -107,270 +95,252 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
         private_interfaces,
         private_bounds,
         non_camel_case_types,
-        non_upper_case_globals,
-        non_snake_case,
         unused_qualifications,
+        unreachable_patterns,
         clippy::all,
         clippy::pedantic,
         clippy::nursery,
         clippy::restriction
     )]
     const _: () = {
-        static __STATEBOUND_SPEC_0: ::statebound::__private::StateSpec<Shut, Door> = ::statebound::__private::StateSpec {
-            machine: "door",
-            name: "Shut",
-            exit: {
-                fn __statebound_exit_0(__state: &mut Shut, __context: &mut Door) {
-                    leave_shut(__state, __context)
-                }
-                __statebound_exit_0
-            },
-            close: { ::statebound::__private::no_close },
-        };
-        static __STATEBOUND_SPEC_1: ::statebound::__private::StateSpec<Open, Door> = ::statebound::__private::StateSpec {
-            machine: "door",
-            name: "Open",
-            exit: { ::statebound::__private::no_exit },
-            close: { ::statebound::__private::no_close },
-        };
-        impl<__S> Machine<__S> {
+        use ::statebound::__private as __sb;
+        type __L<S> = <S as __sb::State<Door>>::Transitions;
+        type __To<S, __N, __F, __T> = __sb::To<Machine<S>, __N, S, __F, __T, __L<S>>;
+        pub enum open {}
+        pub enum shut {}
+        impl<S> Machine<S> {
             /// A handle on the current state: it fails once the machine leaves this state.
-            pub fn handle(&self) -> ::statebound::Handle {
-                self.__live.handle()
+            pub fn handle(&self) -> __sb::Handle {
+                self.__live.core.handle()
             }
             /// The context carried across transitions.
             pub fn context(&self) -> &Door {
-                self.__live.context()
+                self.__live.core.context()
             }
             /// The context carried across transitions, mutably.
             pub fn context_mut(&mut self) -> &mut Door {
-                self.__live.context_mut()
+                self.__live.core.context_mut()
             }
             /// The id of this machine instance, the same in every state it passes through.
-            pub fn id(&self) -> ::statebound::MachineId {
-                self.__live.id()
+            pub fn id(&self) -> __sb::MachineId {
+                self.__live.core.id()
             }
             /// The name of the current state.
             pub fn name(&self) -> &'static str {
-                self.__live.name()
+                self.__live.core.name()
             }
             /// Installs an observer that sees every later transition and the close.
             #[must_use]
             pub fn with_observer(
                 mut self,
-                observer: ::statebound::__private::Arc<dyn ::statebound::Observer>,
+                observer: __sb::Arc<dyn __sb::Observer>,
             ) -> Self {
                 self.__live.set_observer(observer);
                 self
             }
+            ///Wraps this machine in [`AnyState`].
+            pub fn into_any(self) -> AnyState
+            where
+                AnyState: ::core::convert::From<Self>,
+            {
+                ::core::convert::From::from(self)
+            }
+            /// Refuses to compile: a machine is one live instance, so it cannot be cloned.
+            #[doc(hidden)]
+            pub fn clone(&self) -> Self
+            where
+                Self: __sb::CloneMachine<S>,
+            {
+                __sb::CloneMachine::clone_machine(self)
+            }
         }
-        impl<__S> ::core::ops::Deref for Machine<__S> {
-            type Target = __S;
-            fn deref(&self) -> &__S {
+        impl<S: __sb::State<Door>> Machine<S>
+        where
+            Self: __sb::Close<S, __L<S>>,
+        {
+            ///Closes the machine: runs the state's close hook, then returns the context. Dropping the machine closes it the same way; transient states have no `close`.
+            pub fn close(self) -> Door {
+                self.__live.close()
+            }
+        }
+        impl<S> ::core::ops::Deref for Machine<S> {
+            type Target = S;
+            fn deref(&self) -> &S {
                 self.__live.state()
             }
         }
-        impl<__S> ::core::ops::DerefMut for Machine<__S> {
-            fn deref_mut(&mut self) -> &mut __S {
+        impl<S> ::core::ops::DerefMut for Machine<S> {
+            fn deref_mut(&mut self) -> &mut S {
                 self.__live.state_mut()
             }
         }
-        impl<__S: ::core::fmt::Debug> ::core::fmt::Debug for Machine<__S> {
+        impl<S: ::core::fmt::Debug> ::core::fmt::Debug for Machine<S> {
             fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                __f.debug_struct(self.__live.name())
-                    .field("id", &self.__live.id())
+                __f.debug_struct(self.__live.core.name())
+                    .field("id", &self.__live.core.id())
                     .field("state", self.__live.state())
                     .finish()
             }
         }
-        impl Machine<Shut> {
-            ///Starts a `door` machine in `Shut` through the `install` entrypoint.
-            pub fn install(context: Door, state: Shut) -> Self {
-                Machine {
-                    __live: ::statebound::__private::Live::enter(
-                        &__STATEBOUND_SPEC_0,
-                        "install",
-                        context,
-                        state,
-                        ::core::option::Option::None,
-                    ),
-                }
-            }
-            ///Like [`Self::install`], with an observer that sees this entry and every later step.
-            pub fn install_observed(
-                context: Door,
-                state: Shut,
-                observer: ::statebound::__private::Arc<dyn ::statebound::Observer>,
-            ) -> Self {
-                Machine {
-                    __live: ::statebound::__private::Live::enter(
-                        &__STATEBOUND_SPEC_0,
-                        "install",
-                        context,
-                        state,
-                        ::core::option::Option::Some(observer),
-                    ),
-                }
-            }
-            /**Takes the transition `open` from `Shut` to `Open`.
-
-`build` makes the `Open` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook (`leave_shut`) runs; the context moves across unchanged.*/
-            pub fn open(
-                self,
-                build: impl ::core::ops::FnOnce(Shut) -> Open,
-            ) -> Machine<Open> {
-                Machine {
-                    __live: self.__live.transition("open", &__STATEBOUND_SPEC_1, build),
-                }
-            }
-            #[doc(hidden)]
-            pub fn shut<'__statebound>(
-                self,
-                _build: impl ::core::ops::FnOnce(Shut) -> Shut,
-            ) -> Machine<Shut>
-            where
-                &'__statebound (): __Shut_shut,
-            {
-                ::core::unreachable!()
-            }
-            /**Closes the machine in `Shut`. Returns the context.
-
-Dropping the value closes it the same way.*/
-            pub fn close(self) -> Door {
-                self.__live.close()
-            }
-            ///Wraps this machine in [`AnyState`].
-            pub fn into_any(self) -> AnyState {
-                AnyState::Shut(self)
-            }
+        impl __sb::State<Door> for Shut {
+            type Transitions = open;
+            const MACHINE: &'static str = "door";
+            const NAME: &'static str = "Shut";
+            const EXIT: fn(&mut Self, &mut Door) = |__state, __context| leave_shut(
+                __state,
+                __context,
+            );
         }
+        impl __sb::Close<Shut, __L<Shut>> for Machine<Shut> {}
         impl ::core::convert::From<Machine<Shut>> for AnyState {
+            #[inline]
             fn from(__machine: Machine<Shut>) -> Self {
                 AnyState::Shut(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnyState> for Machine<Shut> {
             type Error = AnyState;
+            #[inline]
             fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
                 match __any {
                     AnyState::Shut(__machine) => ::core::result::Result::Ok(__machine),
-                    #[allow(unreachable_patterns)]
                     __other => ::core::result::Result::Err(__other),
                 }
             }
         }
-        #[diagnostic::on_unimplemented(
-            message = "no transition `shut` from state `Shut`",
-            label = "`Shut` has no transition `shut`",
-            note = "transitions from `Shut`: `open`",
-            note = "`shut` leaves from `Open`"
-        )]
-        pub trait __Shut_shut {}
-        impl Machine<Open> {
-            #[doc(hidden)]
-            pub fn open<'__statebound>(
-                self,
-                _build: impl ::core::ops::FnOnce(Open) -> Open,
-            ) -> Machine<Open>
-            where
-                &'__statebound (): __Open_open,
-            {
-                ::core::unreachable!()
-            }
-            /**Takes the transition `shut` from `Open` to `Shut`.
-
-`build` makes the `Shut` data from this state's data. Before it runs, the state is sealed (its handles fail from then on) and its exit hook runs; the context moves across unchanged.*/
-            pub fn shut(
-                self,
-                build: impl ::core::ops::FnOnce(Open) -> Shut,
-            ) -> Machine<Shut> {
+        impl Machine<Shut> {
+            ///Starts a `door` machine in `Shut` through the `install` entrypoint.
+            pub fn install(context: Door, state: Shut) -> Self {
                 Machine {
-                    __live: self.__live.transition("shut", &__STATEBOUND_SPEC_0, build),
+                    __live: __sb::Live::enter("install", context, state),
                 }
             }
-            #[doc(hidden)]
-            pub fn close<'__statebound>(self) -> Door
-            where
-                &'__statebound (): __Open_close,
-            {
-                ::core::unreachable!()
-            }
-            ///Wraps this machine in [`AnyState`].
-            pub fn into_any(self) -> AnyState {
-                AnyState::Open(self)
+            ///Like [`Self::install`], with an observer that sees this entry and every later step.
+            pub fn install_observed(
+                context: Door,
+                state: Shut,
+                observer: __sb::Arc<dyn __sb::Observer>,
+            ) -> Self {
+                let observer = ::core::option::Option::Some(observer);
+                Machine {
+                    __live: __sb::Live::enter_observed(
+                        "install",
+                        context,
+                        state,
+                        observer,
+                    ),
+                }
             }
         }
+        impl __sb::State<Door> for Open {
+            type Transitions = shut;
+            const MACHINE: &'static str = "door";
+            const NAME: &'static str = "Open";
+        }
         impl ::core::convert::From<Machine<Open>> for AnyState {
+            #[inline]
             fn from(__machine: Machine<Open>) -> Self {
                 AnyState::Open(__machine)
             }
         }
         impl ::core::convert::TryFrom<AnyState> for Machine<Open> {
             type Error = AnyState;
+            #[inline]
             fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
                 match __any {
                     AnyState::Open(__machine) => ::core::result::Result::Ok(__machine),
-                    #[allow(unreachable_patterns)]
                     __other => ::core::result::Result::Err(__other),
                 }
             }
         }
-        #[diagnostic::on_unimplemented(
-            message = "no transition `open` from state `Open`",
-            label = "`Open` has no transition `open`",
-            note = "transitions from `Open`: `shut`",
-            note = "`open` leaves from `Shut`"
-        )]
-        pub trait __Open_open {}
-        #[diagnostic::on_unimplemented(
-            message = "state `Open` is transient and cannot be closed",
-            label = "`Open` must be left by a transition before the machine closes",
-            note = "transitions from `Open`: `shut`"
-        )]
-        pub trait __Open_close {}
-        impl AnyState {
-            /// The name of the current state.
-            pub fn name(&self) -> &'static str {
-                match self {
-                    AnyState::Shut(__m) => __m.__live.name(),
-                    AnyState::Open(__m) => __m.__live.name(),
+        impl<S: __sb::State<Door>> Machine<S>
+        where
+            Self: __sb::Edge<open, S, Shut, Open, __L<S>>,
+            __To<S, open, Shut, Open>: __sb::State<Door>,
+        {
+            ///Takes the transition `open`: from `Shut` to `Open`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
+            pub fn open(
+                self,
+                build: impl ::core::ops::FnOnce(S) -> __To<S, open, Shut, Open>,
+            ) -> Machine<__To<S, open, Shut, Open>> {
+                Machine {
+                    __live: self.__live.transition("open", build),
                 }
             }
-            /// The id of the machine instance.
-            pub fn id(&self) -> ::statebound::MachineId {
-                match self {
-                    AnyState::Shut(__m) => __m.__live.id(),
-                    AnyState::Open(__m) => __m.__live.id(),
+        }
+        impl __sb::Edge<open, Shut, Shut, Open, __L<Shut>> for Machine<Shut> {
+            type To = Open;
+        }
+        impl<S: __sb::State<Door>> Machine<S>
+        where
+            Self: __sb::Edge<shut, S, Open, Shut, __L<S>>,
+            __To<S, shut, Open, Shut>: __sb::State<Door>,
+        {
+            ///Takes the transition `shut`: from `Open` to `Shut`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
+            pub fn shut(
+                self,
+                build: impl ::core::ops::FnOnce(S) -> __To<S, shut, Open, Shut>,
+            ) -> Machine<__To<S, shut, Open, Shut>> {
+                Machine {
+                    __live: self.__live.transition("shut", build),
                 }
             }
-            /// A handle on the current state.
-            pub fn handle(&self) -> ::statebound::Handle {
+        }
+        impl __sb::Edge<shut, Open, Open, Shut, __L<Open>> for Machine<Open> {
+            type To = Shut;
+        }
+        impl __sb::AnyMachine<Door> for AnyState {
+            fn __core(&self) -> &__sb::Core<Door> {
                 match self {
-                    AnyState::Shut(__m) => __m.__live.handle(),
-                    AnyState::Open(__m) => __m.__live.handle(),
+                    AnyState::Shut(__m) => &__m.__live.core,
+                    AnyState::Open(__m) => &__m.__live.core,
                 }
             }
-            /// The context carried across transitions.
-            pub fn context(&self) -> &Door {
+            fn __core_mut(&mut self) -> &mut __sb::Core<Door> {
                 match self {
-                    AnyState::Shut(__m) => __m.__live.context(),
-                    AnyState::Open(__m) => __m.__live.context(),
+                    AnyState::Shut(__m) => &mut __m.__live.core,
+                    AnyState::Open(__m) => &mut __m.__live.core,
                 }
             }
-            /// The context carried across transitions, mutably.
-            pub fn context_mut(&mut self) -> &mut Door {
-                match self {
-                    AnyState::Shut(__m) => __m.__live.context_mut(),
-                    AnyState::Open(__m) => __m.__live.context_mut(),
-                }
-            }
-            /// Closes the machine in whatever state it is in (transient states included, as
-            /// dropping would) and returns the context.
-            pub fn close(self) -> Door {
+            #[inline]
+            fn __close(self) -> Door {
                 match self {
                     AnyState::Shut(__m) => __m.__live.close(),
                     AnyState::Open(__m) => __m.__live.close(),
                 }
+            }
+        }
+        impl AnyState {
+            /// The name of the current state.
+            pub fn name(&self) -> &'static str {
+                __sb::AnyMachine::__core(self).name()
+            }
+            /// The id of the machine instance.
+            pub fn id(&self) -> __sb::MachineId {
+                __sb::AnyMachine::__core(self).id()
+            }
+            /// A handle on the current state.
+            pub fn handle(&self) -> __sb::Handle {
+                __sb::AnyMachine::__core(self).handle()
+            }
+            /// Whether `handle` was minted by the current state (not by a state the machine has
+            /// left, nor by another machine).
+            pub fn is_current(&self, handle: &__sb::Handle) -> bool {
+                __sb::AnyMachine::__core(self).owns(handle)
+            }
+            /// The context carried across transitions.
+            pub fn context(&self) -> &Door {
+                __sb::AnyMachine::__core(self).context()
+            }
+            /// The context carried across transitions, mutably.
+            pub fn context_mut(&mut self) -> &mut Door {
+                __sb::AnyMachine::__core_mut(self).context_mut()
+            }
+            /// Closes the machine in whatever state it is in (transient states included, as
+            /// dropping would) and returns the context.
+            #[inline]
+            pub fn close(self) -> Door {
+                __sb::AnyMachine::__close(self)
             }
         }
         impl ::core::fmt::Debug for AnyState {

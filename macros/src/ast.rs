@@ -12,6 +12,17 @@ pub(crate) struct Args {
     pub(crate) any: Option<Ident>,
     /// `context = Path`: a context type defined outside the module.
     pub(crate) context: Option<Path>,
+    /// `crate = Path`: where generated code finds the runtime (default `::statebound`).
+    pub(crate) krate: Option<Path>,
+}
+
+impl Args {
+    /// The runtime crate's path: the `crate = ..` argument, or `::statebound`.
+    pub(crate) fn runtime(&self) -> Path {
+        self.krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::statebound))
+    }
 }
 
 /// The annotated module.
@@ -40,6 +51,10 @@ pub(crate) struct Context {
 /// A struct marked `#[state]`.
 pub(crate) struct State {
     pub(crate) ident: Ident,
+    /// Whether the struct has generic or lifetime parameters, or is `#[cfg]`-gated (errors
+    /// reported while parsing); the skeleton leaves such a state out, since it cannot name it
+    /// (without arguments, or at all once `cfg` removed it).
+    pub(crate) unnameable: bool,
     /// First line of the doc comment.
     pub(crate) doc: String,
     pub(crate) exit: Option<Path>,

@@ -3,7 +3,7 @@
 //! Each `check_*` function enforces one rule, stated in its first doc sentence. All of them run,
 //! and every violation is reported, before generation is attempted.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use proc_macro2::Ident;
@@ -17,7 +17,7 @@ use crate::parse::path_text;
 use crate::suggest::with_suggestion;
 
 /// Names of the methods every machine type has; transitions and roles may not take them.
-pub(crate) const RESERVED: [&str; 8] = [
+pub(crate) const RESERVED: [&str; 9] = [
     "close",
     "handle",
     "context",
@@ -26,7 +26,28 @@ pub(crate) const RESERVED: [&str; 8] = [
     "name",
     "with_observer",
     "into_any",
+    "clone",
 ];
+
+/// Methods of std traits that machine types implement or are used through, with the trait
+/// each belongs to: an inherent method of the same name would hide them.
+pub(crate) const TRAIT_METHODS: [(&str, &str); 9] = [
+    ("into", "Into::into"),
+    ("from", "From::from"),
+    ("try_into", "TryInto::try_into"),
+    ("try_from", "TryFrom::try_from"),
+    ("deref", "Deref::deref"),
+    ("deref_mut", "DerefMut::deref_mut"),
+    ("fmt", "Debug::fmt"),
+    ("drop", "Drop::drop"),
+    ("clone_from", "Clone::clone_from"),
+];
+
+/// Whether generated code gives the machine type a method or associated function `name` that
+/// a transition or role of that name would clash with or hide.
+pub(crate) fn is_taken(name: &Ident) -> bool {
+    RESERVED.iter().any(|r| name == r) || TRAIT_METHODS.iter().any(|(m, _)| name == m)
+}
 
 pub(crate) fn machine(ast: &ast::Machine, errors: &Errors) -> Option<model::Machine> {
     let before = errors.len();
@@ -47,8 +68,9 @@ pub(crate) fn machine(ast: &ast::Machine, errors: &Errors) -> Option<model::Mach
     check_generated_names_free(ast, &ty, &any, errors);
     let transitions = check_transition_targets(ast, errors);
     check_unique_transitions(ast, errors);
-    check_one_target_per_name(ast, &transitions, errors);
     check_names_not_reserved(ast, errors);
+    check_observed_names_free(ast, errors);
+    check_transition_names_shadow_nothing(ast, &ty, &any, errors);
     let entrypoints = entrypoints(ast);
     check_unique_roles(ast, errors);
     check_hooks(ast, errors);
@@ -64,11 +86,14 @@ pub(crate) fn machine(ast: &ast::Machine, errors: &Errors) -> Option<model::Mach
     if errors.len() != before {
         return None;
     }
+    let param = state_param(ast, &ty, &any);
     Some(model::Machine {
         name: ast.module.ident.clone(),
         ty,
         any,
+        param,
         module: ast.module.clone(),
+        krate: ast.args.runtime(),
         context: ast.context.first().map(|c| c.path.clone()),
         states: ast
             .states
@@ -84,6 +109,29 @@ pub(crate) fn machine(ast: &ast::Machine, errors: &Errors) -> Option<model::Mach
         entrypoints,
         transitions,
     })
+}
+
+/// The name of the state parameter in generated impls: the first of `S`, `State` and `__S` that
+/// names nothing those impls refer to (a state, a transition, the context, the module's items).
+fn state_param(ast: &ast::Machine, ty: &Ident, any: &Ident) -> Ident {
+    let taken = |name: &str| {
+        ty == name
+            || any == name
+            || ast.item_idents.iter().any(|i| i == name)
+            || ast
+                .states
+                .iter()
+                .any(|s| s.ident == name || s.transitions.iter().any(|t| t.name == name))
+            || ast
+                .context
+                .iter()
+                .any(|c| first_segment(&c.path).is_some_and(|i| i == name))
+    };
+    let name = ["S", "State"]
+        .into_iter()
+        .find(|name| !taken(name))
+        .unwrap_or("__S");
+    Ident::new(name, ty.span())
 }
 
 fn state_index(ast: &ast::Machine, name: &Ident) -> Option<usize> {
@@ -214,59 +262,122 @@ fn check_unique_transitions(ast: &ast::Machine, errors: &Errors) {
     }
 }
 
-/// A transition name leads to one target state, whichever state it leaves from.
-fn check_one_target_per_name(ast: &ast::Machine, resolved: &[model::Transition], errors: &Errors) {
-    let mut first: HashMap<String, &model::Transition> = HashMap::new();
-    for t in resolved {
-        match first.get(&t.name.to_string()) {
-            Some(prev) if prev.to != t.to => errors.push_spanned(
-                t.name.span(),
-                format!(
-                    "transition `{}` already leads to `{}` (from `{}`); a transition name has one target state, so name this one differently",
-                    t.name, ast.states[prev.to].ident, ast.states[prev.from].ident
-                ),
-            ),
-            Some(_) => {}
-            None => {
-                first.insert(t.name.to_string(), t);
-            }
-        }
-    }
-}
-
-/// Transition names and roles are not taken by the machine type's own methods, and no role
-/// is also a transition name.
+/// Transition names and roles are not taken by the machine type's own methods or by the std
+/// trait methods it is used through, and no role is also a transition name.
 fn check_names_not_reserved(ast: &ast::Machine, errors: &Errors) {
     let transition_names: BTreeSet<String> = ast
         .states
         .iter()
         .flat_map(|s| s.transitions.iter().map(|t| t.name.to_string()))
         .collect();
+    let reserved = |ident: &Ident, what: &str| {
+        let name = ident.to_string();
+        if RESERVED.contains(&name.as_str()) {
+            errors.push_spanned(
+                ident.span(),
+                format!("`{name}` is a method of every machine type and cannot name {what}"),
+            );
+            true
+        } else if let Some((_, method)) = TRAIT_METHODS.iter().find(|(m, _)| *m == name) {
+            errors.push_spanned(
+                ident.span(),
+                format!(
+                    "`{name}` cannot name {what}: it would hide `{method}` on the machine type"
+                ),
+            );
+            true
+        } else {
+            false
+        }
+    };
     for state in &ast.states {
         for t in &state.transitions {
-            let name = t.name.to_string();
-            if RESERVED.contains(&name.as_str()) {
+            reserved(&t.name, "a transition");
+        }
+        for role in &state.entries {
+            let name = role.to_string();
+            if !reserved(role, "an entrypoint") && transition_names.contains(&name) {
+                errors.push_spanned(
+                    role.span(),
+                    format!("entrypoint `{name}` has the name of a transition; roles and transitions share the machine type's namespace"),
+                );
+            }
+        }
+    }
+}
+
+/// No transition or role is named like the observed constructor (`ROLE_observed`) of a role.
+fn check_observed_names_free(ast: &ast::Machine, errors: &Errors) {
+    let roles: Vec<&Ident> = ast.states.iter().flat_map(|s| &s.entries).collect();
+    let observed_of = |name: &Ident| {
+        roles
+            .iter()
+            .find(|role| *name == format!("{role}_observed"))
+    };
+    for state in &ast.states {
+        for t in &state.transitions {
+            if let Some(role) = observed_of(&t.name) {
                 errors.push_spanned(
                     t.name.span(),
                     format!(
-                        "`{name}` is a method of every machine type and cannot name a transition"
+                        "transition `{}` has the name of the observed constructor of entrypoint `{role}`",
+                        t.name
                     ),
                 );
             }
         }
         for role in &state.entries {
-            let name = role.to_string();
-            if RESERVED.contains(&name.as_str()) {
+            if let Some(other) = observed_of(role) {
                 errors.push_spanned(
                     role.span(),
                     format!(
-                        "`{name}` is a method of every machine type and cannot name an entrypoint"
+                        "entrypoint `{role}` has the name of the observed constructor of entrypoint `{other}`"
                     ),
                 );
-            } else if transition_names.contains(&name) {
+            }
+        }
+    }
+}
+
+fn first_segment(path: &Path) -> Option<&Ident> {
+    path.segments.first().map(|s| &s.ident)
+}
+
+/// A transition name is not also the name of a type the generated code refers to: the machine
+/// type, the all-states enum, a state, the context, or the first segment of the context, hook or
+/// `crate` path. Generated code declares a type named after each transition (see the runtime's
+/// `Edge`), which would hide that type from it.
+fn check_transition_names_shadow_nothing(
+    ast: &ast::Machine,
+    ty: &Ident,
+    any: &Ident,
+    errors: &Errors,
+) {
+    let mut referred: Vec<(&Ident, &str)> =
+        vec![(ty, "the machine type"), (any, "the all-states enum")];
+    referred.extend(ast.states.iter().map(|s| (&s.ident, "a state")));
+    for context in &ast.context {
+        referred.extend(first_segment(&context.path).map(|i| (i, "the context")));
+    }
+    if let Some(krate) = ast.args.krate.as_ref().and_then(first_segment) {
+        referred.push((krate, "the start of the `crate` path"));
+    }
+    for state in &ast.states {
+        for hook in [&state.exit, &state.close].into_iter().flatten() {
+            if hook.segments.len() > 1 {
+                referred.extend(first_segment(hook).map(|i| (i, "the start of a hook's path")));
+            }
+        }
+    }
+    for state in &ast.states {
+        for t in &state.transitions {
+            if let Some((_, what)) = referred.iter().find(|(i, _)| **i == t.name) {
                 errors.push_spanned(
-                    role.span(),
-                    format!("entrypoint `{name}` has the name of a transition; roles and transitions share the machine type's namespace"),
+                    t.name.span(),
+                    format!(
+                        "transition `{}` has the name of {what}; rename one of them",
+                        t.name
+                    ),
                 );
             }
         }

@@ -11,8 +11,13 @@ pub(crate) struct Machine {
     pub(crate) ty: Ident,
     /// The all-states enum (`AnyState` unless renamed).
     pub(crate) any: Ident,
+    /// The machine type's state parameter in generated impls: `S`, unless the module or the
+    /// graph already gives that name a meaning there.
+    pub(crate) param: Ident,
     /// The module as written, statebound's attributes removed.
     pub(crate) module: ItemMod,
+    /// The path of the runtime crate (`::statebound` unless given with `crate = ..`).
+    pub(crate) krate: Path,
     pub(crate) context: Option<Path>,
     pub(crate) states: Vec<State>,
     pub(crate) entrypoints: Vec<Entrypoint>,
@@ -40,12 +45,13 @@ pub(crate) struct Transition {
 }
 
 impl Machine {
-    /// Transition names in first-declared order, each with its target.
-    pub(crate) fn transition_names(&self) -> Vec<(&Ident, usize)> {
-        let mut names: Vec<(&Ident, usize)> = Vec::new();
+    /// Transition names in first-declared order, each with the transitions of that name.
+    pub(crate) fn transition_names(&self) -> Vec<(&Ident, Vec<&Transition>)> {
+        let mut names: Vec<(&Ident, Vec<&Transition>)> = Vec::new();
         for t in &self.transitions {
-            if !names.iter().any(|(n, _)| **n == t.name) {
-                names.push((&t.name, t.to));
+            match names.iter_mut().find(|(n, _)| **n == t.name) {
+                Some((_, edges)) => edges.push(t),
+                None => names.push((&t.name, vec![t])),
             }
         }
         names

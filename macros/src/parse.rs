@@ -1,7 +1,7 @@
 //! Tokens to [`ast`](crate::ast): syntax and the checks that need only one attribute at a time.
 
 use proc_macro2::{Span, TokenStream};
-use syn::parse::{ParseStream, Parser};
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Item, ItemMod, ItemStruct, Meta, Token};
 
@@ -51,6 +51,9 @@ pub(crate) fn machine(
     let mut fns = Vec::new();
     let mut item_idents = Vec::new();
     for item in items.iter_mut() {
+        if let Some(attrs) = item_attrs(item) {
+            reject_conditional_attrs(attrs, errors);
+        }
         match item {
             Item::Struct(s) => {
                 item_idents.push(s.ident.clone());
@@ -88,15 +91,20 @@ fn parse_args(tokens: TokenStream, errors: &Errors) -> ast::Args {
             &mut args.name
         } else if meta.path.is_ident("any") {
             &mut args.any
-        } else if meta.path.is_ident("context") {
-            if args.context.is_some() {
+        } else if meta.path.is_ident("context") || meta.path.is_ident("crate") {
+            let slot = if meta.path.is_ident("context") {
+                &mut args.context
+            } else {
+                &mut args.krate
+            };
+            if slot.is_some() {
                 return Err(meta.error("this argument is given twice"));
             }
-            args.context = Some(meta.value()?.parse::<syn::Path>()?);
+            *slot = Some(meta.value()?.parse::<syn::Path>()?);
             return Ok(());
         } else {
             return Err(meta.error(format!(
-                "unknown argument `{}`; expected `name = Ident`, `any = Ident` or `context = Path`",
+                "unknown argument `{}`; expected `name = Ident`, `any = Ident`, `context = Path` or `crate = Path`",
                 path_text(&meta.path)
             )));
         };
@@ -142,15 +150,20 @@ fn parse_struct(
         }
         return;
     }
-    if !item.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &item.generics,
-            "a state cannot be generic",
-        ));
+    let gated = reject_cfg(&item.attrs, "a state", errors);
+    let generic = !item.generics.params.is_empty();
+    if generic {
+        let message = if item.generics.lifetimes().count() == item.generics.params.len() {
+            "a state cannot have lifetime parameters: the machine owns its state's data"
+        } else {
+            "a state cannot be generic"
+        };
+        errors.push(syn::Error::new_spanned(&item.generics, message));
     }
 
     let mut state = ast::State {
         ident: item.ident.clone(),
+        unnameable: generic || gated,
         doc: first_doc_line(&item.attrs),
         exit: None,
         close: None,
@@ -262,6 +275,65 @@ fn take_attrs(attrs: &mut Vec<Attribute>) -> Vec<Attribute> {
     ours
 }
 
+/// A state or the context may not be `#[cfg]`-gated: the graph is checked and generated before
+/// `cfg` is evaluated, so a state that `cfg` removes would leave the generated code naming a
+/// type that does not exist. Returns whether there was such an attribute.
+fn reject_cfg(attrs: &[Attribute], what: &str, errors: &Errors) -> bool {
+    let mut gated = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("cfg")) {
+        gated = true;
+        errors.push_spanned(
+            attr.path().span(),
+            format!(
+                "{what} cannot be `#[cfg]`-gated: a machine's graph must be the same in every build"
+            ),
+        );
+    }
+    gated
+}
+
+/// statebound's attributes may not be applied through `#[cfg_attr]`: the macro runs before
+/// `cfg_attr` is evaluated, so it would never see them.
+fn reject_conditional_attrs(attrs: &[Attribute], errors: &Errors) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident("cfg_attr")) {
+        // A `cfg_attr` that does not parse is left to rustc to report.
+        if let Ok(inner) = attr.parse_args_with(cfg_attr_contents) {
+            reject_ours_in(&inner, errors);
+        }
+    }
+}
+
+/// The attributes of `cfg_attr(predicate, attr, ..)`.
+fn cfg_attr_contents(input: ParseStream<'_>) -> syn::Result<Vec<Meta>> {
+    input.parse::<Meta>()?;
+    input.parse::<Token![,]>()?;
+    Ok(input
+        .parse_terminated(Meta::parse, Token![,])?
+        .into_iter()
+        .collect())
+}
+
+fn reject_ours_in(metas: &[Meta], errors: &Errors) {
+    for meta in metas {
+        let path = meta.path();
+        if path.is_ident("cfg_attr") {
+            if let Meta::List(list) = meta
+                && let Ok(inner) = list.parse_args_with(cfg_attr_contents)
+            {
+                reject_ours_in(&inner, errors);
+            }
+        } else if ATTRS.iter().any(|name| path.is_ident(name)) {
+            errors.push_spanned(
+                path.span(),
+                format!(
+                    "`#[{}]` cannot be applied through `#[cfg_attr]`: a machine's graph must be the same in every build",
+                    path_text(path)
+                ),
+            );
+        }
+    }
+}
+
 fn reject_attrs(attrs: &mut Vec<Attribute>, errors: &Errors) {
     for attr in take_attrs(attrs) {
         errors.push_spanned(
@@ -321,6 +393,8 @@ fn item_ident(item: &Item) -> Option<Ident> {
 
 fn item_attrs(item: &mut Item) -> Option<&mut Vec<Attribute>> {
     Some(match item {
+        Item::Struct(i) => &mut i.attrs,
+        Item::Fn(i) => &mut i.attrs,
         Item::Const(i) => &mut i.attrs,
         Item::Enum(i) => &mut i.attrs,
         Item::Static(i) => &mut i.attrs,
@@ -372,6 +446,7 @@ fn parse_context(
             );
         }
     }
+    let _ = reject_cfg(&item.attrs, "the context", errors);
     if !matches!(ctx.meta, Meta::Path(_)) {
         errors.push(syn::Error::new_spanned(
             &ctx.meta,

@@ -93,3 +93,33 @@ fn errors_come_with_a_skeleton() {
     assert!(out.contains("pub struct Machine"), "{out}");
     assert!(out.contains("pub enum AnyState"), "{out}");
 }
+
+#[test]
+fn the_crate_argument_replaces_every_path_to_the_runtime() {
+    let item = quote! {
+        mod door {
+            #[state]
+            #[entry(install)]
+            #[transition(open -> Open)]
+            pub struct Shut;
+            #[state]
+            pub struct Open;
+        }
+    };
+    let out = expand::machine(quote!(crate = ::wrapper::rt), &item).to_string();
+    assert!(!out.contains("statebound"), "{out}");
+    assert!(out.contains(":: wrapper :: rt :: __private"), "{out}");
+
+    // The skeleton emitted beside an error too.
+    let broken = quote! {
+        mod door {
+            #[state]
+            #[entry(install)]
+            #[transition(open -> Opn)]
+            pub struct Shut;
+        }
+    };
+    let out = expand::machine(quote!(crate = ::wrapper::rt), &broken).to_string();
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(!out.contains("statebound"), "{out}");
+}

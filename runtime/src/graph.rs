@@ -129,6 +129,43 @@ impl Graph {
     }
 }
 
+/// Compact constructors for the `GRAPH` constant generated code writes; a hook path of `""`
+/// means the state has no such hook.
+pub(crate) mod build {
+    use super::{Entrypoint, StateInfo, Transition};
+
+    /// A [`StateInfo`].
+    pub const fn state_info(
+        name: &'static str,
+        doc: &'static str,
+        exit: &'static str,
+        close: &'static str,
+        transient: bool,
+    ) -> StateInfo {
+        StateInfo {
+            name,
+            doc,
+            exit: hook(exit),
+            close: hook(close),
+            transient,
+        }
+    }
+
+    const fn hook(path: &'static str) -> Option<&'static str> {
+        if path.is_empty() { None } else { Some(path) }
+    }
+
+    /// An [`Entrypoint`].
+    pub const fn entrypoint(role: &'static str, state: &'static str) -> Entrypoint {
+        Entrypoint { role, state }
+    }
+
+    /// A [`Transition`].
+    pub const fn edge(name: &'static str, from: &'static str, to: &'static str) -> Transition {
+        Transition { name, from, to }
+    }
+}
+
 fn hook_summary(state: &StateInfo) -> String {
     let mut parts = Vec::new();
     if let Some(exit) = state.exit {
@@ -219,6 +256,27 @@ mod tests {
         );
         assert!(dot.contains("label=\"Shut\\nexit: leave_shut\""), "{dot}");
         assert!(dot.ends_with("}\n"));
+    }
+
+    #[test]
+    fn the_compact_constructors_build_the_same_graph() {
+        const BUILT: Graph = Graph {
+            name: "door",
+            states: &[
+                build::state_info("Shut", "", "leave_shut", "", false),
+                build::state_info("Ajar", "", "", "", false),
+            ],
+            entrypoints: &[build::entrypoint("build", "Shut")],
+            transitions: &[
+                build::edge("open", "Shut", "Ajar"),
+                build::edge("shut", "Ajar", "Shut"),
+            ],
+        };
+        assert_eq!(BUILT, G);
+        assert_eq!(
+            build::state_info("X", "doc", "", "forget", true).close,
+            Some("forget")
+        );
     }
 
     #[test]

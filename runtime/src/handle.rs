@@ -1,8 +1,8 @@
 //! Handles: cheap, cloneable witnesses of one state's life.
 //!
-//! Every state value owns a *slot*. A [`Handle`] shares that slot, so it can find out at any time,
+//! Every state value owns a *life*. A [`Handle`] shares that life, so it can find out at any time,
 //! from any thread, whether the state that minted it is still the live one. Leaving the state (by
-//! a transition or by closing the machine) seals the slot: from then on every use of the handle
+//! a transition or by closing the machine) seals the life: from then on every use of the handle
 //! fails with [`StateConsumed`], and work guarded by the handle stops at its next poll.
 
 use core::fmt;
@@ -85,41 +85,41 @@ impl fmt::Display for MachineId {
 }
 
 #[derive(Debug)]
-pub(crate) struct Slot {
+pub(crate) struct Life {
     machine: &'static str,
     state: &'static str,
     id: MachineId,
     /// Fast path for `is_live`; `inner.fate` is the source of truth.
     sealed: AtomicBool,
-    inner: Mutex<SlotInner>,
+    inner: Mutex<LifeInner>,
 }
 
 #[derive(Debug, Default)]
-struct SlotInner {
+struct LifeInner {
     fate: Option<Fate>,
     next_key: u64,
-    /// Wakers of guarded futures that wait on this slot, keyed so each future keeps one entry.
+    /// Wakers of guarded futures that wait on this life, keyed so each future keeps one entry.
     wakers: Vec<(u64, Waker)>,
 }
 
-impl Slot {
+impl Life {
     pub(crate) fn new(machine: &'static str, state: &'static str, id: MachineId) -> Arc<Self> {
-        Arc::new(Slot {
+        Arc::new(Life {
             machine,
             state,
             id,
             sealed: AtomicBool::new(false),
-            inner: Mutex::new(SlotInner::default()),
+            inner: Mutex::new(LifeInner::default()),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, SlotInner> {
+    fn lock(&self) -> MutexGuard<'_, LifeInner> {
         // The lock guards plain data that every writer leaves consistent, so a panic elsewhere
         // while it was held does not make it unusable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Seals the slot with `fate` and wakes every guarded future. Sealing twice keeps the first
+    /// Seals the life with `fate` and wakes every guarded future. Sealing twice keeps the first
     /// fate: a state is consumed once.
     pub(crate) fn seal(&self, fate: Fate) {
         let wakers = {
@@ -148,7 +148,7 @@ impl Slot {
         })
     }
 
-    /// Registers `waker` under `key` (allocating a key on first use) unless the slot is sealed.
+    /// Registers `waker` under `key` (allocating a key on first use) unless the life is sealed.
     fn register(&self, key: &mut Option<u64>, waker: &Waker) -> Result<(), StateConsumed> {
         let mut inner = self.lock();
         if let Some(fate) = inner.fate {
@@ -187,53 +187,58 @@ impl Slot {
 /// when they report back, a stale handle says the report is from the past and must be dropped.
 #[derive(Clone)]
 pub struct Handle {
-    slot: Arc<Slot>,
+    life: Arc<Life>,
 }
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("machine", &self.slot.machine)
-            .field("state", &self.slot.state)
-            .field("id", &self.slot.id)
+            .field("machine", &self.life.machine)
+            .field("state", &self.life.state)
+            .field("id", &self.life.id)
             .field("live", &self.is_live())
             .finish()
     }
 }
 
 impl Handle {
-    pub(crate) fn new(slot: Arc<Slot>) -> Self {
-        Handle { slot }
+    pub(crate) fn new(life: Arc<Life>) -> Self {
+        Handle { life }
+    }
+
+    /// Whether this handle was minted by the state that owns `life`.
+    pub(crate) fn is_of(&self, life: &Arc<Life>) -> bool {
+        Arc::ptr_eq(&self.life, life)
     }
 
     /// Name of the state that minted this handle.
     pub fn state(&self) -> &'static str {
-        self.slot.state
+        self.life.state
     }
 
     /// Name of the machine the state belongs to.
     pub fn machine(&self) -> &'static str {
-        self.slot.machine
+        self.life.machine
     }
 
     /// Id of the machine instance the state belongs to.
     pub fn machine_id(&self) -> MachineId {
-        self.slot.id
+        self.life.id
     }
 
     /// Whether the minting state is still the live one.
     pub fn is_live(&self) -> bool {
-        !self.slot.sealed.load(Ordering::Acquire)
+        !self.life.sealed.load(Ordering::Acquire)
     }
 
     /// Succeeds while the minting state is live; afterwards says what became of it.
     pub fn check(&self) -> Result<(), StateConsumed> {
-        self.slot.check()
+        self.life.check()
     }
 
     /// Whether two handles were minted by the same state of the same machine.
     pub fn same_state(&self, other: &Handle) -> bool {
-        Arc::ptr_eq(&self.slot, &other.slot)
+        Arc::ptr_eq(&self.life, &other.life)
     }
 
     /// Runs `f` if the minting state is still live.
@@ -249,7 +254,7 @@ impl Handle {
     /// cancels it, so timers and I/O it holds are released when the wrapper is dropped.
     pub fn guard<F: Future>(&self, future: F) -> Guarded<F> {
         Guarded {
-            slot: Arc::clone(&self.slot),
+            life: Arc::clone(&self.life),
             key: None,
             future: Box::pin(future),
         }
@@ -262,6 +267,7 @@ impl Handle {
     ///
     /// Panics when called outside a tokio runtime, as `tokio::spawn` does.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<Result<F::Output, StateConsumed>>
     where
         F: Future + Send + 'static,
@@ -273,12 +279,14 @@ impl Handle {
     /// A timer owned by the minting state: resolves `Ok` after `duration` if the state is still
     /// live then, and `Err` as soon as the state is left.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn sleep(&self, duration: core::time::Duration) -> Guarded<tokio::time::Sleep> {
         self.guard(tokio::time::sleep(duration))
     }
 
     /// Like [`Handle::sleep`], until an instant.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn sleep_until(&self, deadline: tokio::time::Instant) -> Guarded<tokio::time::Sleep> {
         self.guard(tokio::time::sleep_until(deadline))
     }
@@ -287,7 +295,7 @@ impl Handle {
 /// A future that runs only while the state behind a [`Handle`] is live. See [`Handle::guard`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Guarded<F> {
-    slot: Arc<Slot>,
+    life: Arc<Life>,
     key: Option<u64>,
     future: Pin<Box<F>>,
 }
@@ -295,7 +303,7 @@ pub struct Guarded<F> {
 impl<F> fmt::Debug for Guarded<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guarded")
-            .field("state", &self.slot.state)
+            .field("state", &self.life.state)
             .finish_non_exhaustive()
     }
 }
@@ -307,11 +315,11 @@ impl<F: Future> Future for Guarded<F> {
         let this = self.get_mut();
         // Register before polling the inner future, so a seal that lands during the inner poll
         // still wakes this task and the next poll sees it.
-        this.slot.register(&mut this.key, cx.waker())?;
+        this.life.register(&mut this.key, cx.waker())?;
         match this.future.as_mut().poll(cx) {
             Poll::Ready(out) => {
                 if let Some(key) = this.key.take() {
-                    this.slot.unregister(key);
+                    this.life.unregister(key);
                 }
                 Poll::Ready(Ok(out))
             }
@@ -323,7 +331,7 @@ impl<F: Future> Future for Guarded<F> {
 impl<F> Drop for Guarded<F> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.slot.unregister(key);
+            self.life.unregister(key);
         }
     }
 }
@@ -342,8 +350,8 @@ mod tests {
 
     #[test]
     fn sealing_wakes_guarded_futures_and_they_stop() {
-        let slot = Slot::new("m", "S", MachineId::next());
-        let handle = Handle::new(Arc::clone(&slot));
+        let life = Life::new("m", "S", MachineId::next());
+        let handle = Handle::new(Arc::clone(&life));
         let count = Arc::new(Count(0.into()));
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
@@ -356,12 +364,12 @@ mod tests {
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert_eq!(
-            slot.waiting(),
+            life.waiting(),
             1,
             "one entry per future, however often it is polled"
         );
         polled.store(false, Ordering::SeqCst);
-        slot.seal(Fate::Closed);
+        life.seal(Fate::Closed);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(Err(e)) => assert_eq!(e.fate, Fate::Closed),
@@ -372,18 +380,18 @@ mod tests {
             "inner future polled after seal"
         );
         drop(fut);
-        assert_eq!(slot.waiting(), 0);
+        assert_eq!(life.waiting(), 0);
     }
 
     #[test]
     fn first_fate_wins() {
-        let slot = Slot::new("m", "S", MachineId::next());
-        slot.seal(Fate::Transitioned {
+        let life = Life::new("m", "S", MachineId::next());
+        life.seal(Fate::Transitioned {
             transition: "t",
             to: "T",
         });
-        slot.seal(Fate::Closed);
-        let err = Handle::new(slot).check().unwrap_err();
+        life.seal(Fate::Closed);
+        let err = Handle::new(life).check().unwrap_err();
         assert_eq!(
             err.to_string(),
             "m state `S` has been consumed and is no longer valid: it moved to `T` by transition `t`"

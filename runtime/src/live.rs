@@ -1,234 +1,310 @@
-//! The engine under every generated machine type: one live state, its context, its slot, and
+//! The engine under every generated machine type: one live state, its context, its life, and
 //! the hook calls that make exit and close run exactly once.
+//!
+//! Generated code instantiates these types once per state, in the user's crate, so the generic
+//! parts are kept to moving the state and calling its hooks; everything that does not depend on
+//! the state's type (lives, observers, names) is [`Meta`]'s, compiled once here.
 
-use core::fmt;
 use std::sync::Arc;
 
-use crate::handle::{Fate, Handle, MachineId, Slot};
+use crate::handle::{Fate, Handle, Life, MachineId};
 use crate::observe::{Observer, Step};
+use crate::state::State;
 
-/// Static description of one state that generated code hands to the engine.
-#[doc(hidden)]
-pub struct StateSpec<S, C> {
-    /// The machine's name.
-    pub machine: &'static str,
-    /// The state's name.
-    pub name: &'static str,
-    /// Runs when a transition leaves the state.
-    pub exit: fn(&mut S, &mut C),
-    /// Runs when the machine is closed (or dropped) in the state.
-    pub close: fn(S, &mut C),
-}
-
-// Manual impls: a derive would demand `S: Copy, C: Copy`, which fn pointers do not need.
-impl<S, C> Clone for StateSpec<S, C> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<S, C> Copy for StateSpec<S, C> {}
-
-struct Inner<S, C> {
-    state: S,
-    ctx: C,
-    spec: StateSpec<S, C>,
-    slot: Arc<Slot>,
+/// What a machine keeps whatever its state: names, the current state's life, the observer.
+struct Meta {
+    machine: &'static str,
+    name: &'static str,
+    life: Arc<Life>,
     id: MachineId,
     observer: Option<Arc<dyn Observer>>,
 }
 
+impl Meta {
+    fn enter(
+        machine: &'static str,
+        name: &'static str,
+        role: &'static str,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Meta {
+        let id = MachineId::next();
+        if let Some(observer) = &observer {
+            observer.on_step(&Step::Entered {
+                machine,
+                id,
+                role,
+                state: name,
+            });
+        }
+        Meta {
+            machine,
+            name,
+            life: Life::new(machine, name, id),
+            id,
+            observer,
+        }
+    }
+
+    /// The first half of a transition: the state is sealed, so its handles fail from here on.
+    fn seal_for(&self, transition: &'static str, to: &'static str) {
+        self.life.seal(Fate::Transitioned { transition, to });
+    }
+
+    /// The second half of a transition, once the new state exists: the observer hears of it and
+    /// the new state gets its own life.
+    fn entered(&mut self, transition: &'static str, to_machine: &'static str, to: &'static str) {
+        if let Some(observer) = &self.observer {
+            observer.on_step(&Step::Transitioned {
+                machine: self.machine,
+                id: self.id,
+                from: self.name,
+                to,
+                transition,
+            });
+        }
+        self.machine = to_machine;
+        self.name = to;
+        self.life = Life::new(to_machine, to, self.id);
+    }
+
+    fn seal_closed(&self) {
+        self.life.seal(Fate::Closed);
+    }
+
+    fn closed(&self) {
+        if let Some(observer) = &self.observer {
+            observer.on_step(&Step::Closed {
+                machine: self.machine,
+                id: self.id,
+                state: self.name,
+            });
+        }
+    }
+}
+
+/// The context and the bookkeeping of a machine, whatever its state: what the all-states enum
+/// reaches through any of its variants. Not public API.
+///
+/// `parts` is `Some` while the machine lives; a transition moves it to the next state's [`Live`]
+/// and a close takes the context out of it.
+#[doc(hidden)]
+pub struct Core<C> {
+    parts: Option<Parts<C>>,
+}
+
+struct Parts<C> {
+    ctx: C,
+    meta: Meta,
+}
+
+impl<C> Core<C> {
+    fn parts(&self) -> &Parts<C> {
+        match &self.parts {
+            Some(parts) => parts,
+            None => consumed(),
+        }
+    }
+
+    fn parts_mut(&mut self) -> &mut Parts<C> {
+        match &mut self.parts {
+            Some(parts) => parts,
+            None => consumed(),
+        }
+    }
+
+    /// Takes the parts out, to move them to the next state or to return the context on close.
+    fn take(&mut self) -> Parts<C> {
+        match self.parts.take() {
+            Some(parts) => parts,
+            None => consumed(),
+        }
+    }
+
+    /// Seals the current state for `transition` to `to` and lends the context to the exit hook.
+    fn leaving(&mut self, transition: &'static str, to: &'static str) -> &mut C {
+        let parts = self.parts_mut();
+        parts.meta.seal_for(transition, to);
+        &mut parts.ctx
+    }
+
+    /// Moves the parts on to the next state, which gets its own life; the observer hears of it.
+    fn moved_on(
+        &mut self,
+        transition: &'static str,
+        machine: &'static str,
+        to: &'static str,
+    ) -> Self {
+        let mut parts = self.take();
+        parts.meta.entered(transition, machine, to);
+        Core { parts: Some(parts) }
+    }
+
+    /// Seals the current state for a close and lends the context to the close hook.
+    fn closing(&mut self) -> &mut C {
+        let parts = self.parts_mut();
+        parts.meta.seal_closed();
+        &mut parts.ctx
+    }
+
+    /// The state's name.
+    pub fn name(&self) -> &'static str {
+        self.parts().meta.name
+    }
+
+    /// The machine instance's id.
+    pub fn id(&self) -> MachineId {
+        self.parts().meta.id
+    }
+
+    /// A handle on the current state.
+    pub fn handle(&self) -> Handle {
+        Handle::new(Arc::clone(&self.parts().meta.life))
+    }
+
+    /// Whether `handle` was minted by the current state.
+    pub fn owns(&self, handle: &Handle) -> bool {
+        handle.is_of(&self.parts().meta.life)
+    }
+
+    /// The context carried across transitions.
+    pub fn context(&self) -> &C {
+        &self.parts().ctx
+    }
+
+    /// The context carried across transitions, mutably.
+    pub fn context_mut(&mut self) -> &mut C {
+        &mut self.parts_mut().ctx
+    }
+}
+
 /// One machine in one state. Generated machine types wrap this; it is not public API.
 ///
-/// `inner` is `Some` from construction until the state is consumed by a transition or a close;
+/// `state` is `Some` from construction until the state is consumed by a transition or a close;
 /// both take it, so `Drop` finds it `None` after them and `Some` only when the value is dropped
 /// while still live, which is when it closes the machine.
 #[doc(hidden)]
 pub struct Live<S, C> {
-    inner: Option<Inner<S, C>>,
+    state: Option<S>,
+    close: fn(S, &mut C),
+    /// The context and bookkeeping, the same in every state. Generated code reaches it directly
+    /// (a method would be one more function per state to compile).
+    pub core: Core<C>,
 }
 
 impl<S, C> Live<S, C> {
-    /// Enters a machine at `spec` through the entrypoint `role`.
-    pub fn enter(
-        spec: &StateSpec<S, C>,
+    /// Enters a machine in state `S` through the entrypoint `role`.
+    pub fn enter(role: &'static str, ctx: C, state: S) -> Self
+    where
+        S: State<C>,
+    {
+        Self::enter_observed(role, ctx, state, None)
+    }
+
+    /// Enters a machine in state `S` through the entrypoint `role`, with `observer` (if any)
+    /// seeing the entry and every later step.
+    pub fn enter_observed(
         role: &'static str,
         ctx: C,
         state: S,
         observer: Option<Arc<dyn Observer>>,
-    ) -> Self {
-        let id = MachineId::next();
-        if let Some(observer) = &observer {
-            observer.on_step(&Step::Entered {
-                machine: spec.machine,
-                id,
-                role,
-                state: spec.name,
-            });
-        }
+    ) -> Self
+    where
+        S: State<C>,
+    {
+        let meta = Meta::enter(S::MACHINE, S::NAME, role, observer);
         Live {
-            inner: Some(Inner {
-                slot: Slot::new(spec.machine, spec.name, id),
-                state,
-                ctx,
-                spec: *spec,
-                id,
-                observer,
-            }),
-        }
-    }
-
-    fn inner(&self) -> &Inner<S, C> {
-        match &self.inner {
-            Some(inner) => inner,
-            None => unreachable!("a consumed state value is never reachable"),
-        }
-    }
-
-    fn inner_mut(&mut self) -> &mut Inner<S, C> {
-        match &mut self.inner {
-            Some(inner) => inner,
-            None => unreachable!("a consumed state value is never reachable"),
-        }
-    }
-
-    fn take(&mut self) -> Inner<S, C> {
-        match self.inner.take() {
-            Some(inner) => inner,
-            None => unreachable!("a state value is consumed once"),
+            state: Some(state),
+            close: S::CLOSE,
+            core: Core {
+                parts: Some(Parts { ctx, meta }),
+            },
         }
     }
 
     /// The state's own data.
     pub fn state(&self) -> &S {
-        &self.inner().state
+        match &self.state {
+            Some(state) => state,
+            None => consumed(),
+        }
     }
 
     /// The state's own data, mutably.
     pub fn state_mut(&mut self) -> &mut S {
-        &mut self.inner_mut().state
-    }
-
-    /// The context carried across transitions.
-    pub fn context(&self) -> &C {
-        &self.inner().ctx
-    }
-
-    /// The context carried across transitions, mutably.
-    pub fn context_mut(&mut self) -> &mut C {
-        &mut self.inner_mut().ctx
-    }
-
-    /// The state's name.
-    pub fn name(&self) -> &'static str {
-        self.inner().spec.name
-    }
-
-    /// The machine instance's id.
-    pub fn id(&self) -> MachineId {
-        self.inner().id
-    }
-
-    /// A handle on this state.
-    pub fn handle(&self) -> Handle {
-        Handle::new(Arc::clone(&self.inner().slot))
+        match &mut self.state {
+            Some(state) => state,
+            None => consumed(),
+        }
     }
 
     /// Installs (or replaces) the observer of this machine instance.
     pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
-        self.inner_mut().observer = Some(observer);
+        self.core.parts_mut().meta.observer = Some(observer);
     }
 
-    /// Takes the transition `transition` to the state `to`, building its data from this state's.
+    /// Takes the transition `transition` to the state `T`, building its data from this state's.
     ///
     /// Order: the old state is sealed (its handles fail from here on), its exit hook runs, the new
     /// state's data is built, the observer hears of the step.
     pub fn transition<T>(
         mut self,
         transition: &'static str,
-        to: &StateSpec<T, C>,
         build: impl FnOnce(S) -> T,
-    ) -> Live<T, C> {
-        let Inner {
-            mut state,
-            mut ctx,
-            spec,
-            slot,
-            id,
-            observer,
-        } = self.take();
-        slot.seal(Fate::Transitioned {
-            transition,
-            to: to.name,
-        });
-        (spec.exit)(&mut state, &mut ctx);
+    ) -> Live<T, C>
+    where
+        S: State<C>,
+        T: State<C>,
+    {
+        let state = self.leave(transition, T::NAME);
         let next = build(state);
-        if let Some(observer) = &observer {
-            observer.on_step(&Step::Transitioned {
-                machine: spec.machine,
-                id,
-                from: spec.name,
-                to: to.name,
-                transition,
-            });
-        }
         Live {
-            inner: Some(Inner {
-                state: next,
-                ctx,
-                spec: *to,
-                slot: Slot::new(to.machine, to.name, id),
-                id,
-                observer,
-            }),
+            state: Some(next),
+            close: T::CLOSE,
+            core: self.core.moved_on(transition, T::MACHINE, T::NAME),
         }
+    }
+
+    /// The first half of a transition to the state named `to`: takes the state out, seals it and
+    /// runs its exit hook. Apart from [`Live::transition`] so that it is compiled once per state,
+    /// not once per transition.
+    fn leave(&mut self, transition: &'static str, to: &'static str) -> S
+    where
+        S: State<C>,
+    {
+        let Some(mut state) = self.state.take() else {
+            consumed()
+        };
+        (S::EXIT)(&mut state, self.core.leaving(transition, to));
+        state
     }
 
     /// Closes the machine in this state and returns its context.
     pub fn close(mut self) -> C {
-        Self::close_inner(self.take())
-    }
-
-    fn close_inner(inner: Inner<S, C>) -> C {
-        let Inner {
-            state,
-            mut ctx,
-            spec,
-            slot,
-            id,
-            observer,
-        } = inner;
-        slot.seal(Fate::Closed);
-        (spec.close)(state, &mut ctx);
-        if let Some(observer) = &observer {
-            observer.on_step(&Step::Closed {
-                machine: spec.machine,
-                id,
-                state: spec.name,
-            });
-        }
-        ctx
+        let Some(state) = self.state.take() else {
+            consumed()
+        };
+        (self.close)(state, self.core.closing());
+        let parts = self.core.take();
+        parts.meta.closed();
+        parts.ctx
     }
 }
 
 impl<S, C> Drop for Live<S, C> {
+    /// Closes the machine if the state is still live (not consumed by a transition or a close):
+    /// seals the state, runs its close hook and tells the observer.
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            drop(Self::close_inner(inner));
+        if let Some(state) = self.state.take() {
+            (self.close)(state, self.core.closing());
+            self.core.parts().meta.closed();
         }
     }
 }
 
-impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for Live<S, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
-            Some(inner) => f
-                .debug_struct(inner.spec.name)
-                .field("id", &inner.id)
-                .field("state", &inner.state)
-                .field("context", &inner.ctx)
-                .finish(),
-            None => f.write_str("<consumed>"),
-        }
-    }
+/// Where a consumed state value would be reported: transitions and closes take the value, so
+/// none is ever reached. Out of line, so that the code of each state does not carry the panic.
+#[cold]
+#[inline(never)]
+fn consumed() -> ! {
+    unreachable!("a consumed state value is never reachable")
 }

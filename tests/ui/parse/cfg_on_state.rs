@@ -3,16 +3,15 @@ mod door {
     #[state]
     #[entry(install)]
     #[transition(open -> Open)]
-    #[transition(lock -> Locked)]
     pub struct Shut;
 
+    #[cfg(test)]
     #[state]
     #[transition(shut -> Shut)]
     pub struct Open;
-
-    #[state]
-    #[transition(open -> Shut)]
-    pub struct Locked;
 }
 
-fn main() {}
+fn main() {
+    // Uses of the machine add no errors of their own.
+    let _ = door::Machine::install(door::Shut);
+}

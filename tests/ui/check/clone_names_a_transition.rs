@@ -1,0 +1,12 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(install)]
+    #[transition(clone -> Open)]
+    pub struct Shut;
+
+    #[state]
+    pub struct Open;
+}
+
+fn main() {}

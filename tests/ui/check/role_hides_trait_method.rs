@@ -1,0 +1,8 @@
+#[statebound::machine]
+mod door {
+    #[state]
+    #[entry(from)]
+    pub struct Shut;
+}
+
+fn main() {}
