@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::{EndReason, Output, ProtocolError, Role, SessionDriver, resend_buffer};
 use crate::graph::session::{
-    AnySession, BackingOff, Connected, Connecting, Handshaking, NoConnection,
+    AnySession, BackingOff, Connected, Connecting, Handshaking, NoConnection, Session,
 };
 use crate::session::connection::{CloseCode, Connection};
 use crate::session::context::generate_id;
@@ -19,7 +19,9 @@ impl SessionDriver {
     /// connection is on its way is harmless). With no budget left, reports
     /// [`ProtocolError::RetriesExceeded`] (once) and waits for the grace deadline.
     pub fn connect(&mut self) {
-        if self.role != Role::Client || !matches!(self.state, Some(AnySession::NoConnection(_))) {
+        if self.role != Role::Client
+            || !matches!(self.state.get(), Some(AnySession::NoConnection(_)))
+        {
             return;
         }
         let now = Instant::now();
@@ -33,31 +35,36 @@ impl SessionDriver {
             }
             return;
         }
-        let wait = budget.backoff(now, budget.draw_jitter());
+        let until = now + budget.backoff(now, budget.draw_jitter());
         budget.consume(now);
-        let Some(AnySession::NoConnection(m)) = self.state.take() else {
-            unreachable!("checked above")
-        };
-        self.state = Some(m.back_off(|_| BackingOff { until: now + wait }).into_any());
-        self.arm();
+        if self
+            .state
+            .advance(|m: Session<NoConnection>| m.back_off(|_| BackingOff { until }))
+        {
+            self.arm();
+        }
     }
 
     pub(super) fn start_dial(&mut self) {
-        let Some(AnySession::BackingOff(m)) = self.state.take() else {
-            unreachable!("only BackingOff owns a backoff timer")
-        };
-        let deadline = Instant::now() + m.context().options.connection_timeout;
-        let m = m.connect(|_| Connecting { deadline });
-        self.push(Output::Dial(m.handle()));
-        self.state = Some(m.into_any());
-        self.arm();
+        let mut dial = None;
+        self.state.advance(|m: Session<BackingOff>| {
+            let deadline = Instant::now() + m.context().options.connection_timeout;
+            let m = m.connect(|_| Connecting { deadline });
+            dial = Some(m.handle());
+            m
+        });
+        if let Some(handle) = dial {
+            self.push(Output::Dial(handle));
+            self.arm();
+        }
     }
 
     /// The answer to [`Output::Dial`]. A dial for a state that has been left (timed out, or the
     /// session ended) is discarded and its connection closed.
     pub fn dialed(&mut self, handle: &Handle, result: Result<Box<dyn Connection>, String>) {
-        let current = self.handle().is_some_and(|h| h.same_state(handle));
-        if !current || !matches!(self.state, Some(AnySession::Connecting(_))) {
+        if !self.state.is_current(handle)
+            || !matches!(self.state.get(), Some(AnySession::Connecting(_)))
+        {
             self.stale_events += 1;
             if let Ok(mut conn) = result {
                 conn.close(CloseCode::SESSION_CONTINUES);
@@ -66,20 +73,19 @@ impl SessionDriver {
         }
         match result {
             Ok(conn) => {
-                let Some(AnySession::Connecting(m)) = self.state.take() else {
-                    unreachable!("a live dial handle belongs to the current Connecting state")
-                };
-                let m = m.connection_established(|_| Handshaking { conn });
-                self.state = Some(m.into_any());
-                self.arm();
-                self.send_handshake_request();
+                if self.state.advance(|m: Session<Connecting>| {
+                    m.connection_established(|_| Handshaking { conn })
+                }) {
+                    self.arm();
+                    self.send_handshake_request();
+                }
             }
             Err(_) => self.connection_failed(),
         }
     }
 
     fn send_handshake_request(&mut self) {
-        let Some(AnySession::Handshaking(m)) = self.state.as_mut() else {
+        let Some(AnySession::Handshaking(m)) = self.state.get_mut() else {
             return;
         };
         let ctx = m.context();
@@ -110,12 +116,13 @@ impl SessionDriver {
     }
 
     pub(super) fn connection_failed(&mut self) {
-        let Some(AnySession::Connecting(m)) = self.state.take() else {
-            unreachable!("dial failures and timeouts belong to Connecting")
-        };
-        self.state = Some(m.connection_failed(|_| NoConnection).into_any());
-        self.arm();
-        self.retry();
+        if self
+            .state
+            .advance(|m: Session<Connecting>| m.connection_failed(|_| NoConnection))
+        {
+            self.arm();
+            self.retry();
+        }
     }
 
     pub(super) fn retry(&mut self) {
@@ -125,27 +132,26 @@ impl SessionDriver {
     }
 
     pub(super) fn on_handshake_response(&mut self, frame: &[u8]) {
-        let Some(AnySession::Handshaking(m)) = &self.state else {
+        let Some(AnySession::Handshaking(m)) = self.state.get() else {
             return;
         };
         let ctx = m.context();
         match evaluate_response(ctx.codec, frame, &ctx.id) {
             ClientOutcome::Connected => {
-                let Some(AnySession::Handshaking(m)) = self.state.take() else {
-                    unreachable!("matched above")
-                };
                 let now = Instant::now();
-                let mut m = m.handshake_ok(|hs| Connected {
-                    conn: hs.conn,
-                    last_inbound: now,
+                self.state.advance(|m: Session<Handshaking>| {
+                    let mut m = m.handshake_ok(|hs| Connected {
+                        conn: hs.conn,
+                        last_inbound: now,
+                    });
+                    m.context_mut().grace_deadline = None;
+                    resend_buffer(&mut m);
+                    m
                 });
-                m.context_mut().grace_deadline = None;
-                resend_buffer(&mut m);
                 if let Some(budget) = self.budget.as_mut() {
                     budget.start_restoring(now);
                 }
                 self.retries_reported = false;
-                self.state = Some(m.into_any());
                 self.arm();
             }
             ClientOutcome::Retry(rejection) => self.end(EndReason::Retry(rejection)),

@@ -3,22 +3,23 @@
 use tokio::time::Instant;
 
 use super::{EndReason, Output, ProtocolError, Role, SessionDriver, TimerKind};
-use crate::graph::session::{AnySession, NoConnection};
+use crate::graph::session::{AnySession, Connected, Handshaking, NoConnection, Session};
 use crate::session::connection::CloseCode;
 use crate::session::context::Receipt;
 use crate::wire::Codec;
 
 impl SessionDriver {
     pub(super) fn handshake_timed_out(&mut self) {
-        match self.state {
+        match self.state.get() {
             Some(AnySession::Handshaking(_)) => self.lose_connection(),
             Some(AnySession::WaitingForHandshake(_)) => self.end(EndReason::HandshakeFailed),
-            _ => unreachable!("only handshaking states own a handshake timer"),
+            // Only the handshaking states arm a handshake timeout.
+            _ => {}
         }
     }
 
     pub(super) fn connection_lost(&mut self) {
-        match self.state {
+        match self.state.get() {
             Some(AnySession::WaitingForHandshake(_)) => self.end(EndReason::HandshakeFailed),
             _ => self.lose_connection(),
         }
@@ -33,7 +34,7 @@ impl SessionDriver {
         if self.role == Role::Client
             && !resumable
             && matches!(
-                self.state,
+                self.state.get(),
                 Some(AnySession::Handshaking(_) | AnySession::Connected(_))
             )
         {
@@ -41,30 +42,24 @@ impl SessionDriver {
             return;
         }
         let now = Instant::now();
-        let next = match self.state.take() {
-            Some(AnySession::Handshaking(mut m)) => {
-                m.conn.close(CloseCode::SESSION_CONTINUES);
-                m.connection_lost(|_| NoConnection)
-            }
-            Some(AnySession::Connected(mut m)) => {
-                let deadline = now + m.context().options.session_disconnect_grace;
-                m.context_mut().grace_deadline = Some(deadline);
-                m.connection_lost(|_| NoConnection)
-            }
-            other => {
-                self.state = other;
-                return;
-            }
-        };
-        self.state = Some(next.into_any());
-        self.arm();
-        self.retry();
+        let lost = self.state.advance(|mut m: Session<Handshaking>| {
+            m.conn.close(CloseCode::SESSION_CONTINUES);
+            m.connection_lost(|_| NoConnection)
+        }) || self.state.advance(|mut m: Session<Connected>| {
+            let deadline = now + m.context().options.session_disconnect_grace;
+            m.context_mut().grace_deadline = Some(deadline);
+            m.connection_lost(|_| NoConnection)
+        });
+        if lost {
+            self.arm();
+            self.retry();
+        }
     }
 
     /// The watchdog fired: close the connection if nothing arrived for the liveness timeout,
     /// else look again that long after the last arrival.
     pub(super) fn check_liveness(&mut self) {
-        let Some(AnySession::Connected(m)) = &self.state else {
+        let Some(AnySession::Connected(m)) = self.state.get() else {
             return;
         };
         let ctx = m.context();
@@ -81,13 +76,13 @@ impl SessionDriver {
     /// Counts the present as a sign of life: the owner is not reading the connection for now
     /// (what arrives would have nowhere to go), so silence says nothing about the peer.
     pub fn hold_liveness(&mut self) {
-        if let Some(AnySession::Connected(m)) = self.state.as_mut() {
+        if let Some(AnySession::Connected(m)) = self.state.get_mut() {
             m.last_inbound = Instant::now();
         }
     }
 
     pub(super) fn on_message(&mut self, frame: &[u8]) {
-        let Some(AnySession::Connected(m)) = self.state.as_mut() else {
+        let Some(AnySession::Connected(m)) = self.state.get_mut() else {
             return;
         };
         let msg = match m.context().codec.decode(frame) {

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use statebound::{Handle, Step};
+use statebound::{Handle, Slot, Step};
 use tokio::time::Instant;
 
 use super::connection::{Connection, ConnectionClosed, ConnectionEvent};
@@ -228,7 +228,8 @@ impl StepSink {
 /// One River session and everything it owns. See the module docs.
 pub struct SessionDriver {
     role: Role,
-    state: Option<AnySession>,
+    /// The machine in its current state; empty once the session has ended.
+    state: Slot<AnySession>,
     outputs: Vec<Output>,
     steps: Arc<StepSink>,
     timers: Timers,
@@ -258,7 +259,7 @@ impl SessionDriver {
         let steps = Arc::<StepSink>::default();
         SessionDriver {
             role,
-            state: Some(state(steps.observer())),
+            state: Slot::new(state(steps.observer())),
             outputs: Vec::new(),
             steps,
             timers: Timers::default(),
@@ -329,7 +330,7 @@ impl SessionDriver {
 
     /// The current state's connection, if it has one.
     pub fn connection(&self) -> Option<&dyn Connection> {
-        match self.state.as_ref()? {
+        match self.state.get()? {
             AnySession::Handshaking(m) => Some(m.conn.as_ref()),
             AnySession::Connected(m) => Some(m.conn.as_ref()),
             AnySession::WaitingForHandshake(m) => Some(m.conn.as_ref()),
@@ -338,7 +339,7 @@ impl SessionDriver {
     }
 
     fn connection_mut(&mut self) -> Option<&mut Box<dyn Connection>> {
-        match self.state.as_mut()? {
+        match self.state.get_mut()? {
             AnySession::Handshaking(m) => Some(&mut m.conn),
             AnySession::Connected(m) => Some(&mut m.conn),
             AnySession::WaitingForHandshake(m) => Some(&mut m.conn),
@@ -349,7 +350,7 @@ impl SessionDriver {
     /// Test aid: drops the current connection as if the network had cut it. The session lives
     /// on and (as a client) reconnects.
     pub fn drop_connection(&mut self) {
-        match self.state {
+        match self.state.get() {
             Some(AnySession::WaitingForHandshake(_)) => self.end(EndReason::HandshakeFailed),
             _ => self.lose_connection(),
         }
@@ -357,7 +358,7 @@ impl SessionDriver {
 
     /// Sets the metadata sent with the next handshakes (client).
     pub fn set_metadata(&mut self, metadata: Option<Value>) {
-        if let Some(state) = self.state.as_mut() {
+        if let Some(state) = self.state.get_mut() {
             state.context_mut().metadata = metadata;
         }
     }
@@ -374,17 +375,17 @@ impl SessionDriver {
 
     /// The current state's name, or `None` once the session has ended.
     pub fn state_name(&self) -> Option<&'static str> {
-        self.state.as_ref().map(AnySession::name)
+        self.state.get().map(AnySession::name)
     }
 
     /// The session's context, until it ends.
     pub fn context(&self) -> Option<&SessionContext> {
-        self.state.as_ref().map(AnySession::context)
+        self.state.get().map(AnySession::context)
     }
 
     /// A handle on the current state.
     pub fn handle(&self) -> Option<Handle> {
-        self.state.as_ref().map(AnySession::handle)
+        self.state.get().map(AnySession::handle)
     }
 
     /// Why the session ended, once it has.
@@ -455,7 +456,7 @@ impl SessionDriver {
     /// Handles a due timer of the current state, if there is one. `Ready` once the session has
     /// ended.
     pub fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.state.is_none() {
+        if self.state.is_empty() {
             return Poll::Ready(());
         }
         match self.timers.poll_due(cx) {
@@ -470,7 +471,7 @@ impl SessionDriver {
     /// Handles the current connection's next event, if one is ready. `Ready` once the session
     /// has ended.
     pub fn poll_connection(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(state) = self.state.as_mut() else {
+        let Some(state) = self.state.get_mut() else {
             return Poll::Ready(());
         };
         let conn = match state {
@@ -514,7 +515,7 @@ impl SessionDriver {
 
     fn on_connection_event(&mut self, event: ConnectionEvent) {
         match event {
-            ConnectionEvent::Frame(frame) => match self.state {
+            ConnectionEvent::Frame(frame) => match self.state.get() {
                 Some(AnySession::Handshaking(_)) => self.on_handshake_response(&frame),
                 Some(AnySession::WaitingForHandshake(_)) => self.on_handshake_request(&frame),
                 Some(AnySession::Connected(_)) => self.on_message(&frame),
@@ -527,7 +528,9 @@ impl SessionDriver {
     /// Arms the timers of the state just entered, replacing the previous state's.
     fn arm(&mut self) {
         self.timers.clear();
-        let Some(state) = &self.state else { return };
+        let Some(state) = self.state.get() else {
+            return;
+        };
         let handle = state.handle();
         let ctx = state.context();
         let opts = &ctx.options;
@@ -609,7 +612,7 @@ impl SessionDriver {
         &mut self,
         sequence: impl FnOnce(&mut SessionContext) -> Result<&BufferedFrame, SequenceError>,
     ) -> Result<(), SendError> {
-        let Some(state) = self.state.as_mut() else {
+        let Some(state) = self.state.get_mut() else {
             return Err(SendError::SessionEnded);
         };
         if matches!(state, AnySession::WaitingForHandshake(_)) {

@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 
 use super::{EndReason, Output, ProtocolError, SessionDriver, SessionStatus, resend_buffer};
-use crate::graph::session::{AnySession, Connected};
+use crate::graph::session::{AnySession, Connected, Session, WaitingForHandshake};
 use crate::session::context::generate_id;
 use crate::session::handshake::{
     ExistingSession, ParsedRequest, Rejection, RequestError, parse_request,
@@ -13,7 +13,7 @@ use crate::wire::{HandshakeErrorCode, HandshakeResponse, PartialMessage};
 
 impl SessionDriver {
     pub(super) fn on_handshake_request(&mut self, frame: &[u8]) {
-        let Some(AnySession::WaitingForHandshake(m)) = self.state.as_mut() else {
+        let Some(AnySession::WaitingForHandshake(m)) = self.state.get_mut() else {
             return;
         };
         if m.request_received {
@@ -56,7 +56,7 @@ impl SessionDriver {
     /// Refuses the pending handshake: writes the error response, reports `handshake_failed`
     /// and closes the connection.
     pub fn reject(&mut self, rejection: &Rejection) {
-        let Some(AnySession::WaitingForHandshake(m)) = self.state.as_mut() else {
+        let Some(AnySession::WaitingForHandshake(m)) = self.state.get_mut() else {
             return;
         };
         let msg = PartialMessage::handshake_response(generate_id(), &rejection.response());
@@ -73,7 +73,7 @@ impl SessionDriver {
     /// Accepts the pending handshake as a new session: the pending connection becomes the
     /// session `request.session_id` with the client `request.msg.from`.
     pub fn accept(&mut self, request: &ParsedRequest) {
-        let Some(AnySession::WaitingForHandshake(mut m)) = self.state.take() else {
+        let Some(AnySession::WaitingForHandshake(m)) = self.state.get_mut() else {
             return;
         };
         let ctx = m.context_mut();
@@ -81,7 +81,6 @@ impl SessionDriver {
         ctx.to.clone_from(&request.msg.from);
         ctx.version = request.version;
         ctx.metadata.clone_from(&request.request.metadata);
-        self.state = Some(m.into_any());
         if self.respond_ok() {
             self.push(Output::Status(SessionStatus::Created));
             self.finish_server_handshake();
@@ -95,7 +94,7 @@ impl SessionDriver {
         let Some(AnySession::WaitingForHandshake(mut incoming)) = pending.state.take() else {
             return;
         };
-        if matches!(self.state, Some(AnySession::Connected(_))) {
+        if matches!(self.state.get(), Some(AnySession::Connected(_))) {
             self.lose_connection();
             self.steps.drain(&mut self.outputs);
         }
@@ -114,7 +113,7 @@ impl SessionDriver {
         ctx.metadata.clone_from(&request.request.metadata);
         // The observer belongs to this driver.
         let observer = self.steps.observer();
-        self.state = Some(incoming.with_observer(observer).into_any());
+        self.state.replace(incoming.with_observer(observer));
         if self.respond_ok() {
             self.finish_server_handshake();
         }
@@ -122,7 +121,7 @@ impl SessionDriver {
 
     /// Writes the ok response on the pending connection; on failure ends the session.
     fn respond_ok(&mut self) -> bool {
-        let Some(AnySession::WaitingForHandshake(m)) = self.state.as_mut() else {
+        let Some(AnySession::WaitingForHandshake(m)) = self.state.get_mut() else {
             return false;
         };
         let response = HandshakeResponse::Ok {
@@ -142,18 +141,18 @@ impl SessionDriver {
     }
 
     fn finish_server_handshake(&mut self) {
-        let Some(AnySession::WaitingForHandshake(m)) = self.state.take() else {
-            return;
-        };
         let now = Instant::now();
-        let mut m = m.handshake_ok(|w| Connected {
-            conn: w.conn,
-            last_inbound: now,
-        });
-        m.context_mut().grace_deadline = None;
-        resend_buffer(&mut m);
-        self.state = Some(m.into_any());
-        self.arm();
+        if self.state.advance(|m: Session<WaitingForHandshake>| {
+            let mut m = m.handshake_ok(|w| Connected {
+                conn: w.conn,
+                last_inbound: now,
+            });
+            m.context_mut().grace_deadline = None;
+            resend_buffer(&mut m);
+            m
+        }) {
+            self.arm();
+        }
     }
 
     /// What a server needs to decide on a handshake for this session.
