@@ -5,17 +5,20 @@
 //! parts are kept to moving the state and calling its hooks; everything that does not depend on
 //! the state's type (lives, observers, names) is [`Meta`]'s, compiled once here.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::handle::{Fate, Handle, Life, MachineId};
 use crate::observe::{Observer, Step};
 use crate::state::State;
 
 /// What a machine keeps whatever its state: names, the current state's life, the observer.
+///
+/// A state's life is made when its first handle is minted: a state nobody holds a handle of
+/// costs nothing to enter or leave.
 struct Meta {
     machine: &'static str,
     name: &'static str,
-    life: Arc<Life>,
+    life: OnceLock<Arc<Life>>,
     id: MachineId,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -39,7 +42,7 @@ impl Meta {
         Meta {
             machine,
             name,
-            life: Life::new(machine, name, id),
+            life: OnceLock::new(),
             id,
             observer,
         }
@@ -47,7 +50,9 @@ impl Meta {
 
     /// The first half of a transition: the state is sealed, so its handles fail from here on.
     fn seal_for(&self, transition: &'static str, to: &'static str) {
-        self.life.seal(Fate::Transitioned { transition, to });
+        if let Some(life) = self.life.get() {
+            life.seal(Fate::Transitioned { transition, to });
+        }
     }
 
     /// The second half of a transition, once the new state exists: the observer hears of it and
@@ -64,11 +69,19 @@ impl Meta {
         }
         self.machine = to_machine;
         self.name = to;
-        self.life = Life::new(to_machine, to, self.id);
+        self.life = OnceLock::new();
     }
 
     fn seal_closed(&self) {
-        self.life.seal(Fate::Closed);
+        if let Some(life) = self.life.get() {
+            life.seal(Fate::Closed);
+        }
+    }
+
+    /// The current state's life, made now if no handle of it was minted before.
+    fn life(&self) -> &Arc<Life> {
+        self.life
+            .get_or_init(|| Life::new(self.machine, self.name, self.id))
     }
 
     fn closed(&self) {
@@ -86,10 +99,11 @@ impl Meta {
 /// reaches through any of its variants. Not public API.
 ///
 /// `parts` is `Some` while the machine lives; a transition moves it to the next state's [`Live`]
-/// and a close takes the context out of it.
+/// and a close takes the context out of it. The parts are boxed once, when the machine is
+/// entered, so that a transition moves a pointer rather than the whole context.
 #[doc(hidden)]
 pub struct Core<C> {
-    parts: Option<Parts<C>>,
+    parts: Option<Box<Parts<C>>>,
 }
 
 struct Parts<C> {
@@ -113,7 +127,12 @@ impl<C> Core<C> {
     }
 
     /// Takes the parts out, to move them to the next state or to return the context on close.
-    fn take(&mut self) -> Parts<C> {
+    /// They stay boxed: moving them on to the next state moves the box.
+    #[allow(
+        clippy::unnecessary_box_returns,
+        reason = "the box is the point: the parts move between states without being copied"
+    )]
+    fn take(&mut self) -> Box<Parts<C>> {
         match self.parts.take() {
             Some(parts) => parts,
             None => consumed(),
@@ -158,12 +177,16 @@ impl<C> Core<C> {
 
     /// A handle on the current state.
     pub fn handle(&self) -> Handle {
-        Handle::new(Arc::clone(&self.parts().meta.life))
+        Handle::new(Arc::clone(self.parts().meta.life()))
     }
 
     /// Whether `handle` was minted by the current state.
     pub fn owns(&self, handle: &Handle) -> bool {
-        handle.is_of(&self.parts().meta.life)
+        self.parts()
+            .meta
+            .life
+            .get()
+            .is_some_and(|life| handle.is_of(life))
     }
 
     /// The context carried across transitions.
@@ -216,7 +239,7 @@ impl<S, C> Live<S, C> {
             state: Some(state),
             close: S::CLOSE,
             core: Core {
-                parts: Some(Parts { ctx, meta }),
+                parts: Some(Box::new(Parts { ctx, meta })),
             },
         }
     }
@@ -284,9 +307,9 @@ impl<S, C> Live<S, C> {
             consumed()
         };
         (self.close)(state, self.core.closing());
-        let parts = self.core.take();
-        parts.meta.closed();
-        parts.ctx
+        let Parts { ctx, meta } = *self.core.take();
+        meta.closed();
+        ctx
     }
 }
 

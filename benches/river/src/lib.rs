@@ -9,8 +9,7 @@ use statebound_river::wire::{
     Codec, CodecKind, Map, MessageHeader, PartialMessage, ProtocolVersion, TransportMessage, Value,
 };
 use std::hint::black_box;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use tokio::time::Instant;
 
 /// A typical rpc request: what our client sends for `echo` with a 32-byte message.
@@ -131,8 +130,9 @@ pub fn graph_transitions(count: usize) {
 }
 
 /// The same three states written by hand as an enum and a match: the same data, the same
-/// moves of the context, and handles that tell whether their state was left, from a generation
-/// counter the states share.
+/// moves of the context, and handles as informative as statebound's: each knows whether its
+/// state was left and, once it was, by which transition to which state. As statebound does, a
+/// state makes the record its handles share when its first handle is minted.
 #[allow(
     dead_code,
     reason = "the deadlines are carried like the graph's state data, not read"
@@ -143,34 +143,44 @@ enum HandWritten {
     Connecting(SessionContext, Instant),
 }
 
-/// A hand-written handle: the generation of the state that minted it.
-struct HandWrittenHandle {
-    generation: Arc<AtomicU64>,
-    minted: u64,
+/// What a hand-written state's handles share: the transition and target it was left by.
+#[derive(Default)]
+struct Record {
+    fate: OnceLock<(&'static str, &'static str)>,
 }
+
+/// A hand-written handle.
+struct HandWrittenHandle(Arc<Record>);
 
 impl HandWrittenHandle {
     fn is_live(&self) -> bool {
-        self.generation.load(Ordering::Acquire) == self.minted
+        self.0.fate.get().is_none()
     }
 }
 
 /// [`graph_transitions`], hand-written.
 pub fn hand_written_transitions(count: usize) {
     let at = Instant::now();
-    let generation = Arc::new(AtomicU64::new(0));
     let mut state = HandWritten::NoConnection(context());
+    let mut record: Option<Arc<Record>> = None;
     for _ in 0..count {
-        let handle = HandWrittenHandle {
-            generation: Arc::clone(&generation),
-            minted: generation.load(Ordering::Acquire),
+        let handle = HandWrittenHandle(Arc::clone(record.get_or_insert_with(Arc::default)));
+        let (next, left_by) = match state {
+            HandWritten::NoConnection(ctx) => {
+                (HandWritten::BackingOff(ctx, at), ("back_off", "BackingOff"))
+            }
+            HandWritten::BackingOff(ctx, at) => {
+                (HandWritten::Connecting(ctx, at), ("connect", "Connecting"))
+            }
+            HandWritten::Connecting(ctx, _) => (
+                HandWritten::NoConnection(ctx),
+                ("connection_failed", "NoConnection"),
+            ),
         };
-        generation.fetch_add(1, Ordering::AcqRel);
-        state = match state {
-            HandWritten::NoConnection(ctx) => HandWritten::BackingOff(ctx, at),
-            HandWritten::BackingOff(ctx, at) => HandWritten::Connecting(ctx, at),
-            HandWritten::Connecting(ctx, _) => HandWritten::NoConnection(ctx),
-        };
+        if let Some(left) = record.take() {
+            let _ = left.fate.set(left_by);
+        }
+        state = next;
         black_box(handle.is_live());
     }
     drop(state);
