@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::bigint::BIGINT_TAG;
 use super::envelope::{Fields, Outbound, TransportMessage};
+use super::fields::FieldError;
 use super::error::{DecodeError, EncodeError};
 use super::msgpack;
 use super::value::{BYTES_TAG, Value};
@@ -47,8 +48,8 @@ impl Codec for JsonCodec {
         if frame.is_empty() {
             return Err(DecodeError::Empty);
         }
-        if let Ok(JsonEnvelope(fields)) = serde_json::from_slice(frame) {
-            return Ok(TransportMessage::from_fields(fields)?);
+        if let Ok(JsonEnvelope(checked)) = serde_json::from_slice(frame) {
+            return Ok(checked?);
         }
         let value: Value = serde_json::from_slice(frame).map_err(DecodeError::Json)?;
         TransportMessage::from_value(value)
@@ -78,8 +79,8 @@ impl Codec for MsgpackCodec {
         if frame.is_empty() {
             return Err(DecodeError::Empty);
         }
-        if let Some(fields) = msgpack::read_envelope(frame) {
-            return Ok(TransportMessage::from_fields(fields)?);
+        if let Some(checked) = msgpack::read_envelope(frame) {
+            return Ok(checked?);
         }
         TransportMessage::from_value(msgpack::read(frame)?)
     }
@@ -89,7 +90,7 @@ impl Codec for MsgpackCodec {
 /// envelope. Anything unusual (not an object, a key that makes the object a tagged value, a
 /// value that does not read) fails, and the frame is read again the general way, which says
 /// why.
-struct JsonEnvelope(Fields);
+struct JsonEnvelope(Result<TransportMessage, FieldError>);
 
 impl<'de> Deserialize<'de> for JsonEnvelope {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -117,7 +118,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                 Key::Other => {}
             }
         }
-        Ok(JsonEnvelope(fields))
+        Ok(JsonEnvelope(TransportMessage::from_fields(&mut fields)))
     }
 }
 

@@ -113,11 +113,11 @@ impl TransportMessage {
         for (i, name) in name::ALL.into_iter().enumerate() {
             fields.0[i] = map.take(name);
         }
-        Self::from_fields(fields)
+        Self::from_fields(&mut fields)
     }
 
     /// Checks the envelope's fields, as read from a frame, and builds the message.
-    pub(super) fn from_fields(mut fields: Fields) -> Result<TransportMessage, FieldError> {
+    pub(super) fn from_fields(fields: &mut Fields) -> Result<TransportMessage, FieldError> {
         let string = |v: Option<Value>, field| {
             fields::into_string(v.ok_or(FieldError::Missing(field))?, field)
         };

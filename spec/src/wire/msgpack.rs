@@ -7,7 +7,8 @@
 //! [`Value::Int`] (see [`bigint`](super::bigint)); other extensions stay [`Value::Ext`].
 
 use super::bigint::{self, BIGINT_EXT};
-use super::envelope::Fields;
+use super::envelope::{Fields, TransportMessage};
+use super::fields::FieldError;
 use super::error::DecodeError;
 use super::value::{Map, Value};
 
@@ -46,7 +47,7 @@ pub(super) fn read_scalar(input: &[u8]) -> Result<Value, DecodeError> {
 /// building a map for the envelope (its keys are only looked at, never copied). `None` when the
 /// frame is not a map with string keys, or does not read cleanly: the caller then reads it with
 /// [`read`] to find out exactly why. Field values are read as [`read`] reads them.
-pub(super) fn read_envelope(input: &[u8]) -> Option<Fields> {
+pub(super) fn read_envelope(input: &[u8]) -> Option<Result<TransportMessage, FieldError>> {
     let mut reader = Reader {
         input,
         max_depth: MAX_DEPTH,
@@ -69,7 +70,10 @@ pub(super) fn read_envelope(input: &[u8]) -> Option<Fields> {
             None => drop(std::str::from_utf8(key).ok()?),
         }
     }
-    reader.input.is_empty().then_some(fields)
+    if !reader.input.is_empty() {
+        return None;
+    }
+    Some(TransportMessage::from_fields(&mut fields))
 }
 
 struct Reader<'a> {

@@ -365,6 +365,10 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
         let report = idle.line(Duration::from_secs(30)).await?;
         drops.push(report);
     }
+    drop(idle);
+    drop(server);
+    let floor = raw_idle_floor(args, "raw").await?;
+    let tcp = raw_idle_floor(args, "tcp").await?;
     #[allow(clippy::cast_precision_loss, reason = "bytes and session counts")]
     let per_session = (rss_after.saturating_sub(rss_before)) as f64 / args.sessions as f64;
     println!("busy rpc/s alone:         {}", Summary::of(&alone).show(0));
@@ -385,6 +389,24 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
         Summary::of(&cpu).show(2)
     );
     println!(
+        "raw floor CPU, idle:      {}% of a core (raw tokio-tungstenite: a {RAW_BEAT}-byte frame \
+         to each connection every second, echoed back)",
+        Summary::of(&floor.cpu).show(2)
+    );
+    println!(
+        "ours / raw floor:         {:.2}",
+        Summary::of(&cpu).median / Summary::of(&floor.cpu).median
+    );
+    println!(
+        "raw floor RSS per connection: {:.0} B",
+        floor.per_connection
+    );
+    println!(
+        "tcp floor CPU, idle:      {}% of a core (plain TCP, no WebSocket: {RAW_BEAT} bytes \
+         to each connection every second, echoed back)",
+        Summary::of(&tcp.cpu).show(2)
+    );
+    println!(
         "server RSS: {:.1} MiB before, {:.1} MiB after: {:.0} B per idle session",
         mib(rss_before),
         mib(rss_after),
@@ -397,6 +419,170 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
 #[allow(clippy::cast_precision_loss, reason = "a memory size")]
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The size of the raw floor's heartbeat frame: about what a River heartbeat encodes to.
+const RAW_BEAT: usize = 96;
+
+/// What the raw floor measured.
+struct Floor {
+    /// Server CPU, % of a core, per round.
+    cpu: Vec<f64>,
+    per_connection: f64,
+}
+
+/// The least a server can spend on idle connections that heartbeat like River's: raw
+/// tokio-tungstenite sending each connection a frame every second and reading its echo, with
+/// as many connections as `args.sessions`.
+async fn raw_idle_floor(args: &Args, kind: &str) -> Result<Floor, String> {
+    let (server, addr) = Helper::server(&[&format!("{kind}-idle-serve")]).await?;
+    let pid = server.pid()?;
+    sleep(Duration::from_secs(1)).await;
+    let rss_before = rss(pid).ok_or("no RSS for the raw server")?;
+    let sessions = args.sessions.to_string();
+    let url = format!("ws://{addr}");
+    let clients_kind = format!("{kind}-idle-clients");
+    let mut clients =
+        Helper::start(&[&clients_kind, "--url", &url, "--sessions", &sessions])?;
+    let ready = clients.line(Duration::from_secs(600)).await?;
+    println!("  {kind} idle clients: {ready}");
+    sleep(Duration::from_secs(3)).await;
+    let rss_after = rss(pid).ok_or("no RSS for the raw server")?;
+    let mut cpu = Vec::new();
+    for _ in 0..args.rounds {
+        cpu.push(cpu_share(pid, args.seconds).await? * 100.0);
+    }
+    #[allow(clippy::cast_precision_loss, reason = "bytes and connection counts")]
+    let per_connection = rss_after.saturating_sub(rss_before) as f64 / args.sessions as f64;
+    Ok(Floor {
+        cpu,
+        per_connection,
+    })
+}
+
+/// The raw floor's server: a frame of [`RAW_BEAT`] bytes to every connection every second.
+pub(crate) async fn raw_idle_serve(args: &Args) -> Result<(), String> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on {addr}");
+    let beat = Bytes::from(vec![b'h'; RAW_BEAT]);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let beat = beat.clone();
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if ws.send(Message::Binary(beat.clone())).await.is_err() {
+                            return;
+                        }
+                    }
+                    echo = ws.next() => {
+                        if !matches!(echo, Some(Ok(_))) {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The TCP floor's server: [`RAW_BEAT`] bytes to every connection every second, over plain TCP
+/// (no WebSocket framing), reading whatever comes back.
+pub(crate) async fn tcp_idle_serve(args: &Args) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on {addr}");
+    loop {
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(async move {
+            let beat = [b'h'; RAW_BEAT];
+            let mut echo = [0u8; RAW_BEAT];
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if tcp.write_all(&beat).await.is_err() {
+                            return;
+                        }
+                    }
+                    read = tcp.read(&mut echo) => {
+                        if !matches!(read, Ok(n) if n > 0) {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The TCP floor's clients: `--sessions` plain TCP connections that echo what they read.
+pub(crate) async fn tcp_idle_clients(args: &Args) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = args
+        .url
+        .trim_start_matches("ws://")
+        .trim_start_matches("tcp://")
+        .to_owned();
+    let mut held = 0;
+    for _ in 0..args.sessions {
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("tcp connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut buf = [0u8; RAW_BEAT];
+            while let Ok(n) = tcp.read(&mut buf).await {
+                if n == 0 || tcp.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        held += 1;
+    }
+    println!("ready {held}");
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(_)) = stdin.next_line().await {}
+    Ok(())
+}
+
+/// The raw floor's clients: `--sessions` connections that echo every frame.
+pub(crate) async fn raw_idle_clients(args: &Args) -> Result<(), String> {
+    let mut held = 0;
+    for _ in 0..args.sessions {
+        let (mut ws, _) = tokio_tungstenite::connect_async(args.url.as_str())
+            .await
+            .map_err(|e| format!("raw connect: {e}"))?;
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = ws.next().await {
+                if ws.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        held += 1;
+    }
+    println!("ready {held}");
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(_)) = stdin.next_line().await {}
+    Ok(())
 }
 
 /// The share of one core process `pid` uses over `seconds`.

@@ -12,11 +12,14 @@
 //! - `idle [--sessions N] [--seconds S] [--rounds R]`: a server with N idle sessions (their
 //!   client in another process): its CPU use and memory per session, and the rpc rate of one
 //!   busy session with and without them, and how many idle sessions lost their connection
-//!   while it ran.
+//!   while it ran; then the same number of raw tokio-tungstenite connections heartbeating the
+//!   same way, and plain TCP connections doing the same without WebSocket framing: floors of
+//!   what idle connections cost.
 //! - `reconnect [--samples N]`: from an abrupt drop to the first message delivered after it,
 //!   with no backoff.
 //!
-//! The child processes are this binary again (`serve`, `raw-serve`, `idle-clients`).
+//! The child processes are this binary again (`serve`, `raw-serve`, `idle-clients`,
+//! `raw-idle-serve`, `raw-idle-clients`, `tcp-idle-serve`, `tcp-idle-clients`).
 
 mod clients;
 mod stats;
@@ -124,6 +127,10 @@ fn main() -> ExitCode {
             "serve" => serve_echo(&args).await,
             "raw-serve" => clients::raw_serve(&args).await,
             "idle-clients" => clients::idle_clients(&args).await,
+            "raw-idle-serve" => clients::raw_idle_serve(&args).await,
+            "raw-idle-clients" => clients::raw_idle_clients(&args).await,
+            "tcp-idle-serve" => clients::tcp_idle_serve(&args).await,
+            "tcp-idle-clients" => clients::tcp_idle_clients(&args).await,
             other => Err(format!("unknown scenario {other}; {USAGE}")),
         }
     });
