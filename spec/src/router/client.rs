@@ -5,7 +5,7 @@
 //! session and no response can arrive before its call is known. When a session ends, its calls
 //! fail with `UNEXPECTED_DISCONNECT` in the order they were opened.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -335,7 +335,7 @@ impl RiverClient {
     pub fn new(transport: ClientTransport, server_id: &str) -> Self {
         let open = Arc::new(AtomicUsize::new(0));
         let dispatcher = Dispatcher {
-            calls: HashMap::new(),
+            calls: HashMap::default(),
             next_order: 0,
             open: Arc::clone(&open),
             stalled: None,

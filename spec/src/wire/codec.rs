@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::bigint::BIGINT_TAG;
 use super::envelope::{Fields, Outbound, TransportMessage};
-use super::fields::FieldError;
 use super::error::{DecodeError, EncodeError};
+use super::fields::FieldError;
 use super::msgpack;
 use super::value::{BYTES_TAG, Value};
 

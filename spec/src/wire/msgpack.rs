@@ -8,8 +8,8 @@
 
 use super::bigint::{self, BIGINT_EXT};
 use super::envelope::{Fields, TransportMessage};
-use super::fields::FieldError;
 use super::error::DecodeError;
+use super::fields::FieldError;
 use super::value::{Map, Value};
 
 /// How deep arrays and maps may nest, as in `serde_json`. The limit keeps a hostile frame from

@@ -5,7 +5,7 @@
 //! the frames after it are read), and everything they send goes through the session's one
 //! ordered queue.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -98,7 +98,9 @@ struct Stalled {
 
 pub(super) struct Dispatcher {
     services: Arc<HashMap<String, Service>>,
-    /// Keyed by the stream id the call's messages share.
+    /// Keyed by the stream id the call's messages share. The ids are the client's, but the table
+    /// is this session's alone, so a client choosing ids that collide slows only its own session;
+    /// `foldhash` is seeded at random per process.
     calls: HashMap<Arc<str>, CallEntry>,
     running: FuturesUnordered<CallFuture>,
     open: Arc<AtomicUsize>,
@@ -109,7 +111,7 @@ impl Dispatcher {
     pub(super) fn new(services: Arc<HashMap<String, Service>>, open: Arc<AtomicUsize>) -> Self {
         Dispatcher {
             services,
-            calls: HashMap::new(),
+            calls: HashMap::default(),
             running: FuturesUnordered::new(),
             open,
             stalled: None,

@@ -8,7 +8,7 @@ mod call;
 mod dispatch;
 mod service;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -44,7 +44,7 @@ impl RiverServer {
 ///
 /// When two services share a name.
 pub fn serve(transport: &ServerTransport, services: Vec<Service>) -> RiverServer {
-    let mut table = HashMap::new();
+    let mut table = HashMap::default();
     for service in services {
         let name = service.name.clone();
         assert!(

@@ -1,6 +1,6 @@
 //! Services: named groups of typed procedures, and the erased form the dispatcher calls.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -110,7 +110,7 @@ impl Service {
     pub fn new(name: impl Into<String>) -> Self {
         Service {
             name: name.into(),
-            procedures: HashMap::new(),
+            procedures: HashMap::default(),
         }
     }
 

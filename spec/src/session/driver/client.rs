@@ -35,13 +35,19 @@ impl SessionDriver {
             }
             return;
         }
-        let until = now + budget.backoff(now, budget.draw_jitter());
+        let wait = budget.backoff(now, budget.draw_jitter());
         budget.consume(now);
+        let until = now + wait;
         if self
             .state
             .advance(|m: Session<NoConnection>| m.back_off(|_| BackingOff { until }))
         {
-            self.arm();
+            if wait.is_zero() {
+                // Nothing to wait for: dial now rather than at the timer wheel's next tick.
+                self.start_dial();
+            } else {
+                self.arm();
+            }
         }
     }
 

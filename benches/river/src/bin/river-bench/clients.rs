@@ -442,8 +442,7 @@ async fn raw_idle_floor(args: &Args, kind: &str) -> Result<Floor, String> {
     let sessions = args.sessions.to_string();
     let url = format!("ws://{addr}");
     let clients_kind = format!("{kind}-idle-clients");
-    let mut clients =
-        Helper::start(&[&clients_kind, "--url", &url, "--sessions", &sessions])?;
+    let mut clients = Helper::start(&[&clients_kind, "--url", &url, "--sessions", &sessions])?;
     let ready = clients.line(Duration::from_secs(600)).await?;
     println!("  {kind} idle clients: {ready}");
     sleep(Duration::from_secs(3)).await;
