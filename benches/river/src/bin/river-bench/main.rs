@@ -24,6 +24,12 @@
 mod clients;
 mod stats;
 
+/// Every process of a run (ours and the raw baselines alike) allocates with mimalloc, unless
+/// built without the `mimalloc` feature.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
