@@ -21,9 +21,9 @@ use super::{
     RiverError, close_message, codes, err_result, from_payload, is_close_control, parse_result,
     stream_message, to_payload,
 };
-use crate::session::{SendError, Sent, generate_id};
+use crate::session::{SendError, generate_id};
 use crate::transport::{
-    Attachment, ClientTransport, HandlerIo, Outgoing, SessionHandler, SessionSender,
+    Attachment, ClientTransport, HandlerIo, Outgoing, SessionHandler, SessionSender, Taken,
 };
 use crate::wire::{ControlFlags, PartialMessage, ProtocolVersion, TransportMessage, Value};
 
@@ -83,7 +83,7 @@ impl Sink {
 }
 
 /// What the client's messages carry for its dispatcher.
-enum Attach {
+pub(crate) enum Attach {
     /// The message opens this call.
     Open(Open),
     /// The message closes the client's half.
@@ -92,7 +92,7 @@ enum Attach {
     Cancel,
 }
 
-struct Open {
+pub(crate) struct Open {
     sink: Sink,
     /// The client sends nothing after the opening message (rpc).
     closed_now: bool,
@@ -211,16 +211,12 @@ impl SessionHandler for Dispatcher {
 
     fn sent(
         &mut self,
-        stream_id: &str,
-        _: u32,
-        attach: Option<Attachment>,
-        outcome: Result<&Sent, &SendError>,
+        stream_id: String,
+        attach: Attachment,
+        outcome: Result<Taken, SendError>,
         _: &HandlerIo<'_>,
     ) {
-        let Some(attach) = attach.and_then(|a| a.downcast::<Attach>().ok()) else {
-            return;
-        };
-        match *attach {
+        match attach {
             Attach::Open(open) => {
                 let Open {
                     sink,
@@ -230,12 +226,12 @@ impl SessionHandler for Dispatcher {
                     opened,
                 } = open;
                 match outcome {
-                    Ok(sent) => {
-                        let _ = state.session.set(Arc::from(sent.session_id.as_str()));
+                    Ok(taken) => {
+                        let _ = state.session.set(taken.session_id);
                         self.open.fetch_add(1, Ordering::SeqCst);
                         self.next_order += 1;
                         self.calls.insert(
-                            stream_id.to_owned(),
+                            stream_id,
                             Pending {
                                 order: self.next_order,
                                 sink: Some(sink),
@@ -261,16 +257,16 @@ impl SessionHandler for Dispatcher {
                 }
             }
             Attach::Close => {
-                if let Some(call) = self.calls.get_mut(stream_id) {
+                if let Some(call) = self.calls.get_mut(&stream_id) {
                     call.client_closed = true;
                     if call.sink.is_none() {
-                        self.forget(stream_id);
+                        self.forget(&stream_id);
                     }
                 }
             }
             Attach::Cancel => {
                 self.fail(
-                    stream_id,
+                    &stream_id,
                     RiverError::new(codes::CANCEL, "cancelled by the client"),
                 );
             }
@@ -369,7 +365,6 @@ impl RiverClient {
         let Some(sender) = &self.sender else {
             return false;
         };
-        let attach: Attachment = Box::new(attach);
         sender.push(Outgoing {
             msg,
             session,

@@ -8,7 +8,7 @@
 //! can abort with the `StreamCancel` bit. Responses are results: `{"ok":true,"payload":..}` or
 //! `{"ok":false,"payload":{"code":..,"message":..,"extras":..}}` (`extras` optional).
 
-mod client;
+pub(crate) mod client;
 mod server;
 
 use core::fmt;

@@ -4,7 +4,6 @@
 //! it (the transport's `send`, and the router's responses from any task), so messages pushed
 //! one after another go out in that order whichever call they belong to.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -15,9 +14,9 @@ use super::registry::SessionInfo;
 use crate::session::{ParsedRequest, Sent, SessionDriver};
 use crate::wire::PartialMessage;
 
-/// Something a handler attaches to a message it sends, handed back to it once the message is
-/// sent (or refused).
-pub(crate) type Attachment = Box<dyn Any + Send>;
+/// What the router's client attaches to a message it sends, handed back to it once the message
+/// is sent (or refused).
+pub(crate) type Attachment = crate::router::client::Attach;
 
 /// A message to send on a session.
 pub(crate) struct Outgoing {

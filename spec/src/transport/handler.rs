@@ -8,7 +8,9 @@
 use std::task::{Context, Poll};
 
 use super::command::{Attachment, SessionSender};
-use crate::session::{SendError, Sent};
+use std::sync::Arc;
+
+use crate::session::SendError;
 use crate::wire::{ProtocolVersion, TransportMessage, Value};
 
 /// What a handler may know and use of its session.
@@ -26,19 +28,25 @@ pub(crate) struct HandlerIo<'a> {
     pub(crate) metadata: Option<&'a Value>,
 }
 
+/// What became of a message a session took.
+#[derive(Debug, Clone)]
+pub(crate) struct Taken {
+    /// The session it went out on.
+    pub(crate) session_id: Arc<str>,
+}
+
 /// Application-level work of one session task.
 pub(crate) trait SessionHandler: Send + 'static {
     /// An application message arrived, in order. Returns it when it is not this handler's (it
     /// is then published as a transport event).
     fn message(&mut self, msg: TransportMessage, io: &HandlerIo<'_>) -> Option<TransportMessage>;
 
-    /// A message from the inbox was sequenced (or refused), with what its sender attached.
+    /// A message from the inbox that carried an attachment was sequenced (or refused).
     fn sent(
         &mut self,
-        stream_id: &str,
-        control_flags: u32,
-        attach: Option<Attachment>,
-        outcome: Result<&Sent, &SendError>,
+        stream_id: String,
+        attach: Attachment,
+        outcome: Result<Taken, SendError>,
         io: &HandlerIo<'_>,
     );
 

@@ -58,7 +58,7 @@ pub use ws::WsLimits;
 
 pub(crate) use client::ClientSide;
 pub(crate) use command::{Attachment, Outgoing, SessionSender};
-pub(crate) use handler::{HandlerIo, SessionHandler};
+pub(crate) use handler::{HandlerIo, SessionHandler, Taken};
 pub(crate) use server::ServerSide;
 
 use crate::session::{ProtocolError, SendError, SessionStatus};

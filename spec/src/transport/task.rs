@@ -26,7 +26,7 @@ use tokio::time::Sleep;
 use super::command::{Attachment, Command, Outgoing, SessionSender};
 use super::dial::DialError;
 use super::events::{Emitter, Subscribers};
-use super::handler::{HandlerIo, SessionHandler};
+use super::handler::{HandlerIo, SessionHandler, Taken};
 use super::registry::{Registry, TaskGuard};
 use super::{ClientSide, ServerSide, TransportError, TransportEvent};
 use crate::session::{
@@ -105,6 +105,8 @@ pub(crate) struct SessionTask {
     pub(super) closing: bool,
     /// This round gave work to a stage polled before the one that made it.
     pub(super) again: bool,
+    /// The current session's id, shared with what the session tells its handler.
+    session_id: Option<Arc<str>>,
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
     close_patience: Option<Pin<Box<Sleep>>>,
@@ -134,6 +136,7 @@ impl SessionTask {
             replaced: None,
             closing: false,
             again: false,
+            session_id: None,
             finished: false,
             close_patience: None,
         })
@@ -368,46 +371,50 @@ impl SessionTask {
         } = out;
         self.before_send();
         // Only an attachment's owner (the router's client) hears of the send, and only a reply
-        // or an attachment needs to know what it became.
-        let stream_id = attach.as_ref().map(|_| msg.stream_id.clone());
-        let flags = msg.control_flags;
+        // needs the full report.
+        let attached = attach.map(|attach| (msg.stream_id.clone(), attach));
+        let session_id = self.session_id.clone();
         let Some(driver) = self
             .driver
             .as_mut()
             .filter(|d| d.ended().is_none())
             .filter(|d| session.as_deref().is_none_or(|s| d.identity().1 == s))
         else {
-            self.refuse(reply, stream_id, flags, attach);
+            self.attached_outcome(attached, Err(SendError::SessionEnded));
+            self.reply(reply, Err(SendError::SessionEnded));
             return;
         };
-        if reply.is_none() && attach.is_none() {
-            let _ = driver.send_unreported(msg);
-            return;
+        let taken = |result: Result<(), &SendError>| {
+            result.map_err(Clone::clone).and_then(|()| {
+                session_id
+                    .map(|session_id| Taken { session_id })
+                    .ok_or(SendError::SessionEnded)
+            })
+        };
+        match reply {
+            None => {
+                let result = driver.send_unreported(msg);
+                if attached.is_some() {
+                    self.attached_outcome(attached, taken(result.as_ref().copied()));
+                }
+            }
+            Some(reply) => {
+                let outcome = driver.send(msg);
+                self.attached_outcome(attached, taken(outcome.as_ref().map(|_| ())));
+                self.reply(Some(reply), outcome);
+            }
         }
-        let outcome = driver.send(msg);
-        if let Some(stream_id) = stream_id {
-            self.with_handler(|handler, io| {
-                handler.sent(&stream_id, flags, attach, outcome.as_ref(), io);
-            });
-        }
-        self.reply(reply, outcome);
     }
 
-    /// Refuses a send: there is no session for it.
-    fn refuse(
+    /// Tells the handler what became of a message it attached something to.
+    fn attached_outcome(
         &mut self,
-        reply: Option<oneshot::Sender<Result<Sent, TransportError>>>,
-        stream_id: Option<String>,
-        flags: u32,
-        attach: Option<Attachment>,
+        attached: Option<(String, Attachment)>,
+        outcome: Result<Taken, SendError>,
     ) {
-        let outcome = Err(SendError::SessionEnded);
-        if let Some(stream_id) = stream_id {
-            self.with_handler(|handler, io| {
-                handler.sent(&stream_id, flags, attach, outcome.as_ref(), io);
-            });
+        if let Some((stream_id, attach)) = attached {
+            self.with_handler(|handler, io| handler.sent(stream_id, attach, outcome, io));
         }
-        self.reply(reply, outcome);
     }
 
     fn reply(
@@ -508,8 +515,13 @@ impl SessionTask {
             Output::Status(status) => {
                 let (peer, session) = self.identity();
                 tracing::info!(%peer, %session, ?status, "session status");
-                if status == SessionStatus::Created {
-                    self.sender.info().set_session_id(Some(&session));
+                match status {
+                    SessionStatus::Created => {
+                        self.sender.info().set_session_id(Some(&session));
+                        self.session_id = Some(Arc::from(session.as_str()));
+                    }
+                    SessionStatus::Closed => self.session_id = None,
+                    SessionStatus::Closing => {}
                 }
                 if subscribers.any() {
                     let event = self.event(|peer, session_id, _| TransportEvent::SessionStatus {

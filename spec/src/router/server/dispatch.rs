@@ -23,8 +23,8 @@ use super::service::{Call, Finish, Kind, Service};
 use crate::router::{
     RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
 };
-use crate::session::{BoxFuture, SendError, Sent};
-use crate::transport::{Attachment, HandlerIo, Outgoing, SessionHandler};
+use crate::session::{BoxFuture, SendError};
+use crate::transport::{Attachment, HandlerIo, Outgoing, SessionHandler, Taken};
 use crate::wire::{ControlFlags, ProtocolVersion, TransportMessage, Value};
 
 /// Requests of one stream or upload call that may wait for its handler.
@@ -358,14 +358,8 @@ impl SessionHandler for Dispatcher {
         None
     }
 
-    fn sent(
-        &mut self,
-        _: &str,
-        _: u32,
-        _: Option<Attachment>,
-        _: Result<&Sent, &SendError>,
-        _: &HandlerIo<'_>,
-    ) {
+    fn sent(&mut self, _: String, _: Attachment, _: Result<Taken, SendError>, _: &HandlerIo<'_>) {
+        // The server sends nothing with an attachment.
     }
 
     fn poll(&mut self, cx: &mut Context<'_>, io: &HandlerIo<'_>) {
