@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use statebound_river::echo_service::Msg;
 use statebound_river::router::RiverClient;
@@ -105,7 +106,8 @@ fn unique(prefix: &str, i: usize) -> String {
 }
 
 /// Keeps `inflight` rpcs of `payload` bytes going on each client until `stop`, counting
-/// completions into `done`.
+/// completions into `done`. Each client's calls are driven by one task, as the raw clients
+/// drive their connections: a new call starts as soon as one finishes.
 fn rpc_load(
     clients: &[RiverClient],
     inflight: usize,
@@ -117,21 +119,28 @@ fn rpc_load(
         msg: "x".repeat(payload),
     };
     for client in clients {
-        for _ in 0..inflight {
-            let (client, msg, done, stop) = (
-                client.clone(),
-                msg.clone(),
-                Arc::clone(done),
-                Arc::clone(stop),
-            );
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    if client.rpc::<_, Msg>("test", "echo", &msg).await.is_ok() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
+        let (client, msg, done, stop) = (
+            client.clone(),
+            msg.clone(),
+            Arc::clone(done),
+            Arc::clone(stop),
+        );
+        tokio::spawn(async move {
+            let call = || {
+                let (client, msg) = (client.clone(), msg.clone());
+                async move { client.rpc::<_, Msg>("test", "echo", &msg).await }
+            };
+            let mut calls: FuturesUnordered<_> = (0..inflight).map(|_| call()).collect();
+            while let Some(result) = calls.next().await {
+                if result.is_ok() {
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
-            });
-        }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                calls.push(call());
+            }
+        });
     }
 }
 
