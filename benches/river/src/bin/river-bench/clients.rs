@@ -37,6 +37,10 @@ struct Helper {
 impl Helper {
     fn start(args: &[&str]) -> Result<Helper, String> {
         let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
+        Helper::start_program(&exe, args)
+    }
+
+    fn start_program(exe: &std::path::Path, args: &[&str]) -> Result<Helper, String> {
         let mut child = Command::new(exe)
             .args(args)
             .stdin(std::process::Stdio::piped())
@@ -80,8 +84,25 @@ impl Helper {
     async fn server(command: &[&str]) -> Result<(Helper, SocketAddr), String> {
         let mut args = command.to_vec();
         args.extend(["--listen", "127.0.0.1:0"]);
-        let mut helper = Helper::start(&args)?;
-        let kind = command.join(" ");
+        Helper::listening(Helper::start(&args)?, &command.join(" ")).await
+    }
+
+    /// Our server: `river-bench serve`, or the program `--server` names (which takes
+    /// `--listen ADDR` and says `listening on ADDR`, as `river-echo` does).
+    async fn ours(args: &Args) -> Result<(Helper, SocketAddr), String> {
+        match &args.server {
+            None => Helper::server(&["serve"]).await,
+            Some(program) => {
+                let helper = Helper::start_program(
+                    std::path::Path::new(program),
+                    &["--listen", "127.0.0.1:0"],
+                )?;
+                Helper::listening(helper, program).await
+            }
+        }
+    }
+
+    async fn listening(mut helper: Helper, kind: &str) -> Result<(Helper, SocketAddr), String> {
         let line = helper.line(Duration::from_secs(30)).await?;
         let addr = line
             .strip_prefix("listening on ")
@@ -259,7 +280,7 @@ async fn raw(addr: SocketAddr, args: &Args, batched: bool) -> Result<f64, String
 
 /// The `rpc` scenario.
 pub(crate) async fn rpc(args: &Args) -> Result<(), String> {
-    let (_ours_server, ours_addr) = Helper::server(&["serve"]).await?;
+    let (_ours_server, ours_addr) = Helper::ours(args).await?;
     let (_raw_server, raw_addr) = Helper::server(&["raw-serve"]).await?;
     let (_batched_server, batched_addr) = Helper::server(&["raw-serve", "--batched", "1"]).await?;
     println!(
@@ -338,7 +359,7 @@ pub(crate) async fn raw_serve(args: &Args) -> Result<(), String> {
 
 /// The `idle` scenario.
 pub(crate) async fn idle(args: &Args) -> Result<(), String> {
-    let (server, addr) = Helper::server(&["serve"]).await?;
+    let (server, addr) = Helper::ours(args).await?;
     let pid = server.pid()?;
     let busy_args = Args {
         sessions: 1,

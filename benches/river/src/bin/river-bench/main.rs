@@ -18,6 +18,9 @@
 //! - `reconnect [--samples N]`: from an abrupt drop to the first message delivered after it,
 //!   with no backoff.
 //!
+//! `--server PROGRAM` measures another server program in place of ours (one that takes
+//! `--listen ADDR` and prints `listening on ADDR`, as `river-echo` does): an older build, say.
+//!
 //! The child processes are this binary again (`serve`, `raw-serve`, `idle-clients`,
 //! `raw-idle-serve`, `raw-idle-clients`, `tcp-idle-serve`, `tcp-idle-clients`).
 
@@ -53,6 +56,8 @@ pub(crate) struct Args {
     pub(crate) listen: SocketAddr,
     pub(crate) url: String,
     pub(crate) batched: bool,
+    /// Another server program to measure as ours (`rpc`, `idle`).
+    pub(crate) server: Option<String>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -67,6 +72,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         url: String::new(),
         batched: false,
+        server: None,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -96,6 +102,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--url" => args.url = value,
             "--batched" => args.batched = value == "1",
+            "--server" => args.server = Some(value),
             other => return Err(format!("unknown option {other}; {USAGE}")),
         }
     }
