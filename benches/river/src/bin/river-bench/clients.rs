@@ -31,7 +31,9 @@ const WARMUP: Duration = Duration::from_millis(500);
 struct Helper {
     child: Child,
     stdin: ChildStdin,
-    lines: tokio::io::Lines<BufReader<ChildStdout>>,
+    /// What the child prints; a server's goes to a task that discards it once it said where it
+    /// listens, so a chatty server never blocks on a full pipe.
+    lines: Option<tokio::io::Lines<BufReader<ChildStdout>>>,
 }
 
 impl Helper {
@@ -53,7 +55,7 @@ impl Helper {
         Ok(Helper {
             child,
             stdin,
-            lines: BufReader::new(stdout).lines(),
+            lines: Some(BufReader::new(stdout).lines()),
         })
     }
 
@@ -65,7 +67,10 @@ impl Helper {
 
     /// The next line the child prints, within `patience`.
     async fn line(&mut self, patience: Duration) -> Result<String, String> {
-        match timeout(patience, self.lines.next_line()).await {
+        let Some(lines) = self.lines.as_mut() else {
+            return Err("the child's output is not read".into());
+        };
+        match timeout(patience, lines.next_line()).await {
             Ok(Ok(Some(line))) => Ok(line),
             Ok(Ok(None)) => Err("the child exited".into()),
             Ok(Err(e)) => Err(format!("reading the child: {e}")),
@@ -108,6 +113,9 @@ impl Helper {
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| format!("unexpected first line from {kind}: {line}"))?;
+        if let Some(mut rest) = helper.lines.take() {
+            tokio::spawn(async move { while let Ok(Some(_)) = rest.next_line().await {} });
+        }
         Ok((helper, addr))
     }
 }
