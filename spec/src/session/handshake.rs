@@ -94,6 +94,9 @@ pub fn parse_request(
             return Err(reject(msg, HandshakeErrorCode::MalformedHandshake, reason));
         }
     };
+    if let Some(reason) = oversized(frame.len(), &msg, &request) {
+        return Err(reject(msg, HandshakeErrorCode::MalformedHandshake, reason));
+    }
     match request.version() {
         Ok(version) if accepted.contains(&version) => Ok(ParsedRequest {
             msg,
@@ -117,6 +120,30 @@ pub fn parse_request(
             ))
         }
     }
+}
+
+/// The longest client id, session id or protocol version a handshake may carry, in bytes.
+/// River's ids are 12-character nanoids.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// The largest handshake frame accepted, in bytes (metadata included).
+pub const MAX_HANDSHAKE_BYTES: usize = 32 * 1024;
+
+/// Why a handshake is too large to accept, if it is.
+fn oversized(frame: usize, msg: &TransportMessage, request: &HandshakeRequest) -> Option<String> {
+    if frame > MAX_HANDSHAKE_BYTES {
+        return Some(format!(
+            "the handshake request is {frame} bytes, over the {MAX_HANDSHAKE_BYTES}-byte limit"
+        ));
+    }
+    [
+        ("client id", msg.from.len()),
+        ("session id", request.session_id.len()),
+        ("protocol version", request.protocol_version.len()),
+    ]
+    .into_iter()
+    .find(|(_, len)| *len > MAX_ID_BYTES)
+    .map(|(what, len)| format!("the {what} is {len} bytes, over the {MAX_ID_BYTES}-byte limit"))
 }
 
 /// A boxed future, as returned by [`HandshakeValidator::validate`].

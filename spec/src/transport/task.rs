@@ -89,6 +89,8 @@ pub(crate) struct SessionTask {
     pub(super) peer: Option<String>,
     /// Listed among a server's pending connections.
     pub(super) pending: bool,
+    /// Its place among the connections waiting for a handshake, given back once decided.
+    pub(super) pending_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     inbox: mpsc::UnboundedReceiver<Command>,
     pub(super) sender: SessionSender,
     pub(super) driver: Option<SessionDriver>,
@@ -124,6 +126,7 @@ impl SessionTask {
             task,
             peer: None,
             pending: false,
+            pending_slot: None,
             inbox,
             sender,
             driver: None,
@@ -632,6 +635,7 @@ impl SessionTask {
             self.shared.registry.remove_pending(self.task);
             self.pending = false;
         }
+        self.pending_slot = None;
     }
 
     fn exit(&mut self) {

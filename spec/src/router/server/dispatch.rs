@@ -157,7 +157,10 @@ impl Dispatcher {
         if self.calls.contains_key(msg.stream_id.as_str()) {
             let error = RiverError::new(
                 codes::INVALID_REQUEST,
-                format!("stream `{}` is already open", msg.stream_id),
+                format!(
+                    "stream `{}` is already open",
+                    crate::wire::clip(&msg.stream_id)
+                ),
             );
             Self::reply_error(&msg, io, &error);
             return;
@@ -307,7 +310,7 @@ impl SessionHandler for Dispatcher {
             if !(flags.closed || flags.cancel) {
                 let error = RiverError::new(
                     codes::INVALID_REQUEST,
-                    format!("no open stream `{}`", msg.stream_id),
+                    format!("no open stream `{}`", crate::wire::clip(&msg.stream_id)),
                 );
                 Self::reply_error(&msg, io, &error);
             }

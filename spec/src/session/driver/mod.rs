@@ -166,6 +166,20 @@ pub enum SendError {
     /// The message is not valid for the session's protocol version.
     #[error("{0}")]
     Invalid(String),
+    /// The send buffer is full (see
+    /// [`SessionOptions::send_buffer_max_messages`](crate::session::SessionOptions)): the
+    /// peer has not acknowledged what was sent. The message took no sequence number; try
+    /// again once [`wait_for_drain`](crate::transport::ServerTransport::wait_for_drain)
+    /// returns.
+    #[error(
+        "the send buffer is full: {messages} messages ({bytes} bytes) wait for the peer's acknowledgement"
+    )]
+    BufferFull {
+        /// Messages in the buffer.
+        messages: usize,
+        /// Their bytes.
+        bytes: u64,
+    },
 }
 
 /// A message accepted for sending.
@@ -624,6 +638,9 @@ impl SessionDriver {
             .map_err(|e| match e {
                 SequenceError::Encode(e) => SendError::Encode(e.to_string()),
                 SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
+                SequenceError::BufferFull { messages, bytes } => {
+                    SendError::BufferFull { messages, bytes }
+                }
             })?
             .frame
             .clone();
@@ -669,6 +686,8 @@ impl SessionDriver {
 
 /// Writes the whole send buffer on the connection of a state that just connected.
 fn resend_buffer(m: &mut Session<crate::graph::session::Connected>) {
+    // The new connection gives the peer a fresh chance to acknowledge what is buffered.
+    m.context_mut().full_since = None;
     let frames: Vec<bytes::Bytes> = m
         .context()
         .send_buffer
