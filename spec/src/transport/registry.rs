@@ -177,9 +177,12 @@ impl Registry {
         lock(&self.pending).remove(&task);
     }
 
+    /// Every task, in the order the tasks started, so what is sent to all of them (closing
+    /// above all) reaches them in an order that does not depend on hashing.
     fn all(&self) -> Vec<Entry> {
         let mut all: Vec<Entry> = lock(&self.sessions).values().cloned().collect();
         all.extend(lock(&self.pending).values().cloned());
+        all.sort_unstable_by_key(|e| e.task);
         all
     }
 
