@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use sim::check::violations;
 use sim::schedule::{Action, Schedule, at, named};
-use sim::world::{Obs, Plant, Record, run, run_with};
+use sim::world::{End, Obs, Plant, Record, run, run_with};
 use statebound_river::session::SessionStatus;
 
 /// Random schedules in a default run.
@@ -79,6 +79,48 @@ fn judge(schedule: &Schedule, replay: &str) -> Result<Record, String> {
     }
 }
 
+/// What a batch of runs amounted to, so a run that passes shows the faults did bite.
+#[derive(Debug, Default)]
+struct Tally {
+    schedules: u64,
+    calls: u64,
+    ended_well: u64,
+    disconnected: u64,
+    /// Calls a restarted server ran again (a session resumed as new; see RELIABILITY.md).
+    rerun_after_restart: u64,
+    client_sessions: u64,
+    pushes_taken: u64,
+    pushes_delivered: u64,
+    dials: u64,
+}
+
+impl Tally {
+    fn add(&mut self, record: &Record) {
+        self.schedules += 1;
+        self.calls += record.calls.len() as u64;
+        self.ended_well += record.calls.iter().filter(|c| c.end == End::Ok).count() as u64;
+        self.disconnected += record.calls.iter().filter(|c| c.end != End::Ok).count() as u64;
+        let mut ids: Vec<u64> = record.served.keys().map(|&(id, _)| id).collect();
+        let all = ids.len();
+        ids.dedup();
+        self.rerun_after_restart += (all - ids.len()) as u64;
+        for log in record.logs.iter().filter(|l| l.client.is_some()) {
+            for e in &log.events {
+                match e {
+                    Obs::Status {
+                        status: SessionStatus::Created,
+                        ..
+                    } => self.client_sessions += 1,
+                    Obs::Message { .. } => self.pushes_delivered += 1,
+                    _ => {}
+                }
+            }
+        }
+        self.pushes_taken += record.pushed.len() as u64;
+        self.dials += record.dials;
+    }
+}
+
 fn random_shard(shard: u64) {
     if let Some(seed) = env("SIM_SEED") {
         if shard == 0 {
@@ -94,18 +136,20 @@ fn random_shard(shard: u64) {
     let schedules = env("SIM_SCHEDULES").unwrap_or(DEFAULT_SCHEDULES);
     let started = Instant::now();
     let mut failures = Vec::new();
-    let mut ran = 0;
+    let mut tally = Tally::default();
     for seed in (shard..schedules).step_by(SHARDS) {
-        ran += 1;
-        if let Err(e) = judge(&Schedule::random(seed), &replay_command(seed)) {
-            failures.push(format!("seed {seed} fails:\n{e}"));
-            if failures.len() >= 3 {
-                break;
+        match judge(&Schedule::random(seed), &replay_command(seed)) {
+            Ok(record) => tally.add(&record),
+            Err(e) => {
+                failures.push(format!("seed {seed} fails:\n{e}"));
+                if failures.len() >= 3 {
+                    break;
+                }
             }
         }
     }
     eprintln!(
-        "shard {shard}: {ran} schedules in {:.1} s",
+        "shard {shard}: {:.1} s, {tally:?}",
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -221,4 +265,29 @@ fn a_closing_server_ends_its_sessions_in_the_order_they_started() {
     let created = order(SessionStatus::Created);
     assert_eq!(created.len(), 3);
     assert_eq!(order(SessionStatus::Closing), created);
+}
+
+/// Regression: a server whose session had ended (its grace ran out while the client, whose
+/// own grace had not, was still trying) took the client's handshake for that session id, with
+/// zero counters, as a new session: the client's subscription was resent and ran a second time,
+/// and messages the ended session had buffered were lost without a word. Seeds 781 and 840
+/// showed it; the server now refuses an ended session's id with `SESSION_STATE_MISMATCH`.
+#[test]
+fn a_server_refuses_a_session_it_ended() {
+    let mut refusals = 0;
+    for seed in [781, 840] {
+        let record = run(&Schedule::random(seed));
+        let found = violations(&record);
+        assert!(found.is_empty(), "seed {seed}: {found:?}");
+        refusals += record
+            .logs
+            .iter()
+            .flat_map(|l| &l.events)
+            .filter(|e| matches!(e, Obs::ProtocolError(e) if e.contains("has ended")))
+            .count();
+    }
+    assert!(
+        refusals > 0,
+        "no handshake for an ended session was refused"
+    );
 }

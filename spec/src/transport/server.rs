@@ -25,7 +25,7 @@ use crate::session::{
     Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
 };
-use crate::wire::{CodecKind, PartialMessage, ProtocolVersion, Value};
+use crate::wire::{CodecKind, HandshakeErrorCode, PartialMessage, ProtocolVersion, Value};
 
 /// How a server picks the codec of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,6 +411,20 @@ impl SessionTask {
         let mut sessions = registry.sessions();
         let existing = sessions.get(&client).cloned();
         let existing_id = existing.as_ref().and_then(|e| e.sender.info().session_id());
+        let wanted = request.request.session_id.as_str();
+        if existing_id.as_deref() != Some(wanted) && registry.has_ended(&client, wanted) {
+            // A session this server ended is never started again under its id.
+            drop(sessions);
+            let rejection = Rejection::new(
+                HandshakeErrorCode::SessionStateMismatch,
+                format!("session {wanted} has ended"),
+            );
+            if let Some(driver) = self.driver.as_mut() {
+                driver.reject(&rejection);
+            }
+            self.after_step();
+            return;
+        }
         if transparent
             && let Some(entry) = &existing
             && existing_id.as_deref() == Some(request.request.session_id.as_str())

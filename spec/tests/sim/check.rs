@@ -262,14 +262,14 @@ fn check_lifecycles(log: &Log, out: &mut Vec<String>) {
 /// (a prefix of what that session took), on the session it was sent on, never after its
 /// session closed; on the session each client ends with, all of them.
 fn check_pushes(record: &Record, out: &mut Vec<String>) {
-    // (client, session, push) -> ks
-    let mut sent: BTreeMap<(usize, &str, u64), Vec<u32>> = BTreeMap::new();
+    // (client, server process, session, push) -> ks
+    let mut sent: BTreeMap<(usize, usize, &str, u64), Vec<u32>> = BTreeMap::new();
     for p in &record.pushed {
-        sent.entry((p.client, p.session.as_str(), p.push))
+        sent.entry((p.client, p.process, p.session.as_str(), p.push))
             .or_default()
             .push(p.k);
     }
-    let mut got: BTreeMap<(usize, &str, u64), Vec<u32>> = BTreeMap::new();
+    let mut got: BTreeMap<(usize, usize, &str, u64), Vec<u32>> = BTreeMap::new();
     for log in &record.logs {
         let Some(client) = log.client else { continue };
         for event in &log.events {
@@ -277,14 +277,14 @@ fn check_pushes(record: &Record, out: &mut Vec<String>) {
                 continue;
             };
             match read_push(payload) {
-                Some((push, k, sent_on)) => {
+                Some((process, push, k, sent_on)) => {
                     if &sent_on != session {
                         out.push(format!(
                             "{}: push {push}/{k} sent on session {sent_on} arrived on {session}",
                             log.name
                         ));
                     }
-                    got.entry((client, session.as_str(), push))
+                    got.entry((client, process, session.as_str(), push))
                         .or_default()
                         .push(k);
                 }
@@ -296,23 +296,26 @@ fn check_pushes(record: &Record, out: &mut Vec<String>) {
         let taken = sent.get(key).map_or(&[][..], Vec::as_slice);
         if !taken.starts_with(ks) {
             out.push(format!(
-                "{} session {} push {}: received {ks:?} of {taken:?}",
+                "{} server process {} session {} push {}: received {ks:?} of {taken:?}",
                 client_id(key.0),
                 key.1,
-                key.2
+                key.2,
+                key.3
             ));
         }
     }
     for (client, outcome) in record.recovery.iter().enumerate() {
-        let Ok(last) = outcome else { continue };
+        let Ok((process, last)) = outcome else {
+            continue;
+        };
         for (key, ks) in &sent {
-            if key.0 == client && key.1 == last {
+            if key.0 == client && key.1 == *process && key.2 == last {
                 let received = got.get(key).map_or(0, Vec::len);
                 if received != ks.len() {
                     out.push(format!(
                         "{} session {last} push {}: {received} of {} delivered on a session that lived on",
                         client_id(client),
-                        key.2,
+                        key.3,
                         ks.len()
                     ));
                 }

@@ -31,11 +31,6 @@ impl Rng {
         Duration::from_millis(self.range(lo, hi))
     }
 
-    /// True with probability `percent`/100.
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
-        self.range(0, 99) < percent
-    }
-
     /// One of `items`, uniformly.
     pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         let i = self.range(0, items.len() as u64 - 1);

@@ -119,14 +119,14 @@ impl Schedule {
         }
     }
 
-    /// A random schedule: one or two clients, traffic of every kind, and faults of every kind
-    /// at random times, over 4 to 12 seconds.
+    /// A random schedule: one to three clients, 10 to 40 calls and pushes of every kind, and
+    /// one to seven faults of every kind, at random times over 4 to 12 seconds.
     pub(crate) fn random(seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let clients = if rng.chance(40) { 2 } else { 1 };
+        let clients = *rng.pick(&[1, 1, 2, 2, 3]);
         let horizon = rng.range(4_000, 12_000);
         let mut steps = Vec::new();
-        for _ in 0..rng.range(6, 24) {
+        for _ in 0..rng.range(10, 40) {
             let at = rng.millis(0, horizon);
             let client = usize::try_from(rng.range(0, clients as u64 - 1)).unwrap_or_default();
             let action = match rng.range(0, 9) {
@@ -154,7 +154,7 @@ impl Schedule {
             };
             steps.push(Step { at, action });
         }
-        for _ in 0..rng.range(1, 5) {
+        for _ in 0..rng.range(1, 7) {
             let at = rng.millis(0, horizon);
             let client = usize::try_from(rng.range(0, clients as u64 - 1)).unwrap_or_default();
             // Blips shorter than a heartbeat, outages the connection does not survive, and

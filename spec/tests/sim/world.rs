@@ -112,7 +112,7 @@ pub(crate) enum Obs {
         to: &'static str,
         transition: &'static str,
     },
-    ProtocolError(#[allow(dead_code, reason = "read through Debug, in summaries")] String),
+    ProtocolError(String),
 }
 
 /// Everything one transport instance reported, in order.
@@ -130,6 +130,8 @@ pub(crate) struct Log {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pushed {
     pub(crate) client: usize,
+    /// The server process that sent it.
+    pub(crate) process: usize,
     pub(crate) session: String,
     pub(crate) push: u64,
     pub(crate) k: u32,
@@ -153,8 +155,9 @@ pub(crate) struct Record {
     pub(crate) served: std::collections::BTreeMap<(u64, usize), ServerCall>,
     pub(crate) pushed: Vec<Pushed>,
     pub(crate) logs: Vec<Log>,
-    /// Per client still alive at the end: the session its final rpc ran on, or why it failed.
-    pub(crate) recovery: Vec<Result<String, String>>,
+    /// Per client still alive at the end: the server process and session its final rpc ran
+    /// on, or why it failed.
+    pub(crate) recovery: Vec<Result<(usize, String), String>>,
     pub(crate) leftovers: Leftovers,
     /// Work that did not finish in time.
     pub(crate) stuck: Vec<String>,
@@ -233,6 +236,7 @@ struct Item {
 #[derive(Debug, Serialize, Deserialize)]
 struct Served {
     id: u64,
+    process: usize,
     session: String,
 }
 
@@ -245,6 +249,7 @@ struct Sub {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct PushPayload {
+    process: usize,
     push: u64,
     k: u32,
     session: String,
@@ -277,6 +282,7 @@ fn service(rec: &Shared, server: usize) -> Service {
             async move {
                 Ok::<_, RiverError>(Served {
                     id: id.id,
+                    process: server,
                     session: ctx.session_id,
                 })
             }
@@ -342,6 +348,7 @@ fn session_options() -> SessionOptions {
 
 /// A server process.
 struct ServerProc {
+    number: usize,
     transport: ServerTransport,
     _router: statebound_river::router::RiverServer,
 }
@@ -459,6 +466,7 @@ impl World {
             statebound_river::router::serve(&transport, vec![service(&self.rec, self.servers)]);
         self.net.listen(SERVER, transport.clone());
         ServerProc {
+            number: self.servers,
             transport,
             _router: router,
         }
@@ -651,7 +659,7 @@ impl World {
                 )
                 .await;
                 outcome = match answer {
-                    Ok(Ok(answer)) => Ok(answer.session),
+                    Ok(Ok(answer)) => Ok((answer.process, answer.session)),
                     Ok(Err(e)) => Err(format!("{e}")),
                     Err(_) => Err("no answer".into()),
                 };
@@ -952,13 +960,17 @@ async fn push(
     let to = client_id(client);
     for k in 0..count {
         sleep(gap).await;
-        let Some(transport) = lock(&server).as_ref().map(|s| s.transport.clone()) else {
+        let Some((process, transport)) = lock(&server)
+            .as_ref()
+            .map(|s| (s.number, s.transport.clone()))
+        else {
             continue;
         };
         let Some(session) = transport.session_id(&to) else {
             continue;
         };
         let payload = PushPayload {
+            process,
             push: id,
             k,
             session: session.clone(),
@@ -974,6 +986,7 @@ async fn push(
         if transport.send_on_session(&to, &session, msg).await.is_ok() {
             lock(&rec).pushed.push(Pushed {
                 client,
+                process,
                 session,
                 push: id,
                 k,
@@ -982,8 +995,8 @@ async fn push(
     }
 }
 
-/// Reads a pushed message's payload.
-pub(crate) fn read_push(payload: &Value) -> Option<(u64, u32, String)> {
+/// Reads a pushed message's payload: the server process, the push, its number, its session.
+pub(crate) fn read_push(payload: &Value) -> Option<(usize, u64, u32, String)> {
     let p: PushPayload = from_payload(payload).ok()?;
-    Some((p.push, p.k, p.session))
+    Some((p.process, p.push, p.k, p.session))
 }
