@@ -22,7 +22,7 @@ use std::cell::Cell;
 use std::sync::Once;
 use std::time::Instant;
 
-use sim::check::violations;
+use sim::check::{unexpected, violations};
 use sim::schedule::{Action, Schedule, at, named};
 use sim::world::{End, Obs, Plant, Record, run, run_with};
 use statebound_river::session::SessionStatus;
@@ -187,8 +187,14 @@ fn river_babel_scenarios() {
             "cargo test -p statebound-river --test sim river_babel_scenarios ({})",
             schedule.name
         );
-        if let Err(e) = judge(&schedule, &replay) {
-            failures.push(e);
+        match judge(&schedule, &replay) {
+            Ok(record) => {
+                let wrong = unexpected(&schedule, &record);
+                if !wrong.is_empty() {
+                    failures.push(format!("{schedule}\n  {}", wrong.join("\n  ")));
+                }
+            }
+            Err(e) => failures.push(e),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -7,9 +7,39 @@ use statebound_river::graph::session::GRAPH;
 use statebound_river::router::codes::UNEXPECTED_DISCONNECT;
 use statebound_river::session::SessionStatus;
 
+use super::schedule::{Action, Expect, Schedule};
 use super::world::{
     ClientCall, End, Kind, Leftovers, Log, Obs, Record, ServerCall, client_id, read_push,
 };
+
+/// Every call of `schedule` that did not come to what its step expects.
+pub(crate) fn unexpected(schedule: &Schedule, record: &Record) -> Vec<String> {
+    let mut out = Vec::new();
+    for (index, step) in schedule.steps.iter().enumerate() {
+        if matches!(step.action, Action::Fault(_) | Action::Push { .. }) {
+            continue;
+        }
+        let end = record
+            .calls
+            .iter()
+            .find(|c| c.id == index as u64)
+            .map(|c| &c.end);
+        let disconnected =
+            matches!(end, Some(End::Err { code, .. }) if code == UNEXPECTED_DISCONNECT);
+        let fine = match step.expect {
+            Expect::Any => true,
+            Expect::Ok => end == Some(&End::Ok),
+            Expect::Disconnect => disconnected,
+        };
+        if !fine {
+            out.push(format!(
+                "step {index} ({:?}) should end {:?}, ended {end:?}",
+                step.action, step.expect
+            ));
+        }
+    }
+    out
+}
 
 /// Every violation in `record`.
 pub(crate) fn violations(record: &Record) -> Vec<String> {

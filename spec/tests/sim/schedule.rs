@@ -88,6 +88,19 @@ pub(crate) enum Fault {
 pub(crate) struct Step {
     pub(crate) at: Duration,
     pub(crate) action: Action,
+    /// What a call must come to, in the scenarios that say.
+    pub(crate) expect: Expect,
+}
+
+/// What a call must come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Whatever the checks allow (random schedules).
+    Any,
+    /// It ends well.
+    Ok,
+    /// It fails with `UNEXPECTED_DISCONNECT`: its session ends under it.
+    Disconnect,
 }
 
 /// Everything a run does.
@@ -152,7 +165,11 @@ impl Schedule {
                     gap: rng.millis(0, 200),
                 },
             };
-            steps.push(Step { at, action });
+            steps.push(Step {
+                at,
+                action,
+                expect: Expect::Any,
+            });
         }
         for _ in 0..rng.range(1, 7) {
             let at = rng.millis(0, horizon);
@@ -189,16 +206,27 @@ impl Schedule {
             steps.push(Step {
                 at,
                 action: Action::Fault(fault),
+                expect: Expect::Any,
             });
         }
         Schedule::new(&format!("random seed {seed}"), clients, steps)
     }
 }
 
+/// A step at `ms` whose call (if it is one) must end well.
 pub(crate) fn at(ms: u64, action: Action) -> Step {
     Step {
         at: Duration::from_millis(ms),
         action,
+        expect: Expect::Ok,
+    }
+}
+
+/// A call at `ms` that must fail with `UNEXPECTED_DISCONNECT`.
+fn lost(ms: u64, action: Action) -> Step {
+    Step {
+        expect: Expect::Disconnect,
+        ..at(ms, action)
     }
 }
 
@@ -261,7 +289,7 @@ pub(crate) fn named() -> Vec<Schedule> {
             1,
             vec![
                 at(0, rpc(0)),
-                at(
+                lost(
                     100,
                     Action::Subscribe {
                         client: 0,
@@ -269,8 +297,8 @@ pub(crate) fn named() -> Vec<Schedule> {
                         gap: Duration::from_millis(400),
                     },
                 ),
-                at(200, stream(0, 30)),
-                at(
+                lost(200, stream(0, 30)),
+                lost(
                     300,
                     Action::Upload {
                         client: 0,
@@ -279,7 +307,7 @@ pub(crate) fn named() -> Vec<Schedule> {
                     },
                 ),
                 partition(1_000, 0, SESSION_DEATH),
-                at(1_100, rpc(0)),
+                lost(1_100, rpc(0)),
                 at(1_000 + ms(SESSION_DEATH) + 100, rpc(0)),
             ],
         ),
@@ -363,15 +391,59 @@ pub(crate) fn named() -> Vec<Schedule> {
             ));
             steps
         }),
+        // MismatchedServerInstanceDoesntGetResentStaleMessagesFromClient
+        Schedule::new(
+            "server instance mismatch",
+            1,
+            vec![
+                at(0, rpc(0)),
+                lost(
+                    300,
+                    Action::Upload {
+                        client: 0,
+                        requests: 3,
+                        gap: Duration::from_millis(300),
+                    },
+                ),
+                fault(500, Fault::RestartServer),
+                at(1_500, rpc(0)),
+            ],
+        ),
+        // MismatchedClientInstanceDoesntGetResentStaleMessagesFromServer
+        Schedule::new(
+            "client instance mismatch",
+            1,
+            vec![
+                lost(
+                    0,
+                    Action::Upload {
+                        client: 0,
+                        requests: 5,
+                        gap: Duration::from_millis(200),
+                    },
+                ),
+                fault(300, Fault::ClientAmnesia { client: 0 }),
+                at(
+                    400,
+                    Action::Upload {
+                        client: 0,
+                        requests: 3,
+                        gap: Duration::from_millis(50),
+                    },
+                ),
+            ],
+        ),
         // Beyond babel: a server restart and a client that forgets, mid-traffic.
         Schedule::new(
             "server restart and client amnesia",
             2,
             vec![
-                at(0, stream(0, 20)),
-                at(0, stream(1, 20)),
+                lost(0, stream(0, 20)),
+                lost(0, stream(1, 20)),
                 fault(300, Fault::RestartServer),
-                at(400, rpc(0)),
+                // After the client has heard its session is gone: one made earlier may be
+                // queued on the old session and fail with it.
+                at(1_500, rpc(0)),
                 fault(800, Fault::ClientAmnesia { client: 1 }),
                 at(900, rpc(1)),
                 at(900, stream(1, 5)),
