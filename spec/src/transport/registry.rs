@@ -3,7 +3,7 @@
 //! inbox and a few facts the task keeps up to date. Both transports answer their queries from
 //! here the same way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -127,11 +127,30 @@ impl Drop for TaskGuard {
     }
 }
 
+/// How many ended sessions a server remembers (by client and session id), the oldest forgotten
+/// first.
+pub(crate) const ENDED_SESSIONS_REMEMBERED: usize = 8192;
+
+/// The ids of sessions a server ended, so that a handshake for one is refused instead of
+/// starting a new session under that id: a client that resumed it would resend calls the
+/// ended session already ran, and would miss what the ended session had buffered for it,
+/// without ever being told (RELIABILITY.md, "Random faults").
+#[derive(Debug, Default)]
+struct Ended {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+fn ended_key(client: &str, session: &str) -> String {
+    format!("{}:{client}{session}", client.len())
+}
+
 /// The sessions of one transport.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     sessions: Mutex<HashMap<String, Entry>>,
     pending: Mutex<HashMap<u64, Entry>>,
+    ended: Mutex<Ended>,
     next_task: AtomicU64,
     tasks: TaskCount,
     closed: AtomicBool,
@@ -169,6 +188,25 @@ impl Registry {
         }
     }
 
+    /// Remembers that the session `session` with `client` has ended.
+    pub(crate) fn remember_ended(&self, client: &str, session: &str) {
+        let key = ended_key(client, session);
+        let mut ended = lock(&self.ended);
+        if ended.set.insert(key.clone()) {
+            ended.order.push_back(key);
+            if ended.order.len() > ENDED_SESSIONS_REMEMBERED
+                && let Some(old) = ended.order.pop_front()
+            {
+                ended.set.remove(&old);
+            }
+        }
+    }
+
+    /// Whether the session `session` with `client` has ended (as far as it is remembered).
+    pub(crate) fn has_ended(&self, client: &str, session: &str) -> bool {
+        lock(&self.ended).set.contains(&ended_key(client, session))
+    }
+
     pub(crate) fn add_pending(&self, entry: Entry) {
         lock(&self.pending).insert(entry.task, entry);
     }
@@ -177,9 +215,12 @@ impl Registry {
         lock(&self.pending).remove(&task);
     }
 
+    /// Every task, in the order the tasks started, so what is sent to all of them (closing
+    /// above all) reaches them in an order that does not depend on hashing.
     fn all(&self) -> Vec<Entry> {
         let mut all: Vec<Entry> = lock(&self.sessions).values().cloned().collect();
         all.extend(lock(&self.pending).values().cloned());
+        all.sort_unstable_by_key(|e| e.task);
         all
     }
 

@@ -456,6 +456,20 @@ impl SessionTask {
         let mut sessions = registry.sessions();
         let existing = sessions.get(&client).cloned();
         let existing_id = existing.as_ref().and_then(|e| e.sender.info().session_id());
+        let wanted = request.request.session_id.as_str();
+        if existing_id.as_deref() != Some(wanted) && registry.has_ended(&client, wanted) {
+            // A session this server ended is never started again under its id.
+            drop(sessions);
+            let rejection = Rejection::new(
+                HandshakeErrorCode::SessionStateMismatch,
+                format!("session {wanted} has ended"),
+            );
+            if let Some(driver) = self.driver.as_mut() {
+                driver.reject(&rejection);
+            }
+            self.after_step();
+            return;
+        }
         if transparent
             && let Some(entry) = &existing
             && existing_id.as_deref() == Some(request.request.session_id.as_str())

@@ -616,6 +616,13 @@ impl SessionTask {
         match &self.shared.side {
             Side::Client(_) => self.client_session_ended(reason),
             Side::Server(_) => {
+                if !self.pending
+                    && let Some(driver) = &self.driver
+                    && let (client, session) = driver.identity()
+                    && !session.is_empty()
+                {
+                    self.shared.registry.remember_ended(client, session);
+                }
                 // Gone from the registry at once, so nothing new is routed to it.
                 self.leave_registry();
                 self.finished = true;
