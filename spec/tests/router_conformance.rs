@@ -15,7 +15,9 @@
 //! Beyond the checklist, River's router rules: cancels (`client_cancels_a_stream`,
 //! `client_cancels_an_upload`), handler failures (`panicking_handlers_are_uncaught_errors`,
 //! `handler_errors_keep_their_code`), invalid requests (`requests_that_do_not_fit_are_invalid`,
-//! `raw_invalid_requests_are_cancels`), and the wire shapes of each kind in v2.0 and v1.1
+//! `raw_invalid_requests_are_cancels`), v1.1 streams and uploads opened without their init
+//! (`v1_1_streams_and_uploads_may_open_with_a_request`, `v2_streams_always_open_with_their_init`),
+//! and the wire shapes of each kind in v2.0 and v1.1
 //! (`wire_rpc`, `wire_stream`, `wire_upload`, `wire_subscription`), read from the frames
 //! themselves.
 //!
@@ -1307,6 +1309,133 @@ fn summary(got: &[Arc<TransportMessage>]) -> Vec<(u32, Json)> {
         .collect()
 }
 
+// ----- v1.1 opening frames --------------------------------------------------------------------
+
+/// What the server answered on one raw call, as `(flags, payload)` with error results shortened.
+async fn raw_summary(rig: &Rig, msgs: Vec<PartialMessage>) -> Vec<(u32, Json)> {
+    summary(&raw_call(rig, msgs).await)
+}
+
+async fn v1_1_streams_and_uploads_may_open_with_a_request(codec: CodecKind) {
+    // River's Python v1.1 client leaves out an init of `{}`: its first request (or, with none,
+    // its close) opens the call. v1.1 bits: open 2, closed 4.
+    let rig = Rig::with(Opts::new(codec).version(ProtocolVersion::V1_1));
+    let m = |s: &str| json!({"msg": s});
+    let close = json!({"type": "CLOSE"});
+    let stream = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-stream", "test", "echoStream", 2, &m("x")),
+            raw("v1-stream", 0, &m("y")),
+            raw("v1-stream", 0, &m("z")),
+            raw("v1-stream", 4, &close),
+        ],
+    )
+    .await;
+    let upload = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-upload", "test", "concat", 2, &m("a")),
+            raw("v1-upload", 0, &m("b")),
+            raw("v1-upload", 4, &close),
+        ],
+    )
+    .await;
+    let empty_upload = raw_summary(
+        &rig,
+        vec![raw_open("v1-empty", "test", "concat", 6, &close)],
+    )
+    .await;
+    let one_request_upload = raw_summary(
+        &rig,
+        vec![raw_open("v1-one", "test", "concat", 6, &m("only"))],
+    )
+    .await;
+    // An init of `{}` that does not fit the requests is still the init.
+    let with_init = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-init", "test", "echoStream", 2, &json!({})),
+            raw("v1-init", 0, &m("y")),
+            raw("v1-init", 4, &close),
+        ],
+    )
+    .await;
+    // A procedure whose init takes `{}` and whose requests take anything: the opening payload
+    // is its first request, whatever it is.
+    let anything = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-any", "probe", "anything", 2, &json!({})),
+            raw("v1-any", 0, &json!({"a": 1})),
+            raw("v1-any", 4, &close),
+        ],
+    )
+    .await;
+    rig.no_calls_left().await;
+
+    let ok = |payload: Json| json!({"ok": true, "payload": payload});
+    assert_eq!(
+        (
+            stream,
+            upload,
+            empty_upload,
+            one_request_upload,
+            with_init,
+            anything
+        ),
+        (
+            vec![
+                (0, ok(m("x"))),
+                (0, ok(m("y"))),
+                (0, ok(m("z"))),
+                (4, close.clone())
+            ],
+            vec![(4, ok(m("ab")))],
+            vec![(4, ok(m("")))],
+            vec![(4, ok(m("only")))],
+            vec![(0, ok(m("y"))), (4, close.clone())],
+            vec![
+                (0, ok(json!({"n": 1}))),
+                (0, ok(json!({"n": 2}))),
+                (4, close.clone())
+            ],
+        ),
+        "(echoStream opened with x, concat opened with a, concat opened with its close, concat \
+         opened and closed with one request, echoStream opened with {{}}, anything opened with \
+         {{}})"
+    );
+    assert_eq!(rig.probe.requests(), [json!({}), json!({"a": 1})]);
+}
+
+async fn v2_streams_always_open_with_their_init(codec: CodecKind) {
+    // In v2.0 the opening payload is the init, even one that would fit a request.
+    let rig = Rig::new(codec);
+    let m = |s: &str| json!({"msg": s});
+    let got = raw_summary(
+        &rig,
+        vec![
+            raw_open("v2-stream", "test", "echoStream", 2, &m("x")),
+            raw("v2-stream", 0, &m("y")),
+            raw("v2-stream", 8, &json!({"type": "CLOSE"})),
+        ],
+    )
+    .await;
+    rig.no_calls_left().await;
+    assert_eq!(
+        got,
+        [
+            (0, json!({"ok": true, "payload": m("y")})),
+            (8, json!({"type": "CLOSE"}))
+        ]
+    );
+}
+
+both_codecs! {
+    v1_1_streams_and_uploads_may_open_with_a_request,
+    v2_streams_always_open_with_their_init,
+}
+
 // ----- wire shapes ---------------------------------------------------------------------------
 
 /// `(flags, payload)` of each frame in `frames`.
@@ -1609,7 +1738,8 @@ async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
     let (_, error) = read_to_end(&mut responses).await;
     let strict = error.map(|e| e.code);
 
-    // A handler that accepts any request must not receive the cancel as one.
+    // A handler that accepts any request must not receive the cancel as one. (Its init takes
+    // `{}` and its requests take anything, so in v1.1 the opening `{}` is its first request.)
     let (writer, mut responses) = rig
         .client
         .stream::<_, Json, Count>("probe", "anything", &json!({}))
@@ -1617,6 +1747,7 @@ async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
         .unwrap();
     writer.write(&json!({"a": 1})).await.unwrap();
     assert_eq!(next(&mut responses).await.unwrap().unwrap().n, 1);
+    assert_eq!(next(&mut responses).await.unwrap().unwrap().n, 2);
     writer.cancel().await.unwrap();
     let (items, error) = read_to_end(&mut responses).await;
     let lenient = error.map(|e| e.code);
@@ -1634,7 +1765,7 @@ async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
             Some("CANCEL"),
             Some("CANCEL"),
             vec![],
-            vec![json!({"a": 1})]
+            vec![json!({}), json!({"a": 1})]
         ),
         "(the strict reader's end, the lenient reader's end, what the lenient reader got after \
          cancelling, what the lenient handler received)"

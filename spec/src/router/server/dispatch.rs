@@ -19,13 +19,13 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::call::{CallContext, CallOut, CallShared};
-use super::service::{Call, Finish, Kind, Service};
+use super::service::{Call, Finish, FitsRequest, Kind, Service};
 use crate::router::{
     RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
 };
 use crate::session::{BoxFuture, SendError};
 use crate::transport::{Attachment, HandlerIo, Outgoing, SessionHandler, Taken};
-use crate::wire::{ControlFlags, ProtocolVersion, TransportMessage, Value};
+use crate::wire::{ControlFlags, Map, ProtocolVersion, TransportMessage, Value};
 
 /// Requests of one stream or upload call that may wait for its handler.
 pub(super) const REQUEST_QUEUE: usize = 64;
@@ -96,6 +96,33 @@ struct Stalled {
     room: Room,
 }
 
+/// The init of a call and the request its opening frame carries instead, if any.
+///
+/// River's Python v1.1 client leaves out an init that is falsy (`{}` among others): a stream or
+/// upload it opens with the init `{}` has its first request as the opening frame (or, with no
+/// requests, its close). In a v1.1 session, for a stream or upload whose init type takes `{}`,
+/// an opening payload that is a close control is such a close, and one that decodes as a
+/// request is such a request; the init is then `{}`. A payload that fits both the init and the
+/// request types counts as a request, as River's TypeScript server counts it. v2.0 sessions
+/// always carry the init.
+fn opening(
+    payload: Value,
+    opening_request: Option<FitsRequest>,
+    flags: ControlFlags,
+    io: &HandlerIo<'_>,
+) -> (Value, Option<Value>) {
+    let Some(fits_request) = opening_request.filter(|_| io.version == ProtocolVersion::V1_1) else {
+        return (payload, None);
+    };
+    if flags.closed && is_close_control(&payload) {
+        (Value::Map(Map::new()), None)
+    } else if fits_request(&payload) {
+        (Value::Map(Map::new()), Some(payload))
+    } else {
+        (payload, None)
+    }
+}
+
 pub(super) struct Dispatcher {
     services: Arc<HashMap<String, Service>>,
     /// Keyed by the stream id the call's messages share. The ids are the client's, but the table
@@ -164,10 +191,15 @@ impl Dispatcher {
         }
         let kind = procedure.kind;
         let handler = Arc::clone(&procedure.handler);
+        let (init, first_request) = opening(msg.payload, procedure.opening_request, flags, io);
         let shared = Arc::new(CallShared::default());
         let stream_id: Arc<str> = Arc::from(msg.stream_id.as_str());
         let (requests_tx, requests_rx) = if kind.takes_requests() {
             let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+            if let Some(request) = first_request {
+                // The queue is new and empty, so there is room.
+                let _ = tx.try_send(request);
+            }
             (Some(tx), Some(rx))
         } else {
             (None, None)
@@ -189,7 +221,7 @@ impl Dispatcher {
                 metadata: io.metadata.cloned(),
                 shared: Arc::clone(&shared),
             },
-            init: msg.payload,
+            init,
             requests: requests_rx,
             out: CallOut {
                 sender: io.sender.clone(),
