@@ -16,7 +16,10 @@ use core::fmt;
 /// Converts between a handler's types and payloads; see [`crate::wire::to_payload`].
 pub use crate::wire::{PayloadError, from_payload, to_payload};
 pub use client::{RequestWriter, ResponseStream, RiverClient, UploadResult};
-pub use server::{CallContext, Requests, Responses, RiverServer, Service, StreamClosed, serve};
+pub use server::{
+    CANCELLED_STREAMS_REMEMBERED, CallContext, Requests, Responses, RiverServer, Service,
+    StreamClosed, serve,
+};
 
 use crate::wire::{ControlFlags, Map, PartialMessage, ProtocolVersion, Value, close_payload};
 

@@ -19,6 +19,7 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::call::{CallContext, CallOut, CallShared};
+use super::cancelled::{CANCELLED_STREAMS_REMEMBERED, CancelledStreams};
 use super::service::{Call, Finish, FitsRequest, Kind, Service};
 use crate::router::{
     RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
@@ -132,6 +133,8 @@ pub(super) struct Dispatcher {
     running: FuturesUnordered<CallFuture>,
     open: Arc<AtomicUsize>,
     stalled: Option<Stalled>,
+    /// Streams this side cancelled: later frames on them are dropped quietly.
+    cancelled: CancelledStreams,
 }
 
 impl Dispatcher {
@@ -142,6 +145,7 @@ impl Dispatcher {
             running: FuturesUnordered::new(),
             open,
             stalled: None,
+            cancelled: CancelledStreams::new(CANCELLED_STREAMS_REMEMBERED),
         }
     }
 
@@ -156,14 +160,39 @@ impl Dispatcher {
         io.sender.push(Outgoing::new(reply));
     }
 
+    /// Cancels the stream of `msg` from this side with `error`: stops its call, if any, and
+    /// remembers the stream.
     fn abort(&mut self, msg: &TransportMessage, io: &HandlerIo<'_>, error: &RiverError) {
-        if let Some(call) = self.calls.remove(msg.stream_id.as_str()) {
-            call.shared.cancel();
-        }
+        self.forget_cancelled(&msg.stream_id);
         Self::reply_error(msg, io, error);
     }
 
+    /// Stops the call of `stream_id`, if any, and remembers the stream as cancelled by this
+    /// side.
+    fn forget_cancelled(&mut self, stream_id: &str) {
+        let id = match self.calls.remove_entry(stream_id) {
+            Some((id, call)) => {
+                call.shared.cancel();
+                id
+            }
+            None => Arc::from(stream_id),
+        };
+        self.cancelled.insert(id);
+    }
+
     fn open_call(&mut self, msg: TransportMessage, flags: ControlFlags, io: &HandlerIo<'_>) {
+        if self.cancelled.contains(&msg.stream_id) {
+            return;
+        }
+        // The call already open on this stream is left alone.
+        if self.calls.contains_key(msg.stream_id.as_str()) {
+            let error = RiverError::new(
+                codes::INVALID_REQUEST,
+                format!("stream `{}` is already open", msg.stream_id),
+            );
+            Self::reply_error(&msg, io, &error);
+            return;
+        }
         let procedure = msg
             .service_name
             .as_deref()
@@ -178,17 +207,9 @@ impl Dispatcher {
                     msg.service_name.as_deref().unwrap_or_default()
                 ),
             );
-            Self::reply_error(&msg, io, &error);
+            self.abort(&msg, io, &error);
             return;
         };
-        if self.calls.contains_key(msg.stream_id.as_str()) {
-            let error = RiverError::new(
-                codes::INVALID_REQUEST,
-                format!("stream `{}` is already open", msg.stream_id),
-            );
-            Self::reply_error(&msg, io, &error);
-            return;
-        }
         let kind = procedure.kind;
         let handler = Arc::clone(&procedure.handler);
         let (init, first_request) = opening(msg.payload, procedure.opening_request, flags, io);
@@ -250,15 +271,9 @@ impl Dispatcher {
             return;
         };
         call.shared.close();
-        let aborted = call.shared.is_aborted();
-        if let Outcome::Cancelled = outcome {
-            if aborted {
-                self.calls.remove(stream_id);
-            }
-            return;
-        }
-        if aborted {
-            self.calls.remove(stream_id);
+        if call.shared.is_aborted() {
+            // A request did not fit: the call's requests cancelled it already.
+            self.forget_cancelled(stream_id);
             return;
         }
         let Outcome::Finished(finish) = outcome else {
@@ -269,11 +284,9 @@ impl Dispatcher {
                 stream_id, flags, version, payload,
             )));
         };
-        match finish {
-            Err(_) => {
-                let error = RiverError::new(codes::UNCAUGHT_ERROR, "the handler panicked");
-                send(ControlFlags::CANCEL, err_result(&error));
-            }
+        let cancel = match finish {
+            Err(_) => RiverError::new(codes::UNCAUGHT_ERROR, "the handler panicked"),
+            Ok(Finish::Abort(error)) => error,
             Ok(Finish::Result(result)) => {
                 debug_assert!(matches!(call.kind, Kind::Rpc | Kind::Upload));
                 let payload = match result {
@@ -281,16 +294,26 @@ impl Dispatcher {
                     Err(e) => err_result(&e),
                 };
                 send(ControlFlags::CLOSED, payload);
+                self.half_closed(stream_id);
+                return;
             }
-            Ok(Finish::Abort(error)) => send(ControlFlags::CANCEL, err_result(&error)),
             Ok(Finish::Done(result)) => {
                 if let Err(e) = result {
                     send(ControlFlags::NONE, err_result(&e));
                 }
                 io.sender
                     .push(Outgoing::new(close_message(stream_id, version)));
+                self.half_closed(stream_id);
+                return;
             }
-        }
+        };
+        send(ControlFlags::CANCEL, err_result(&cancel));
+        self.forget_cancelled(stream_id);
+    }
+
+    /// The server closed its half of `stream_id`; the call is over once the client's is closed
+    /// too.
+    fn half_closed(&mut self, stream_id: &str) {
         match self.calls.get_mut(stream_id) {
             Some(call) if call.requests.is_some() => call.finished = true,
             _ => {
@@ -334,14 +357,15 @@ impl SessionHandler for Dispatcher {
             return None;
         }
         let Some(call) = self.calls.get_mut(msg.stream_id.as_str()) else {
-            // A close or cancel for a call that already ended is the normal end of a race;
-            // anything else names a stream the server never opened.
-            if !(flags.closed || flags.cancel) {
+            // Frames on a stream this side cancelled were sent before the client saw the
+            // cancel, and a close or cancel for a call that already ended is the normal end of
+            // a race; anything else names a stream the server never opened.
+            if !(flags.closed || flags.cancel || self.cancelled.contains(&msg.stream_id)) {
                 let error = RiverError::new(
                     codes::INVALID_REQUEST,
                     format!("no open stream `{}`", msg.stream_id),
                 );
-                Self::reply_error(&msg, io, &error);
+                self.abort(&msg, io, &error);
             }
             return None;
         };
