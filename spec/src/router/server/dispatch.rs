@@ -1,9 +1,10 @@
 //! The dispatcher of one session: routes its messages to calls and runs the calls' handlers,
 //! on the session's own task.
 //!
-//! Handlers start in the order their opening frames arrive (each new call is polled before
-//! the frames after it are read), and everything they send goes through the session's one
-//! ordered queue.
+//! Handlers start in the order their opening frames arrive (new calls are first polled in that
+//! order, before any later call's handler runs), everything they send goes through the
+//! session's one ordered queue, and a session that ends stops its calls in the order they were
+//! opened.
 
 use foldhash::HashMap;
 use std::future::Future;
@@ -33,6 +34,8 @@ pub(super) const REQUEST_QUEUE: usize = 64;
 
 /// One running call, as the dispatcher tracks it.
 struct CallEntry {
+    /// Where the call stands among the session's calls, by the arrival of its opening frame.
+    order: u64,
     kind: Kind,
     /// Requests go here until the client closes its side.
     requests: Option<mpsc::Sender<Value>>,
@@ -50,6 +53,8 @@ enum Outcome {
 
 /// A call's handler, stopped at its next poll once the call is cancelled.
 struct CallFuture {
+    /// As [`CallEntry::order`].
+    order: u64,
     stream_id: Arc<str>,
     shared: Arc<CallShared>,
     handler: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Finish>>>,
@@ -131,6 +136,8 @@ pub(super) struct Dispatcher {
     /// `foldhash` is seeded at random per process.
     calls: HashMap<Arc<str>, CallEntry>,
     running: FuturesUnordered<CallFuture>,
+    /// The next call's [`CallEntry::order`].
+    next_order: u64,
     open: Arc<AtomicUsize>,
     stalled: Option<Stalled>,
     /// Streams this side cancelled: later frames on them are dropped quietly.
@@ -143,6 +150,7 @@ impl Dispatcher {
             services,
             calls: HashMap::default(),
             running: FuturesUnordered::new(),
+            next_order: 0,
             open,
             stalled: None,
             cancelled: CancelledStreams::new(CANCELLED_STREAMS_REMEMBERED),
@@ -225,9 +233,12 @@ impl Dispatcher {
         } else {
             (None, None)
         };
+        let order = self.next_order;
+        self.next_order += 1;
         self.calls.insert(
             Arc::clone(&stream_id),
             CallEntry {
+                order,
                 kind,
                 requests: requests_tx.filter(|_| !flags.closed),
                 shared: Arc::clone(&shared),
@@ -252,6 +263,7 @@ impl Dispatcher {
             },
         };
         self.running.push(CallFuture {
+            order,
             stream_id,
             shared,
             handler: AssertUnwindSafe(handler(call)).catch_unwind(),
@@ -450,11 +462,17 @@ impl SessionHandler for Dispatcher {
     }
 
     fn session_ended(&mut self, _: &HandlerIo<'_>) {
-        for (_, call) in self.calls.drain() {
+        // In the order the calls were opened: each is cancelled, then each handler is dropped.
+        let mut calls: Vec<CallEntry> = self.calls.drain().map(|(_, call)| call).collect();
+        calls.sort_unstable_by_key(|call| call.order);
+        for call in calls {
             call.shared.cancel();
         }
         self.stalled = None;
-        // Dropping the futures drops the handlers.
-        self.running = FuturesUnordered::new();
+        let mut running: Vec<CallFuture> = std::mem::take(&mut self.running).into_iter().collect();
+        running.sort_unstable_by_key(|call| call.order);
+        for call in running {
+            drop(call);
+        }
     }
 }
