@@ -1,7 +1,8 @@
 //! Transports facing failure and misbehaviour (`docs/conformance.md`, "Transports" and
 //! "Handshake"): closed transports,
 //! dials that fail (retriably or fatally), repeated `connect()`, and a hand-played client that
-//! sends garbage, a seq from the future, or an unknown protocol version.
+//! sends garbage, a seq from the future, an unknown protocol version, or a second frame before
+//! its handshake is answered.
 //!
 //! In-memory tests run on tokio's paused clock; WebSocket variants run on loopback on the wall
 //! clock with every wait bounded (see `transport_support`).
@@ -19,10 +20,11 @@ use statebound_river::wire::{
     Codec, CodecKind, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
     HandshakeResponse, PartialMessage, ProtocolVersion, parse_handshake_response,
 };
+use tokio::time::Instant;
 use transport_support::{
-    CLIENT, Cell, Events, FailingDialer, Net, RawEvent, RawPeer, SERVER, entered, eventually,
-    handshake_failed, is_message, is_protocol_error, is_retries_exceeded, left, raw_frame, status,
-    text,
+    CLIENT, Cell, Events, FailingDialer, Net, RawEvent, RawPeer, SERVER, TestValidator, Verdict,
+    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
+    left, raw_frame, status, text,
 };
 
 // ----- closed transports ---------------------------------------------------------------------
@@ -349,6 +351,102 @@ async fn seq_from_the_future_json_websocket() {
 #[tokio::test]
 async fn seq_from_the_future_msgpack_websocket() {
     seq_from_the_future(Cell::new(CodecKind::Msgpack, Net::Ws)).await;
+}
+
+/// A second frame on a pending connection, while its handshake is still being validated (the
+/// hook never answers): the connection is closed without a response, well before the handshake
+/// timeout, the server reports one `handshake_failed` (`MALFORMED_HANDSHAKE`), no session is
+/// made and the frame is not delivered. A later connection that waits for its answer is served.
+async fn a_second_frame_before_the_handshake_is_answered(cell: Cell) {
+    let codec = cell.codec;
+    let validator = TestValidator::new(None, Verdict::Hang);
+    let server = ServerTransport::new(
+        SERVER,
+        ServerOptions {
+            validator: Some(validator.clone()),
+            ..cell.server_options()
+        },
+    );
+    let mut events = Events::new("server", cell, server.subscribe());
+    let addr = match cell.net {
+        Net::Memory => None,
+        Net::Ws => Some(
+            server
+                .bind("127.0.0.1:0".parse().expect("an address"))
+                .await
+                .expect("bind a loopback port"),
+        ),
+    };
+    let mut peer = RawPeer::connect(&server, addr).await;
+    let start = Instant::now();
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    eventually(cell, "the hook to be asked", || {
+        let asked = validator.calls().len();
+        async move { asked == 1 }
+    })
+    .await;
+    peer.send(raw_frame(codec, "raw", 0, 0, text("too early")))
+        .await;
+    let (frames, _) = peer.until_closed(cell.patience()).await;
+    let closed_after = start.elapsed();
+    assert!(frames.is_empty(), "no answer to either frame: {frames:?}");
+    let timeout = cell.session_options().handshake_timeout;
+    assert!(
+        closed_after < timeout,
+        "closed by the second frame after {closed_after:?}, not by the {timeout:?} timeout"
+    );
+    events
+        .until(
+            "the server to report the failed handshake",
+            handshake_failed(HandshakeErrorCode::MalformedHandshake),
+        )
+        .await;
+    cell.settle().await;
+    events.drain();
+    assert_eq!(events.count(is_protocol_error), 1);
+    assert_eq!(events.count(status(SessionStatus::Created)), 0);
+    assert_eq!(
+        events.count(is_message),
+        0,
+        "the early frame is not delivered"
+    );
+    assert_eq!(server.connection_count(), 0);
+    assert_eq!(server.session_id("raw"), None);
+    server.close().await;
+
+    // Without a hook, a client that waits for the answer gets its session.
+    let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
+    let mut peer = RawPeer::connect(&server, addr).await;
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    let RawEvent::Frame(frame) = peer.next(cell.patience()).await else {
+        panic!("the server answers the handshake")
+    };
+    assert_eq!(
+        response(codec, &frame),
+        HandshakeResponse::Ok {
+            session_id: "raw-session".into()
+        }
+    );
+    peer.send(raw_frame(codec, "raw", 0, 0, text("in time")))
+        .await;
+    events.until("the message", is_message).await;
+    server.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_frame_before_the_handshake_is_answered_json_memory() {
+    a_second_frame_before_the_handshake_is_answered(Cell::new(CodecKind::Json, Net::Memory)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_frame_before_the_handshake_is_answered_msgpack_memory() {
+    a_second_frame_before_the_handshake_is_answered(Cell::new(CodecKind::Msgpack, Net::Memory))
+        .await;
+}
+
+#[tokio::test]
+async fn a_second_frame_before_the_handshake_is_answered_over_websocket() {
+    a_second_frame_before_the_handshake_is_answered(Cell::new(CodecKind::Msgpack, Net::Ws)).await;
 }
 
 /// Protocol version `v0` from a raw client: the server answers `PROTOCOL_VERSION_MISMATCH`,
