@@ -236,6 +236,7 @@ enum Ev {
     InvalidMessage,
     OtherError(ProtocolError),
     Dial,
+    BuildMetadata,
     HandshakeRequest,
     Ended(End),
 }
@@ -262,6 +263,7 @@ fn summarize(outputs: Vec<Output>) -> Vec<Ev> {
             Output::ProtocolError(ProtocolError::InvalidMessage(_)) => Ev::InvalidMessage,
             Output::ProtocolError(other) => Ev::OtherError(other),
             Output::Dial(_) => Ev::Dial,
+            Output::BuildMetadata(_) => Ev::BuildMetadata,
             Output::HandshakeRequest(_) => Ev::HandshakeRequest,
             Output::Ended(reason) => Ev::Ended(match reason {
                 EndReason::Retry(r) => End::Retry(r.code),
