@@ -5,19 +5,28 @@
 
 #[macro_use]
 mod transport_support;
+/// The example's validator, which binds client ids to principals.
+#[allow(dead_code, reason = "the example's `main` is not called here")]
+#[path = "../examples/principals.rs"]
+mod principals;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use statebound_river::session::{BoxFuture, Connection, ProtocolError, SessionStatus};
+use statebound_river::router::{RiverClient, serve};
+use statebound_river::session::{
+    BoxFuture, Connection, HandshakeValidator, ProtocolError, SessionStatus,
+};
 use statebound_river::transport::{
-    ClientOptions, DialError, Dialer, MetadataError, MetadataFn, ServerOptions, TransportEvent,
+    ClientOptions, ClientTransport, DialError, Dialer, MetadataError, MetadataFn, ServerOptions,
+    ServerTransport, TransportEvent, metadata_fn,
 };
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::{Instant, sleep};
 use transport_support::{
-    CLIENT, Cell, Net, Pair, SERVER, TestValidator, Verdict, entered, left, meta, ms, status,
+    CLIENT, Cell, Events, Net, Pair, SERVER, TestValidator, Verdict, entered, handshake_failed,
+    left, meta, ms, status,
 };
 
 /// Runs each scenario `async fn name(cell: Cell)` in memory on the paused clock, in JSON and
@@ -46,6 +55,8 @@ paused!(
     a_build_slower_than_the_handshake_timeout_is_abandoned,
     eager_metadata_overlaps_the_dial,
     lazy_metadata_follows_the_dial,
+    the_hook_binds_a_client_id_to_its_principal,
+    a_resume_by_another_principal_is_refused,
 );
 
 /// A metadata function that counts its calls and answers `answer(call)` after `delay`.
@@ -284,4 +295,139 @@ async fn connect_with_slow_dial_and_build(cell: Cell, eager: bool) -> Duration {
     p.exchange("connected").await;
     p.close().await;
     elapsed
+}
+
+/// A server with the example's [`principals::Principals`] (alice and bob), and its events.
+async fn principals_server(
+    cell: Cell,
+) -> (
+    ServerTransport,
+    Arc<dyn Dialer>,
+    Arc<principals::Principals>,
+    Events,
+) {
+    let validator = Arc::new(principals::Principals::new([
+        ("tok-alice", "alice"),
+        ("tok-bob", "bob"),
+    ]));
+    let (server, dialer) = cell
+        .server(ServerOptions {
+            validator: Some(Arc::clone(&validator) as Arc<dyn HandshakeValidator>),
+            ..cell.server_options()
+        })
+        .await;
+    let events = Events::new("server", cell, server.subscribe());
+    (server, dialer, validator, events)
+}
+
+/// A client `id` whose metadata is the token `token()` names at each handshake.
+fn principal_client(
+    cell: Cell,
+    dialer: &Arc<dyn Dialer>,
+    id: &str,
+    token: impl Fn() -> &'static str + Send + Sync + 'static,
+) -> (ClientTransport, Events) {
+    let client = ClientTransport::new(
+        id,
+        Arc::clone(dialer),
+        ClientOptions {
+            metadata: Some(metadata_fn(move |_| {
+                Some(principals::token_metadata(token()))
+            })),
+            ..cell.client_options()
+        },
+    );
+    let events = Events::new("client", cell, client.subscribe());
+    (client, events)
+}
+
+/// The hook gets the client id: alice's token opens a session as `alice:laptop`, but not as
+/// `bob:phone`, and the router's handler sees whose session it serves.
+async fn the_hook_binds_a_client_id_to_its_principal(cell: Cell) {
+    let (server, dialer, validator, mut server_events) = principals_server(cell).await;
+    let _router = serve(&server, vec![principals::whoami(Arc::clone(&validator))]);
+
+    let (alice, _alice_events) = principal_client(cell, &dialer, "alice:laptop", || "tok-alice");
+    let me: String = RiverClient::new(alice.clone(), SERVER)
+        .rpc("identity", "whoami", &())
+        .await
+        .expect("alice's call");
+    assert_eq!(me, "alice");
+
+    let (impostor, mut impostor_events) =
+        principal_client(cell, &dialer, "bob:phone", || "tok-alice");
+    impostor.connect(SERVER);
+    let event = impostor_events
+        .until(
+            "the impostor to be refused",
+            handshake_failed(HandshakeErrorCode::RejectedByCustomHandler),
+        )
+        .await;
+    let TransportEvent::ProtocolError {
+        error: ProtocolError::HandshakeFailed { message, .. },
+        ..
+    } = event
+    else {
+        unreachable!("matched above")
+    };
+    assert!(
+        message.contains("a token of alice cannot be used as client bob:phone"),
+        "{message}"
+    );
+    server_events
+        .until(
+            "the server to refuse it",
+            handshake_failed(HandshakeErrorCode::RejectedByCustomHandler),
+        )
+        .await;
+    assert_eq!(server.session_id("bob:phone"), None);
+    assert_eq!(validator.validations.load(Ordering::SeqCst), 2);
+    impostor.close().await;
+    alice.close().await;
+    server.close().await;
+}
+
+/// A session bound to alice cannot be resumed with bob's token: the reconnect is refused, the
+/// client ends its session, and the server keeps alice's metadata.
+async fn a_resume_by_another_principal_is_refused(cell: Cell) {
+    let (server, dialer, validator, mut server_events) = principals_server(cell).await;
+    let stolen = Arc::new(AtomicBool::new(false));
+    let swapped = Arc::clone(&stolen);
+    let (client, mut client_events) = principal_client(cell, &dialer, "alice:laptop", move || {
+        if swapped.load(Ordering::SeqCst) {
+            "tok-bob"
+        } else {
+            "tok-alice"
+        }
+    });
+    client.connect(SERVER);
+    client_events
+        .until("the client to connect", entered("Connected"))
+        .await;
+    server_events
+        .until("the server to connect", entered("Connected"))
+        .await;
+    let id = server.session_id("alice:laptop");
+    assert!(id.is_some());
+
+    stolen.store(true, Ordering::SeqCst);
+    client.drop_connections();
+    client_events
+        .until(
+            "the resume to be refused",
+            handshake_failed(HandshakeErrorCode::RejectedByCustomHandler),
+        )
+        .await;
+    client_events
+        .until("the client's session to end", status(SessionStatus::Closed))
+        .await;
+    assert_eq!(validator.validations.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        server.metadata("alice:laptop"),
+        Some(principals::token_metadata("tok-alice")),
+        "the refused metadata is not stored"
+    );
+    assert_eq!(client.session_id(SERVER), None);
+    client.close().await;
+    server.close().await;
 }
