@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use statebound_river::session::{ProtocolError, Rejection, SessionOptions, SessionStatus};
 use statebound_river::transport::{
     ClientOptions, ClientTransport, CodecMode, ServerOptions, TransportError, TransportEvent,
+    metadata_fn,
 };
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::Instant;
@@ -941,7 +942,7 @@ async fn pair_with_metadata(
             ..cell.server_options()
         },
         ClientOptions {
-            metadata: Some(Arc::new(move |_| Some(metadata()))),
+            metadata: Some(metadata_fn(move |_| Some(metadata()))),
             ..cell.client_options()
         },
     )

@@ -18,7 +18,7 @@ use statebound_river::transport::{
 };
 use statebound_river::wire::{
     Codec, CodecKind, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
-    HandshakeResponse, PartialMessage, ProtocolVersion, parse_handshake_response,
+    HandshakeResponse, MessageHeader, PartialMessage, ProtocolVersion, parse_handshake_response,
 };
 use tokio::time::Instant;
 use transport_support::{
@@ -331,6 +331,59 @@ async fn seq_from_the_future(cell: Cell) {
         "the future frame is not delivered"
     );
     server.close().await;
+}
+
+/// A frame addressed to another id is counted and acknowledged, but dropped (as River's routers
+/// drop it): the session goes on, and the next frame is delivered.
+async fn frames_addressed_to_another_id_are_dropped(cell: Cell) {
+    let codec = cell.codec;
+    let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
+    let mut peer = RawPeer::connect(&server, addr).await;
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    let RawEvent::Frame(_) = peer.next(cell.patience()).await else {
+        panic!("the server answers the handshake")
+    };
+    let stray = text("for someone else").into_message(MessageHeader {
+        id: "raw-0".into(),
+        from: "raw".into(),
+        to: "ANOTHER-SERVER".into(),
+        seq: 0,
+        ack: 0,
+    });
+    peer.send(codec.encode(&stray).expect("the stray frame encodes"))
+        .await;
+    peer.send(raw_frame(codec, "raw", 1, 0, text("for us")))
+        .await;
+    let (_, msg) = events.messages(1).await.remove(0);
+    assert_eq!(msg, "for us");
+    cell.settle().await;
+    events.drain();
+    assert_eq!(
+        events.count(is_message),
+        1,
+        "the stray frame is not delivered"
+    );
+    assert_eq!(
+        events.count(is_protocol_error),
+        0,
+        "and is no protocol error"
+    );
+    assert_eq!(
+        events.count(left("Connected")),
+        0,
+        "the connection stays up"
+    );
+    server.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_addressed_to_another_id_are_dropped_json_memory() {
+    frames_addressed_to_another_id_are_dropped(Cell::new(CodecKind::Json, Net::Memory)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_addressed_to_another_id_are_dropped_msgpack_memory() {
+    frames_addressed_to_another_id_are_dropped(Cell::new(CodecKind::Msgpack, Net::Memory)).await;
 }
 
 #[tokio::test(start_paused = true)]

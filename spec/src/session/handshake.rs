@@ -155,26 +155,31 @@ pub trait HandshakeValidator: Send + Sync + 'static {
     /// [`validate`](Self::validate) is not called.
     fn check_schema(&self, metadata: Option<&Value>) -> Result<(), String>;
 
-    /// Step four: may this client connect? `previous` is the metadata accepted for this client
-    /// before, on a reconnect. A rejection should use `REJECTED_BY_CUSTOM_HANDLER` or
+    /// Step four: may the client `from` connect with `metadata`? `from` is the client id the
+    /// peer presented in its handshake: a validator that learns a principal from the metadata
+    /// (a token, say) should check that the principal may use this id, which binds the session
+    /// to it. `previous` is the metadata accepted for this client id before (on a reconnect,
+    /// or a rehandshake). A rejection should use `REJECTED_BY_CUSTOM_HANDLER` or
     /// `REJECTED_UNSUPPORTED_CLIENT`; a panic rejects with `REJECTED_BY_CUSTOM_HANDLER`.
     fn validate<'a>(
         &'a self,
+        from: &'a str,
         metadata: Option<&'a Value>,
         previous: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>>;
 }
 
-/// Steps three and four for `request`, with `validator` (if the server has one).
+/// Steps three and four for the metadata `metadata` of the client `from`, with `validator` (if
+/// the server has one).
 pub async fn validate_metadata(
     validator: Option<&dyn HandshakeValidator>,
-    request: &HandshakeRequest,
+    from: &str,
+    metadata: Option<&Value>,
     previous: Option<&Value>,
 ) -> Result<(), Rejection> {
     let Some(validator) = validator else {
         return Ok(());
     };
-    let metadata = request.metadata.as_ref();
     if let Err(e) = validator.check_schema(metadata) {
         return Err(Rejection::new(
             HandshakeErrorCode::MalformedHandshakeMeta,
@@ -183,7 +188,7 @@ pub async fn validate_metadata(
     }
     // The call itself runs inside the guarded future, so a hook that panics before returning
     // its future is caught too.
-    match AssertUnwindSafe(async move { validator.validate(metadata, previous).await })
+    match AssertUnwindSafe(async move { validator.validate(from, metadata, previous).await })
         .catch_unwind()
         .await
     {

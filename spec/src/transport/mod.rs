@@ -75,7 +75,7 @@ mod ws;
 
 use std::sync::Arc;
 
-pub use client::{ClientOptions, ClientTransport, MetadataFn};
+pub use client::{ClientOptions, ClientTransport, MetadataError, MetadataFn, metadata_fn};
 pub use dial::{DialError, Dialer, MemoryDialer, UrlFn, WsDialer};
 pub use events::DEFAULT_EVENT_CAPACITY;
 pub use server::{CodecMode, ServerOptions, ServerTransport};

@@ -421,9 +421,13 @@ impl SessionTask {
         self.validation = Some(Validation {
             owner,
             fut: Box::pin(async move {
-                let outcome =
-                    validate_metadata(validator.as_deref(), &request.request, previous.as_ref())
-                        .await;
+                let outcome = validate_metadata(
+                    validator.as_deref(),
+                    &request.msg.from,
+                    request.request.metadata.as_ref(),
+                    previous.as_ref(),
+                )
+                .await;
                 (request, outcome)
             }),
         });

@@ -28,12 +28,12 @@ use super::dial::DialError;
 use super::events::{Emitter, Subscribers};
 use super::handler::{HandlerIo, SessionHandler, Taken};
 use super::registry::{Registry, TaskGuard};
-use super::{ClientSide, ServerSide, TransportError, TransportEvent};
+use super::{ClientSide, MetadataError, ServerSide, TransportError, TransportEvent};
 use crate::session::{
     BoxFuture, Connection, EndReason, Output, ParsedRequest, Rejection, SendError, Sent,
     SessionDriver, SessionStatus,
 };
-use crate::wire::ProtocolVersion;
+use crate::wire::{ProtocolVersion, Value};
 
 /// Rounds of a turn before the task yields to others.
 const ROUNDS: usize = 32;
@@ -68,6 +68,44 @@ pub(super) struct Validation {
     pub(super) fut: BoxFuture<'static, (Box<ParsedRequest>, Result<(), Rejection>)>,
 }
 
+/// Handshake metadata being built (client).
+pub(crate) struct MetadataBuild {
+    /// The `Handshaking` state waiting for it; `None` while it is built ahead, during the dial.
+    pub(super) owner: Option<Handle>,
+    fut: Option<BoxFuture<'static, Result<Option<Value>, MetadataError>>>,
+    done: Option<Result<Option<Value>, MetadataError>>,
+}
+
+impl MetadataBuild {
+    pub(super) fn new(fut: BoxFuture<'static, Result<Option<Value>, MetadataError>>) -> Self {
+        MetadataBuild {
+            owner: None,
+            fut: Some(fut),
+            done: None,
+        }
+    }
+
+    /// Polls the build; once it is done and a handshake waits for it, returns both.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(Handle, Result<Option<Value>, MetadataError>)> {
+        if let Some(fut) = self.fut.as_mut()
+            && let Poll::Ready(result) = fut.as_mut().poll(cx)
+        {
+            self.fut = None;
+            self.done = Some(result);
+        }
+        match (&self.owner, self.done.take()) {
+            (Some(owner), Some(result)) => Poll::Ready((owner.clone(), result)),
+            (_, done) => {
+                self.done = done;
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// A new session waiting for the one it replaces to report its end.
 pub(super) struct Successor {
     pub(super) reported: oneshot::Receiver<()>,
@@ -99,6 +137,8 @@ pub(crate) struct SessionTask {
     emitter: Emitter,
     pub(super) dial: Option<Dial>,
     pub(super) validation: Option<Validation>,
+    /// Client: the handshake metadata being built.
+    pub(super) metadata_build: Option<MetadataBuild>,
     /// Server: a new session waits for this one's end to be reported before it starts.
     pub(super) successor: Option<Successor>,
     /// Dropped once this session's end is reported (it was replaced by a new one).
@@ -135,6 +175,7 @@ impl SessionTask {
             emitter: Emitter::default(),
             dial: None,
             validation: None,
+            metadata_build: None,
             successor: None,
             replaced: None,
             closing: false,
@@ -238,6 +279,15 @@ impl SessionTask {
                 let owner = dial.owner.clone();
                 self.dial = None;
                 self.dialed(&owner, result);
+            }
+        }
+        if let Some(build) = self.metadata_build.as_mut() {
+            if build.owner.as_ref().is_some_and(|owner| !owner.is_live()) {
+                // The handshake it was for is over (timed out, or the session ended).
+                self.metadata_build = None;
+            } else if let Poll::Ready((owner, result)) = build.poll(cx) {
+                self.metadata_build = None;
+                self.client_metadata_built(&owner, result);
             }
         }
         if let Some(successor) = self.successor.as_mut()
@@ -550,6 +600,13 @@ impl SessionTask {
                 // Dials and validations are polled before the driver.
                 self.again = true;
                 self.start_dial(handle);
+            }
+            Output::BuildMetadata(handle) => {
+                // Builds are polled before the driver.
+                self.again = true;
+                if matches!(self.shared.side, Side::Client(_)) {
+                    self.client_build_metadata(handle);
+                }
             }
             Output::HandshakeRequest(request) => {
                 self.again = true;

@@ -119,6 +119,14 @@ impl SessionDriver {
                     if self.role == Role::Client {
                         self.send_heartbeat();
                     }
+                } else if msg.to != m.context().from {
+                    // Counted and acknowledged like any other, but addressed to someone else:
+                    // dropped, as River's routers drop it.
+                    tracing::debug!(
+                        to = %msg.to,
+                        ours = %m.context().from,
+                        "dropped a message addressed to another id"
+                    );
                 } else {
                     self.push(Output::Message(msg));
                 }
