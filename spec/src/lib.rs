@@ -49,6 +49,7 @@
 
 pub mod echo_service;
 pub mod graph;
+pub mod metrics;
 pub mod router;
 pub mod session;
 pub mod transport;

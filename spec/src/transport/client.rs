@@ -17,6 +17,7 @@ use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
 use super::task::{Dial, SessionTask, Shared, Side};
 use super::{TransportError, TransportEvent};
+use crate::metrics::Metrics;
 use crate::session::{
     CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
     SessionOptions, generate_id,
@@ -42,6 +43,8 @@ pub struct ClientOptions {
     /// Events each subscriber may have waiting before sessions wait for it to read
     /// ([`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
+    /// Where sessions are counted ([`crate::metrics`]); none by default.
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +56,7 @@ impl Default for ClientOptions {
             reconnect_on_connection_drop: true,
             metadata: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            metrics: None,
         }
     }
 }
@@ -69,6 +73,7 @@ impl std::fmt::Debug for ClientOptions {
             )
             .field("metadata", &self.metadata.is_some())
             .field("event_capacity", &self.event_capacity)
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -107,6 +112,7 @@ impl ClientTransport {
             id: client_id.into(),
             registry: Arc::new(Registry::default()),
             subscribers: Subscribers::new(options.event_capacity),
+            metrics: options.metrics.clone(),
             side: Side::Client(ClientSide { dialer, options }),
         });
         ClientTransport { shared, version }

@@ -21,6 +21,7 @@ use super::registry::{Entry, Registry};
 use super::task::{SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
 use super::{TransportError, TransportEvent};
+use crate::metrics::Metrics;
 use crate::session::{
     Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
@@ -56,6 +57,8 @@ pub struct ServerOptions {
     /// Events each subscriber may have waiting before sessions wait for it to read
     /// ([`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
+    /// Where sessions and calls are counted ([`crate::metrics`]); none by default.
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +71,7 @@ impl Default for ServerOptions {
             limits: WsLimits::default(),
             upgrade_timeout: Duration::from_secs(10),
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            metrics: None,
         }
     }
 }
@@ -82,6 +86,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("accepted_versions", &self.accepted_versions)
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("event_capacity", &self.event_capacity)
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -127,6 +132,7 @@ impl ServerTransport {
             id: server_id.into(),
             registry: Arc::new(Registry::default()),
             subscribers: Subscribers::new(options.event_capacity),
+            metrics: options.metrics.clone(),
             side: Side::Server(ServerSide {
                 accepted: Arc::from(options.accepted_versions.as_slice()),
                 options,
@@ -144,6 +150,11 @@ impl ServerTransport {
     /// This transport's id.
     pub fn server_id(&self) -> &str {
         &self.shared.id
+    }
+
+    /// The metrics its sessions report to, from [`ServerOptions::metrics`].
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.shared.metrics.as_ref()
     }
 
     /// Events from now on, in order. Each subscriber has a bounded queue

@@ -29,9 +29,10 @@ use super::events::{Emitter, Subscribers};
 use super::handler::{HandlerIo, SessionHandler, Taken};
 use super::registry::{Registry, TaskGuard};
 use super::{ClientSide, ServerSide, TransportError, TransportEvent};
+use crate::metrics::{Metrics, SessionGauge};
 use crate::session::{
-    BoxFuture, Connection, EndReason, Output, ParsedRequest, Rejection, SendError, Sent,
-    SessionDriver, SessionStatus,
+    BoxFuture, Connection, EndReason, Output, ParsedRequest, ProtocolError, Rejection, SendError,
+    Sent, SessionDriver, SessionStatus,
 };
 use crate::wire::ProtocolVersion;
 
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) subscribers: Subscribers,
     pub(crate) side: Side,
+    /// Where the sessions report their states and traffic, if anywhere.
+    pub(crate) metrics: Option<Metrics>,
 }
 
 pub(crate) enum Side {
@@ -110,6 +113,8 @@ pub(crate) struct SessionTask {
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
     close_patience: Option<Pin<Box<Sleep>>>,
+    /// What this task last told the metrics, when the transport has them.
+    gauge: Option<SessionGauge>,
 }
 
 impl SessionTask {
@@ -139,6 +144,7 @@ impl SessionTask {
             session_id: None,
             finished: false,
             close_patience: None,
+            gauge: shared.metrics.clone().map(SessionGauge::new),
         })
     }
 
@@ -310,7 +316,7 @@ impl SessionTask {
     }
 
     /// Keeps the registry's facts about this session current.
-    pub(super) fn publish_info(&self) {
+    pub(super) fn publish_info(&mut self) {
         let info = self.sender.info();
         match self.driver.as_ref() {
             Some(driver) if driver.ended().is_none() => {
@@ -320,6 +326,16 @@ impl SessionTask {
                 }
             }
             _ => info.set_ended(),
+        }
+        if let Some(gauge) = self.gauge.as_mut() {
+            match self.driver.as_mut() {
+                Some(driver) => {
+                    gauge.metrics().traffic(driver.take_traffic());
+                    let buffered = driver.context().map_or(0, |c| c.send_buffer.len());
+                    gauge.publish(driver.state_name(), buffered);
+                }
+                None => gauge.publish(None, 0),
+            }
         }
     }
 
@@ -498,6 +514,9 @@ impl SessionTask {
                 // The state just entered has armed timers and may own a connection, which
                 // must be polled once to wake the task.
                 self.again = true;
+                if let Some(gauge) = self.gauge.as_mut() {
+                    gauge.transition(from, transition, to);
+                }
                 let (peer, session) = self.identity();
                 tracing::info!(%peer, %session, from, to, transition, "session transition");
                 if subscribers.any() {
@@ -517,6 +536,9 @@ impl SessionTask {
                 tracing::info!(%peer, %session, ?status, "session status");
                 match status {
                     SessionStatus::Created => {
+                        if let Some(gauge) = self.gauge.as_mut() {
+                            gauge.session_created();
+                        }
                         self.sender.info().set_session_id(Some(&session));
                         self.session_id = Some(Arc::from(session.as_str()));
                     }
@@ -533,6 +555,7 @@ impl SessionTask {
                 }
             }
             Output::ProtocolError(error) => {
+                self.count_rejection(&error);
                 let (peer, _) = self.identity();
                 tracing::warn!(%peer, ?error, "protocol error");
                 if subscribers.any() {
@@ -590,6 +613,7 @@ impl SessionTask {
         for output in outputs {
             let event = match output {
                 Output::ProtocolError(error) => {
+                    self.count_rejection(&error);
                     tracing::warn!(%peer, ?error, "protocol error");
                     TransportEvent::ProtocolError {
                         peer: peer.to_owned(),
@@ -606,6 +630,12 @@ impl SessionTask {
             if self.shared.subscribers.any() {
                 self.emitter.push(event);
             }
+        }
+    }
+
+    fn count_rejection(&self, error: &ProtocolError) {
+        if let (Some(gauge), ProtocolError::HandshakeFailed { code, .. }) = (&self.gauge, error) {
+            gauge.metrics().handshake_rejected(code);
         }
     }
 

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::call::{CallContext, CallOut, Requests, Responses};
+use crate::metrics::ProcedureMetrics;
 use crate::router::{RiverError, codes, from_payload, to_payload};
 use crate::session::BoxFuture;
 use crate::wire::Value;
@@ -52,6 +53,8 @@ type ErasedHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, Finish> + Send + Syn
 pub(super) struct Procedure {
     pub(super) kind: Kind,
     pub(super) handler: ErasedHandler,
+    /// Where its calls are counted, once served by a transport with metrics.
+    pub(super) metrics: Option<Arc<ProcedureMetrics>>,
 }
 
 /// A named group of procedures.
@@ -120,9 +123,14 @@ impl Service {
     }
 
     fn add(&mut self, name: &str, kind: Kind, handler: ErasedHandler) {
-        let previous = self
-            .procedures
-            .insert(name.to_owned(), Procedure { kind, handler });
+        let previous = self.procedures.insert(
+            name.to_owned(),
+            Procedure {
+                kind,
+                handler,
+                metrics: None,
+            },
+        );
         assert!(
             previous.is_none(),
             "procedure `{name}` is registered twice in service `{}`",
