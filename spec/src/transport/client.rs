@@ -16,7 +16,7 @@ use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
 use super::task::{Dial, SessionTask, Shared, Side};
-use super::{TransportError, TransportEvent};
+use super::{SessionSnapshot, TransportError, TransportEvent};
 use crate::metrics::Metrics;
 use crate::session::{
     CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
@@ -201,6 +201,12 @@ impl ClientTransport {
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
         self.shared.registry.wait_for_drain(to).await;
+    }
+
+    /// Every session this transport has (one per server) as it is now: state, counters,
+    /// buffer, version and codec.
+    pub async fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.shared.registry.snapshots().await
     }
 
     /// Test aid: how many sessions have a connection (handshaking or connected).

@@ -20,7 +20,7 @@ use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
 use super::task::{SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
-use super::{TransportError, TransportEvent};
+use super::{SessionSnapshot, TransportError, TransportEvent};
 use crate::metrics::Metrics;
 use crate::session::{
     Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
@@ -245,6 +245,12 @@ impl ServerTransport {
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
         self.shared.registry.wait_for_drain(to).await;
+    }
+
+    /// Every session (and, on a server, every connection waiting for its handshake) as it is
+    /// now: state, counters, buffer, version and codec.
+    pub async fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.shared.registry.snapshots().await
     }
 
     /// Test aid: how many connections are open (pending handshakes included).

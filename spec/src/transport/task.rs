@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use statebound::Handle;
 use tokio::sync::{mpsc, oneshot};
@@ -28,7 +28,7 @@ use super::dial::DialError;
 use super::events::{Emitter, Subscribers};
 use super::handler::{HandlerIo, SessionHandler, Taken};
 use super::registry::{Registry, TaskGuard};
-use super::{ClientSide, ServerSide, TransportError, TransportEvent};
+use super::{ClientSide, ServerSide, SessionSnapshot, TransportError, TransportEvent};
 use crate::metrics::{Metrics, SessionGauge};
 use crate::session::{
     BoxFuture, Connection, EndReason, Output, ParsedRequest, ProtocolError, Rejection, SendError,
@@ -115,6 +115,8 @@ pub(crate) struct SessionTask {
     close_patience: Option<Pin<Box<Sleep>>>,
     /// What this task last told the metrics, when the transport has them.
     gauge: Option<SessionGauge>,
+    /// When the session entered its current state.
+    since: SystemTime,
 }
 
 impl SessionTask {
@@ -145,6 +147,7 @@ impl SessionTask {
             finished: false,
             close_patience: None,
             gauge: shared.metrics.clone().map(SessionGauge::new),
+            since: SystemTime::now(),
         })
     }
 
@@ -375,6 +378,11 @@ impl SessionTask {
             }
             Command::Install(handler) => self.handler = Some(handler),
             Command::Close => self.start_closing(),
+            Command::Inspect(reply) => {
+                if let Some(snapshot) = self.snapshot() {
+                    let _ = reply.send(snapshot);
+                }
+            }
         }
     }
 
@@ -514,6 +522,7 @@ impl SessionTask {
                 // The state just entered has armed timers and may own a connection, which
                 // must be polled once to wake the task.
                 self.again = true;
+                self.since = SystemTime::now();
                 if let Some(gauge) = self.gauge.as_mut() {
                     gauge.transition(from, transition, to);
                 }
@@ -536,6 +545,7 @@ impl SessionTask {
                 tracing::info!(%peer, %session, ?status, "session status");
                 match status {
                     SessionStatus::Created => {
+                        self.since = SystemTime::now();
                         if let Some(gauge) = self.gauge.as_mut() {
                             gauge.session_created();
                         }
@@ -603,6 +613,23 @@ impl SessionTask {
             }
             None => (self.peer.clone().unwrap_or_default(), String::new()),
         }
+    }
+
+    fn snapshot(&self) -> Option<SessionSnapshot> {
+        let driver = self.driver.as_ref()?;
+        let state = driver.state_name()?;
+        let ctx = driver.context()?;
+        Some(SessionSnapshot {
+            peer: ctx.to.clone(),
+            session_id: ctx.id.clone(),
+            state,
+            since: self.since,
+            seq: ctx.seq,
+            ack: ctx.ack,
+            buffered: ctx.send_buffer.len(),
+            version: ctx.version,
+            codec: ctx.codec,
+        })
     }
 
     /// Publishes the outputs of a driver this task holds only for a moment (a pending
