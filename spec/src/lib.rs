@@ -52,6 +52,8 @@
 
 pub mod echo_service;
 pub mod graph;
+#[cfg(feature = "cli")]
+pub mod logging;
 pub mod metrics;
 pub mod router;
 pub mod session;
