@@ -8,6 +8,9 @@
 //! - [`session`]: sequencing, handshakes, timers: one session, without I/O.
 //! - [`transport`]: client and server transports over WebSocket (or in memory).
 //! - [`router`]: services of rpc, stream, upload and subscription procedures, and typed calls.
+//! - [`metrics`]: Prometheus metrics of sessions and calls.
+//! - `status` (feature `status`): an HTTP status page with the graph, the live sessions and
+//!   `/metrics`.
 //! - [`echo_service`]: the `test` service the `river-echo` binary serves.
 //!
 //! A server with one rpc, and a client calling it (in memory here; `ServerTransport::bind` and
@@ -49,7 +52,12 @@
 
 pub mod echo_service;
 pub mod graph;
+#[cfg(feature = "cli")]
+pub mod logging;
+pub mod metrics;
 pub mod router;
 pub mod session;
+#[cfg(feature = "status")]
+pub mod status;
 pub mod transport;
 pub mod wire;

@@ -11,6 +11,10 @@
 //! `PROTOCOL_VERSION_MISMATCH`). `--reject-handshakes CODE` makes the validation hook refuse
 //! handshakes with `CODE` (the first `N` only, with `--reject-count N`), to exercise clients'
 //! handshake failure paths.
+//!
+//! `--metrics ADDR` (feature `status`) serves the status page, `/metrics`, `/events` and
+//! `/healthz` on `ADDR` (see `statebound_river::status`) and prints `status page on
+//! http://ADDR/`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,13 +26,15 @@ use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport, Tra
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, ProtocolVersion, Value};
 
 const USAGE: &str = "usage: river-echo --listen ADDR [--codec json|msgpack|auto] \
-                     [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]]";
+                     [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]] \
+                     [--metrics ADDR]";
 
 struct Args {
     listen: SocketAddr,
     codec: CodecMode,
     versions: Vec<ProtocolVersion>,
     reject: Option<(HandshakeErrorCode, Option<u64>)>,
+    metrics: Option<SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
     let mut versions = ProtocolVersion::ALL.to_vec();
     let mut reject_code = None;
     let mut reject_count = None;
+    let mut metrics = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -77,10 +84,20 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--reject-count: {e}"))?,
                 );
             }
+            "--metrics" => {
+                let addr = value()?;
+                metrics = Some(
+                    addr.parse::<SocketAddr>()
+                        .map_err(|e| format!("--metrics {addr}: {e}"))?,
+                );
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
     let listen = listen.ok_or(USAGE)?;
+    if metrics.is_some() && !cfg!(feature = "status") {
+        return Err("--metrics needs a build with the `status` feature".into());
+    }
     if reject_count.is_some() && reject_code.is_none() {
         return Err("--reject-count needs --reject-handshakes".into());
     }
@@ -89,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
         codec,
         versions,
         reject: reject_code.map(|code| (code, reject_count)),
+        metrics,
     })
 }
 
@@ -143,12 +161,17 @@ async fn main() -> ExitCode {
         });
         refuse
     });
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = args
+        .metrics
+        .map(|_| statebound_river::metrics::Metrics::register(&mut registry));
     let server = ServerTransport::new(
         "SERVER",
         ServerOptions {
             codec: args.codec,
             accepted_versions: args.versions,
             validator,
+            metrics,
             ..ServerOptions::default()
         },
     );
@@ -163,6 +186,19 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on {addr}");
+    #[cfg(feature = "status")]
+    if let Some(metrics_addr) = args.metrics {
+        let page = statebound_river::status::StatusPage::new(&server, Arc::new(registry));
+        match page.bind(metrics_addr).await {
+            Ok((bound, _task)) => println!("status page on http://{bound}/"),
+            Err(e) => {
+                eprintln!("river-echo: cannot serve the status page on {metrics_addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    #[cfg(not(feature = "status"))]
+    drop(registry);
     while let Some(event) = events.recv().await {
         match event {
             TransportEvent::SessionTransition {

@@ -16,7 +16,8 @@ use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
 use super::task::{Dial, MetadataBuild, SessionTask, Shared, Side};
-use super::{TransportError, TransportEvent};
+use super::{SessionSnapshot, TransportError, TransportEvent};
+use crate::metrics::Metrics;
 use crate::session::{
     BoxFuture, CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
     SessionOptions, generate_id,
@@ -64,6 +65,8 @@ pub struct ClientOptions {
     /// Events each subscriber may have waiting before sessions wait for it to read
     /// ([`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
+    /// Where sessions are counted ([`crate::metrics`]); none by default.
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +79,7 @@ impl Default for ClientOptions {
             metadata: None,
             eager_metadata: false,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            metrics: None,
         }
     }
 }
@@ -93,6 +97,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("metadata", &self.metadata.is_some())
             .field("eager_metadata", &self.eager_metadata)
             .field("event_capacity", &self.event_capacity)
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -131,6 +136,7 @@ impl ClientTransport {
             id: client_id.into(),
             registry: Arc::new(Registry::default()),
             subscribers: Subscribers::new(options.event_capacity),
+            metrics: options.metrics.clone(),
             side: Side::Client(ClientSide { dialer, options }),
         });
         ClientTransport { shared, version }
@@ -219,6 +225,12 @@ impl ClientTransport {
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
         self.shared.registry.wait_for_drain(to).await;
+    }
+
+    /// Every session this transport has (one per server) as it is now: state, counters,
+    /// buffer, version and codec.
+    pub async fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.shared.registry.snapshots().await
     }
 
     /// Test aid: how many sessions have a connection (handshaking or connected).

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::TransportError;
 use super::handler::SessionHandler;
 use super::registry::SessionInfo;
+use super::{SessionSnapshot, TransportError};
 use crate::session::{ParsedRequest, Sent, SessionDriver};
 use crate::wire::PartialMessage;
 
@@ -57,6 +57,8 @@ pub(crate) enum Command {
     Install(Box<dyn SessionHandler>),
     /// The transport is closing: end the session and stop.
     Close,
+    /// Report what the session looks like now.
+    Inspect(oneshot::Sender<SessionSnapshot>),
 }
 
 /// The sending end of a session task's inbox, with the facts the task publishes.
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Command {
             Command::Replace(_) => "Replace",
             Command::Install(_) => "Install",
             Command::Close => "Close",
+            Command::Inspect(_) => "Inspect",
         })
     }
 }

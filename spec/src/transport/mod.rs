@@ -136,6 +136,30 @@ pub enum TransportEvent {
     TransportClosed,
 }
 
+/// One session as its task sees it at the moment of asking (see `sessions()` on either
+/// transport): what a status page lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSnapshot {
+    /// The peer's id (empty on a server connection whose handshake has not arrived yet).
+    pub peer: String,
+    /// The session's id (empty likewise).
+    pub session_id: String,
+    /// The state it is in.
+    pub state: &'static str,
+    /// When it entered that state.
+    pub since: std::time::SystemTime,
+    /// The `seq` its next message takes.
+    pub seq: u64,
+    /// The `seq` it expects next from the peer.
+    pub ack: u64,
+    /// Messages in its send buffer (sent or queued, not yet acknowledged).
+    pub buffered: usize,
+    /// Its protocol version.
+    pub version: ProtocolVersion,
+    /// Its codec.
+    pub codec: crate::wire::CodecKind,
+}
+
 /// Why a transport call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {

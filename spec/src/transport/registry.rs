@@ -7,8 +7,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
+use super::SessionSnapshot;
 use super::command::{Command, SessionSender};
 use crate::wire::Value;
 
@@ -246,6 +247,26 @@ impl Registry {
             .iter()
             .filter(|e| e.sender.info().is_connected())
             .count()
+    }
+
+    /// What every session task says of its session now; tasks without one say nothing.
+    pub(crate) async fn snapshots(&self) -> Vec<SessionSnapshot> {
+        let replies: Vec<_> = self
+            .all()
+            .into_iter()
+            .filter_map(|entry| {
+                let (tx, rx) = oneshot::channel();
+                entry.sender.command(Command::Inspect(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        let mut snapshots = Vec::with_capacity(replies.len());
+        for reply in replies {
+            if let Ok(snapshot) = reply.await {
+                snapshots.push(snapshot);
+            }
+        }
+        snapshots.sort_by(|a, b| (&a.peer, &a.session_id).cmp(&(&b.peer, &b.session_id)));
+        snapshots
     }
 
     pub(crate) async fn wait_for_drain(&self, peer: &str) {

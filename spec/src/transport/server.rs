@@ -20,7 +20,8 @@ use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
 use super::task::{SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
-use super::{TransportError, TransportEvent};
+use super::{SessionSnapshot, TransportError, TransportEvent};
+use crate::metrics::Metrics;
 use crate::session::{
     Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
@@ -72,6 +73,8 @@ pub struct ServerOptions {
     /// Events each subscriber may have waiting before sessions wait for it to read
     /// ([`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
+    /// Where sessions and calls are counted ([`crate::metrics`]); none by default.
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ServerOptions {
@@ -87,6 +90,7 @@ impl Default for ServerOptions {
             max_pending_connections: 1024,
             max_sessions: 65_536,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            metrics: None,
         }
     }
 }
@@ -104,6 +108,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("max_pending_connections", &self.max_pending_connections)
             .field("max_sessions", &self.max_sessions)
             .field("event_capacity", &self.event_capacity)
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -151,6 +156,7 @@ impl ServerTransport {
             id: server_id.into(),
             registry: Arc::new(Registry::default()),
             subscribers: Subscribers::new(options.event_capacity),
+            metrics: options.metrics.clone(),
             side: Side::Server(ServerSide {
                 accepted: Arc::from(options.accepted_versions.as_slice()),
                 pending_slots: Arc::new(Semaphore::new(options.max_pending_connections)),
@@ -169,6 +175,11 @@ impl ServerTransport {
     /// This transport's id.
     pub fn server_id(&self) -> &str {
         &self.shared.id
+    }
+
+    /// The metrics its sessions report to, from [`ServerOptions::metrics`].
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.shared.metrics.as_ref()
     }
 
     /// Events from now on, in order. Each subscriber has a bounded queue
@@ -265,6 +276,12 @@ impl ServerTransport {
     /// (or has ended).
     pub async fn wait_for_drain(&self, to: &str) {
         self.shared.registry.wait_for_drain(to).await;
+    }
+
+    /// Every session (and, on a server, every connection waiting for its handshake) as it is
+    /// now: state, counters, buffer, version and codec.
+    pub async fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.shared.registry.snapshots().await
     }
 
     /// Test aid: how many connections are open (pending handshakes included).

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use statebound::Handle;
 use tokio::sync::{mpsc, oneshot};
@@ -28,10 +28,13 @@ use super::dial::DialError;
 use super::events::{Emitter, Subscribers};
 use super::handler::{HandlerIo, SessionHandler, Taken};
 use super::registry::{Registry, TaskGuard};
-use super::{ClientSide, MetadataError, ServerSide, TransportError, TransportEvent};
+use super::{
+    ClientSide, MetadataError, ServerSide, SessionSnapshot, TransportError, TransportEvent,
+};
+use crate::metrics::{Metrics, SessionGauge};
 use crate::session::{
-    BoxFuture, Connection, EndReason, Output, ParsedRequest, Rejection, SendError, Sent,
-    SessionDriver, SessionStatus,
+    BoxFuture, Connection, EndReason, Output, ParsedRequest, ProtocolError, Rejection, SendError,
+    Sent, SessionDriver, SessionStatus,
 };
 use crate::wire::{ProtocolVersion, Value};
 
@@ -49,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) subscribers: Subscribers,
     pub(crate) side: Side,
+    /// Where the sessions report their states and traffic, if anywhere.
+    pub(crate) metrics: Option<Metrics>,
 }
 
 pub(crate) enum Side {
@@ -152,6 +157,10 @@ pub(crate) struct SessionTask {
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
     close_patience: Option<Pin<Box<Sleep>>>,
+    /// What this task last told the metrics, when the transport has them.
+    gauge: Option<SessionGauge>,
+    /// When the session entered its current state.
+    since: SystemTime,
 }
 
 impl SessionTask {
@@ -183,6 +192,8 @@ impl SessionTask {
             session_id: None,
             finished: false,
             close_patience: None,
+            gauge: shared.metrics.clone().map(SessionGauge::new),
+            since: SystemTime::now(),
         })
     }
 
@@ -363,7 +374,7 @@ impl SessionTask {
     }
 
     /// Keeps the registry's facts about this session current.
-    pub(super) fn publish_info(&self) {
+    pub(super) fn publish_info(&mut self) {
         let info = self.sender.info();
         match self.driver.as_ref() {
             Some(driver) if driver.ended().is_none() => {
@@ -373,6 +384,16 @@ impl SessionTask {
                 }
             }
             _ => info.set_ended(),
+        }
+        if let Some(gauge) = self.gauge.as_mut() {
+            match self.driver.as_mut() {
+                Some(driver) => {
+                    gauge.metrics().traffic(driver.take_traffic());
+                    let buffered = driver.context().map_or(0, |c| c.send_buffer.len());
+                    gauge.publish(driver.state_name(), buffered);
+                }
+                None => gauge.publish(None, 0),
+            }
         }
     }
 
@@ -412,6 +433,11 @@ impl SessionTask {
             }
             Command::Install(handler) => self.handler = Some(handler),
             Command::Close => self.start_closing(),
+            Command::Inspect(reply) => {
+                if let Some(snapshot) = self.snapshot() {
+                    let _ = reply.send(snapshot);
+                }
+            }
         }
     }
 
@@ -551,6 +577,10 @@ impl SessionTask {
                 // The state just entered has armed timers and may own a connection, which
                 // must be polled once to wake the task.
                 self.again = true;
+                self.since = SystemTime::now();
+                if let Some(gauge) = self.gauge.as_mut() {
+                    gauge.transition(from, transition, to);
+                }
                 let (peer, session) = self.identity();
                 tracing::info!(%peer, %session, from, to, transition, "session transition");
                 if subscribers.any() {
@@ -570,6 +600,10 @@ impl SessionTask {
                 tracing::info!(%peer, %session, ?status, "session status");
                 match status {
                     SessionStatus::Created => {
+                        self.since = SystemTime::now();
+                        if let Some(gauge) = self.gauge.as_mut() {
+                            gauge.session_created();
+                        }
                         self.sender.info().set_session_id(Some(&session));
                         self.session_id = Some(Arc::from(session.as_str()));
                     }
@@ -586,6 +620,7 @@ impl SessionTask {
                 }
             }
             Output::ProtocolError(error) => {
+                self.count_rejection(&error);
                 let (peer, _) = self.identity();
                 tracing::warn!(%peer, ?error, "protocol error");
                 if subscribers.any() {
@@ -642,6 +677,23 @@ impl SessionTask {
         }
     }
 
+    fn snapshot(&self) -> Option<SessionSnapshot> {
+        let driver = self.driver.as_ref()?;
+        let state = driver.state_name()?;
+        let ctx = driver.context()?;
+        Some(SessionSnapshot {
+            peer: ctx.to.clone(),
+            session_id: ctx.id.clone(),
+            state,
+            since: self.since,
+            seq: ctx.seq,
+            ack: ctx.ack,
+            buffered: ctx.send_buffer.len(),
+            version: ctx.version,
+            codec: ctx.codec,
+        })
+    }
+
     /// Publishes the outputs of a driver this task holds only for a moment (a pending
     /// connection refused in another session's task).
     pub(super) fn publish_foreign(&mut self, mut driver: SessionDriver) {
@@ -650,6 +702,7 @@ impl SessionTask {
         for output in outputs {
             let event = match output {
                 Output::ProtocolError(error) => {
+                    self.count_rejection(&error);
                     tracing::warn!(%peer, ?error, "protocol error");
                     TransportEvent::ProtocolError {
                         peer: peer.to_owned(),
@@ -666,6 +719,12 @@ impl SessionTask {
             if self.shared.subscribers.any() {
                 self.emitter.push(event);
             }
+        }
+    }
+
+    fn count_rejection(&self, error: &ProtocolError) {
+        if let (Some(gauge), ProtocolError::HandshakeFailed { code, .. }) = (&self.gauge, error) {
+            gauge.metrics().handshake_rejected(code);
         }
     }
 

@@ -174,6 +174,30 @@ impl Peer {
             .collect()
     }
 
+    /// Stderr so far, line by line.
+    pub(crate) fn stderr(&self) -> Vec<String> {
+        self.lock_captured()
+            .lines
+            .iter()
+            .filter(|(pipe, _)| *pipe == Pipe::Err)
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+
+    /// Waits up to `limit` for a stderr line containing `needle`.
+    pub(crate) async fn wait_for_stderr(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.stderr().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() >= deadline || self.exited().is_some() {
+                return self.stderr().iter().any(|l| l.contains(needle));
+            }
+            sleep(POLL).await;
+        }
+    }
+
     /// The JSON events (`{"event": ..}` lines) printed so far.
     pub(crate) fn events(&self) -> Vec<Json> {
         self.stdout()

@@ -18,10 +18,12 @@ use futures_util::future::CatchUnwind;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::call::{CallContext, CallOut, CallShared};
 use super::cancelled::{CANCELLED_STREAMS_REMEMBERED, CancelledStreams};
 use super::service::{Call, Finish, FitsRequest, Kind, Service};
+use crate::metrics::ProcedureMetrics;
 use crate::router::{
     RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
 };
@@ -59,6 +61,8 @@ struct CallFuture {
     shared: Arc<CallShared>,
     handler: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Finish>>>,
     _open: OpenGuard,
+    /// The procedure's metrics and when the call opened, when the server counts calls.
+    metered: Option<(Arc<ProcedureMetrics>, Instant)>,
 }
 
 impl Future for CallFuture {
@@ -66,14 +70,40 @@ impl Future for CallFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.shared.register(cx);
-        if self.shared.is_cancelled() {
-            return Poll::Ready((Arc::clone(&self.stream_id), Outcome::Cancelled));
-        }
-        match Pin::new(&mut self.handler).poll(cx) {
-            Poll::Ready(finish) => {
-                Poll::Ready((Arc::clone(&self.stream_id), Outcome::Finished(finish)))
+        let outcome = if self.shared.is_cancelled() {
+            Outcome::Cancelled
+        } else {
+            match Pin::new(&mut self.handler).poll(cx) {
+                Poll::Ready(finish) => Outcome::Finished(finish),
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Pending => Poll::Pending,
+        };
+        if let Some((metrics, opened)) = self.metered.take() {
+            metrics.finished(outcome.code(), opened.elapsed());
+        }
+        Poll::Ready((Arc::clone(&self.stream_id), outcome))
+    }
+}
+
+impl Drop for CallFuture {
+    /// A call dropped before its end is one whose session ended under it.
+    fn drop(&mut self) {
+        if let Some((metrics, opened)) = self.metered.take() {
+            metrics.finished(Some(codes::UNEXPECTED_DISCONNECT), opened.elapsed());
+        }
+    }
+}
+
+impl Outcome {
+    /// The River code the call ended with, `None` for a success.
+    fn code(&self) -> Option<&str> {
+        match self {
+            Outcome::Cancelled => Some(codes::CANCEL),
+            Outcome::Finished(Err(_)) => Some(codes::UNCAUGHT_ERROR),
+            Outcome::Finished(Ok(
+                Finish::Result(Err(e)) | Finish::Done(Err(e)) | Finish::Abort(e),
+            )) => Some(&e.code),
+            Outcome::Finished(Ok(Finish::Result(Ok(_)) | Finish::Done(Ok(())))) => None,
         }
     }
 }
@@ -221,6 +251,10 @@ impl Dispatcher {
         let kind = procedure.kind;
         let handler = Arc::clone(&procedure.handler);
         let (init, first_request) = opening(msg.payload, procedure.opening_request, flags, io);
+        let metered = procedure
+            .metrics
+            .as_ref()
+            .map(|m| (Arc::clone(m), Instant::now()));
         let shared = Arc::new(CallShared::default());
         let stream_id: Arc<str> = Arc::from(msg.stream_id.as_str());
         let (requests_tx, requests_rx) = if kind.takes_requests() {
@@ -268,6 +302,7 @@ impl Dispatcher {
             shared,
             handler: AssertUnwindSafe(handler(call)).catch_unwind(),
             _open: OpenGuard(Arc::clone(&self.open)),
+            metered,
         });
     }
 

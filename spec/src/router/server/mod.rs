@@ -47,7 +47,12 @@ impl RiverServer {
 /// When two services share a name.
 pub fn serve(transport: &ServerTransport, services: Vec<Service>) -> RiverServer {
     let mut table = HashMap::default();
-    for service in services {
+    for mut service in services {
+        if let Some(metrics) = transport.metrics() {
+            for (name, procedure) in &mut service.procedures {
+                procedure.metrics = Some(Arc::new(metrics.procedure(&service.name, name)));
+            }
+        }
         let name = service.name.clone();
         assert!(
             table.insert(name.clone(), service).is_none(),

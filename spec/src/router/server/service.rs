@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::call::{CallContext, CallOut, Requests, Responses};
+use crate::metrics::ProcedureMetrics;
 use crate::router::{RiverError, codes, from_payload, to_payload};
 use crate::session::BoxFuture;
 use crate::wire::{Map, Value};
@@ -59,6 +60,8 @@ pub(super) struct Procedure {
     /// one of its requests. A v1.1 session may open such a call with its first request (see
     /// the dispatcher).
     pub(super) opening_request: Option<FitsRequest>,
+    /// Where its calls are counted, once served by a transport with metrics.
+    pub(super) metrics: Option<Arc<ProcedureMetrics>>,
 }
 
 fn fits<T: DeserializeOwned>(payload: &Value) -> bool {
@@ -146,6 +149,7 @@ impl Service {
             kind,
             handler,
             opening_request,
+            metrics: None,
         };
         let previous = self.procedures.insert(name.to_owned(), procedure);
         assert!(

@@ -37,6 +37,7 @@ use super::context::{BufferedFrame, SequenceError, SessionContext};
 use super::handshake::{ParsedRequest, Rejection};
 use super::options::{RetryBudget, RetryOptions};
 use crate::graph::session::{AnySession, NoConnection, Session, WaitingForHandshake};
+use crate::metrics::Traffic;
 use crate::wire::{HandshakeErrorCode, PartialMessage, ProtocolVersion, TransportMessage, Value};
 use timers::Timers;
 
@@ -269,6 +270,8 @@ pub struct SessionDriver {
     ended: Option<EndReason>,
     /// The peer's id and the session id as last known, still there once the session ended.
     identity: (String, String),
+    /// Frames and bytes moved since [`take_traffic`](Self::take_traffic) last asked.
+    traffic: Traffic,
 }
 
 impl std::fmt::Debug for SessionDriver {
@@ -299,6 +302,7 @@ impl SessionDriver {
             accepted_versions: Arc::from(ProtocolVersion::ALL),
             ended: None,
             identity: (String::new(), String::new()),
+            traffic: Traffic::default(),
         }
     }
 
@@ -447,6 +451,11 @@ impl SessionDriver {
         }
     }
 
+    /// Frames read and messages sequenced since the last call, with their encoded sizes.
+    pub fn take_traffic(&mut self) -> Traffic {
+        std::mem::take(&mut self.traffic)
+    }
+
     /// What the driver has to say since the last call, in order.
     pub fn take_outputs(&mut self) -> Vec<Output> {
         self.steps.drain(&mut self.outputs);
@@ -550,12 +559,16 @@ impl SessionDriver {
 
     fn on_connection_event(&mut self, event: ConnectionEvent) {
         match event {
-            ConnectionEvent::Frame(frame) => match self.state.get() {
-                Some(AnySession::Handshaking(_)) => self.on_handshake_response(&frame),
-                Some(AnySession::WaitingForHandshake(_)) => self.on_handshake_request(&frame),
-                Some(AnySession::Connected(_)) => self.on_message(&frame),
-                _ => {}
-            },
+            ConnectionEvent::Frame(frame) => {
+                self.traffic.messages_in += 1;
+                self.traffic.bytes_in += frame.len() as u64;
+                match self.state.get() {
+                    Some(AnySession::Handshaking(_)) => self.on_handshake_response(&frame),
+                    Some(AnySession::WaitingForHandshake(_)) => self.on_handshake_request(&frame),
+                    Some(AnySession::Connected(_)) => self.on_message(&frame),
+                    _ => {}
+                }
+            }
             ConnectionEvent::Closed { .. } => self.connection_lost(),
         }
     }
@@ -665,6 +678,8 @@ impl SessionDriver {
             })?
             .frame
             .clone();
+        self.traffic.messages_out += 1;
+        self.traffic.bytes_out += frame.len() as u64;
         if let AnySession::Connected(m) = state {
             // A failed write shows up as the connection closing; the message stays buffered.
             let _ = m.conn.send(frame);

@@ -91,6 +91,7 @@ impl SessionDriver {
     /// `pending` must hold the accepted request; it is consumed. This session's old connection,
     /// if any, is closed; the buffer is resent on the new one.
     pub fn adopt(&mut self, mut pending: SessionDriver, request: &ParsedRequest) {
+        self.traffic.add(pending.take_traffic());
         let Some(AnySession::WaitingForHandshake(mut incoming)) = pending.state.take() else {
             return;
         };
