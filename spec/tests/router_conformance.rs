@@ -1471,15 +1471,22 @@ fn assert_paced(log: &[(bool, Duration)], what: &str) -> usize {
     log.iter().filter(|(pressed, _)| *pressed).count()
 }
 
-async fn responses_report_backpressure_and_wait_for_drain(codec: CodecKind) {
-    // The server's send buffer drains only as the client acknowledges, which a client reading
-    // a subscription does with its heartbeats: the handler writes until a send reports the
-    // high-water mark, waits for `ready()`, and goes on.
+/// A rig with both sides' high-water mark at [`MARK`], connected, after an rpc: what each side
+/// sent before is acknowledged, or is by the next message of the other.
+async fn acknowledged_rig(codec: CodecKind) -> Rig {
     let rig = Rig::with(Opts::new(codec).high_water_mark(MARK));
     let answer: Msg = bounded(rig.client.rpc("test", "echo", &msg("first")))
         .await
         .unwrap();
     assert_eq!(answer, msg("first"));
+    rig
+}
+
+async fn responses_report_backpressure_and_wait_for_drain(codec: CodecKind) {
+    // The server's send buffer drains only as the client acknowledges, which a client reading
+    // a subscription does with its heartbeats: the handler writes until a send reports the
+    // high-water mark, waits for `ready()`, and goes on.
+    let rig = acknowledged_rig(codec).await;
     let mut flood = rig
         .client
         .subscribe::<_, Count>("probe", "flood", &Count { n: 20 })
@@ -1501,11 +1508,7 @@ async fn responses_report_backpressure_and_wait_for_drain(codec: CodecKind) {
 async fn requests_report_backpressure_and_wait_for_drain(codec: CodecKind) {
     // The client's send buffer drains only as the server acknowledges, which a server reading
     // an upload does with its heartbeats.
-    let rig = Rig::with(Opts::new(codec).high_water_mark(MARK));
-    let answer: Msg = bounded(rig.client.rpc("test", "echo", &msg("first")))
-        .await
-        .unwrap();
-    assert_eq!(answer, msg("first"));
+    let rig = acknowledged_rig(codec).await;
     let (writer, result) = rig
         .client
         .upload::<_, Msg, Msg>("probe", "concat", &Empty {})
