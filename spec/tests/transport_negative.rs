@@ -210,6 +210,23 @@ fn response(codec: CodecKind, frame: &[u8]) -> HandshakeResponse {
     parse_handshake_response(&msg.payload).expect("a handshake response")
 }
 
+/// A raw client that handshakes for the session `raw-session` (counters at 0) and is accepted.
+async fn raw_session(cell: Cell, server: &ServerTransport, addr: Option<SocketAddr>) -> RawPeer {
+    let codec = cell.codec;
+    let mut peer = RawPeer::connect(server, addr).await;
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    let RawEvent::Frame(frame) = peer.next(cell.patience()).await else {
+        panic!("the server answers the handshake")
+    };
+    assert_eq!(
+        response(codec, &frame),
+        HandshakeResponse::Ok {
+            session_id: "raw-session".into()
+        }
+    );
+    peer
+}
+
 /// Garbage as a first frame: the connection is closed without an answer, no session is made,
 /// and the server reports exactly one `handshake_failed` (`MALFORMED_HANDSHAKE`).
 async fn garbage_first_frame(cell: Cell, mode: CodecMode) {
@@ -272,17 +289,7 @@ async fn garbage_first_frame_over_websocket() {
 async fn seq_from_the_future(cell: Cell) {
     let codec = cell.codec;
     let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
-    let mut peer = RawPeer::connect(&server, addr).await;
-    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
-    let RawEvent::Frame(frame) = peer.next(cell.patience()).await else {
-        panic!("the server answers the handshake")
-    };
-    assert_eq!(
-        response(codec, &frame),
-        HandshakeResponse::Ok {
-            session_id: "raw-session".into()
-        }
-    );
+    let mut peer = raw_session(cell, &server, addr).await;
     events
         .until("the session", status(SessionStatus::Created))
         .await;
@@ -306,19 +313,7 @@ async fn seq_from_the_future(cell: Cell) {
     );
 
     // A new connection resumes the same session.
-    let mut again = RawPeer::connect(&server, addr).await;
-    again
-        .send(raw_handshake(codec, "v2.0", "raw-session"))
-        .await;
-    let RawEvent::Frame(frame) = again.next(cell.patience()).await else {
-        panic!("the server answers the second handshake")
-    };
-    assert_eq!(
-        response(codec, &frame),
-        HandshakeResponse::Ok {
-            session_id: "raw-session".into()
-        }
-    );
+    let _again = raw_session(cell, &server, addr).await;
     events
         .until("the session to resume", entered("Connected"))
         .await;
@@ -406,6 +401,29 @@ async fn seq_from_the_future_msgpack_websocket() {
     seq_from_the_future(Cell::new(CodecKind::Msgpack, Net::Ws)).await;
 }
 
+/// Waits for the server to report `handshake_failed` with `code`, then checks that it was its
+/// only protocol error, that no session was made for the raw client, and that no connection is
+/// left.
+async fn refused_without_a_session(
+    cell: Cell,
+    events: &mut Events,
+    server: &ServerTransport,
+    code: HandshakeErrorCode,
+) {
+    events
+        .until(
+            "the server to report the failed handshake",
+            handshake_failed(code),
+        )
+        .await;
+    cell.settle().await;
+    events.drain();
+    assert_eq!(events.count(is_protocol_error), 1);
+    assert_eq!(events.count(status(SessionStatus::Created)), 0);
+    assert_eq!(server.connection_count(), 0);
+    assert_eq!(server.session_id("raw"), None);
+}
+
 /// A second frame on a pending connection, while its handshake is still being validated (the
 /// hook never answers): the connection is closed without a response, well before the handshake
 /// timeout, the server reports one `handshake_failed` (`MALFORMED_HANDSHAKE`), no session is
@@ -448,38 +466,23 @@ async fn a_second_frame_before_the_handshake_is_answered(cell: Cell) {
         closed_after < timeout,
         "closed by the second frame after {closed_after:?}, not by the {timeout:?} timeout"
     );
-    events
-        .until(
-            "the server to report the failed handshake",
-            handshake_failed(HandshakeErrorCode::MalformedHandshake),
-        )
-        .await;
-    cell.settle().await;
-    events.drain();
-    assert_eq!(events.count(is_protocol_error), 1);
-    assert_eq!(events.count(status(SessionStatus::Created)), 0);
+    refused_without_a_session(
+        cell,
+        &mut events,
+        &server,
+        HandshakeErrorCode::MalformedHandshake,
+    )
+    .await;
     assert_eq!(
         events.count(is_message),
         0,
         "the early frame is not delivered"
     );
-    assert_eq!(server.connection_count(), 0);
-    assert_eq!(server.session_id("raw"), None);
     server.close().await;
 
     // Without a hook, a client that waits for the answer gets its session.
     let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
-    let mut peer = RawPeer::connect(&server, addr).await;
-    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
-    let RawEvent::Frame(frame) = peer.next(cell.patience()).await else {
-        panic!("the server answers the handshake")
-    };
-    assert_eq!(
-        response(codec, &frame),
-        HandshakeResponse::Ok {
-            session_id: "raw-session".into()
-        }
-    );
+    let mut peer = raw_session(cell, &server, addr).await;
     peer.send(raw_frame(codec, "raw", 0, 0, text("in time")))
         .await;
     events.until("the message", is_message).await;
@@ -519,18 +522,13 @@ async fn protocol_v0_raw(cell: Cell) {
         }
         ok @ HandshakeResponse::Ok { .. } => panic!("v0 was accepted: {ok:?}"),
     }
-    events
-        .until(
-            "the server to report it",
-            handshake_failed(HandshakeErrorCode::ProtocolVersionMismatch),
-        )
-        .await;
-    cell.settle().await;
-    events.drain();
-    assert_eq!(events.count(is_protocol_error), 1);
-    assert_eq!(events.count(status(SessionStatus::Created)), 0);
-    assert_eq!(server.connection_count(), 0);
-    assert_eq!(server.session_id("raw"), None);
+    refused_without_a_session(
+        cell,
+        &mut events,
+        &server,
+        HandshakeErrorCode::ProtocolVersionMismatch,
+    )
+    .await;
     server.close().await;
 }
 

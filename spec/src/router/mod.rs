@@ -44,6 +44,19 @@ pub use server::{
 
 use crate::wire::{ControlFlags, Map, PartialMessage, ProtocolVersion, Value, close_payload};
 
+/// What a request or response written on a call reports: River's advisory backpressure.
+///
+/// The write was accepted either way. `backpressured` says that the session's send buffer,
+/// counting what is queued for it, is at or above its high-water mark
+/// ([`SessionOptions::send_buffer_high_water_mark`](crate::session::SessionOptions), 1024 by
+/// default) after this write: the writer should wait for `ready()` before writing more, as River's
+/// `Writable.write` returning `false` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The send buffer is at or above its high-water mark.
+    pub backpressured: bool,
+}
+
 /// River's error codes for failures of the protocol rather than of the procedure.
 pub mod codes {
     /// The request was malformed: unknown procedure, or a payload that does not fit its schema.

@@ -29,7 +29,9 @@
 //!   in flight go out together with one flush. What has not been written yet is the unacknowledged
 //!   part of the send buffer, not a copy. The send buffer reports backpressure at its high-water
 //!   mark ([`SessionOptions::send_buffer_high_water_mark`](crate::session::SessionOptions)):
-//!   `send` says so in [`Sent::backpressured`](crate::session::Sent), and `wait_for_drain` waits.
+//!   `send` says so in [`Sent::backpressured`](crate::session::Sent), and `wait_for_drain` waits
+//!   (counting, besides the buffer, the messages pushed into the session's inbox and not yet
+//!   taken). The router's writers report the same mark ([`crate::router::Written`]).
 //! - **Connection buffers**: tungstenite reads 4 KiB at a time and gathers at most 8 KiB plus one
 //!   frame before writing ([`WsLimits`]); a frame larger than `max_message_size` closes the
 //!   connection.

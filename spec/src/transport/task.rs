@@ -156,6 +156,8 @@ pub(crate) struct SessionTask {
     session_id: Option<Arc<str>>,
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
+    /// Sends taken from the inbox since the registry's facts were last published.
+    taken_sends: usize,
     close_patience: Option<Pin<Box<Sleep>>>,
     /// What this task last told the metrics, when the transport has them.
     gauge: Option<SessionGauge>,
@@ -191,6 +193,7 @@ impl SessionTask {
             again: false,
             session_id: None,
             finished: false,
+            taken_sends: 0,
             close_patience: None,
             gauge: shared.metrics.clone().map(SessionGauge::new),
             since: SystemTime::now(),
@@ -375,13 +378,13 @@ impl SessionTask {
 
     /// Keeps the registry's facts about this session current.
     pub(super) fn publish_info(&mut self) {
+        let taken = std::mem::take(&mut self.taken_sends);
         let info = self.sender.info();
         match self.driver.as_ref() {
             Some(driver) if driver.ended().is_none() => {
                 info.set_connected(driver.connection().is_some());
-                if let Some(ctx) = driver.context() {
-                    info.set_buffered(ctx.send_buffer.len());
-                }
+                let buffered = driver.context().map(|ctx| ctx.send_buffer.len());
+                info.set_buffered(buffered, taken);
             }
             _ => info.set_ended(),
         }
@@ -401,7 +404,10 @@ impl SessionTask {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Send(out) => self.send(*out),
+            Command::Send(out) => {
+                self.taken_sends += 1;
+                self.send(*out);
+            }
             Command::Connect => self.connect(),
             Command::HardDisconnect => {
                 if let Some(driver) = self.driver.as_mut() {

@@ -287,6 +287,7 @@ pub(crate) struct Probe {
     order: Arc<Mutex<Vec<u32>>>,
     requests: Arc<Mutex<Vec<Json>>>,
     dropped: Arc<Mutex<Vec<u32>>>,
+    flood: Arc<Mutex<Vec<(bool, Duration)>>>,
 }
 
 /// Alive while a handler's future is.
@@ -342,6 +343,15 @@ impl Probe {
             .clone()
     }
 
+    /// For each response the `flood` subscription sent: whether it reported backpressure, and
+    /// when it was sent, counted from the handler's start.
+    pub(crate) fn flood_log(&self) -> Vec<(bool, Duration)> {
+        self.flood
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// What the `anything` stream received as requests.
     pub(crate) fn requests(&self) -> Vec<Json> {
         self.requests
@@ -377,6 +387,7 @@ impl Probe {
     /// | `ticks` | subscription | `{"n": 0}`, `{"n": 1}`, ... every 10 ms, forever |
     /// | `anything` | stream | records any request in [`requests`](Self::requests), answers its count |
     /// | `held` | rpc | never answers; records its `{"n"}` in [`dropped`](Self::dropped) when dropped |
+    /// | `flood` | subscription | `{"n"}`: sends `{"n": 0}` .. `{"n": n - 1}`, waiting for `ready()` whenever a send reports backpressure; logs each in [`flood_log`](Self::flood_log) |
     /// | `panics` | rpc, `panicsStream`, `panicsUpload`, `panicsSub` | panic |
     /// | `mine` | rpc | `Err(MY_CODE)` |
     /// | `mineStream` | stream | one `{"msg":"before"}`, then ends with `Err(MY_CODE)` |
@@ -478,7 +489,7 @@ impl Probe {
         with_failures(self.with_held(service))
     }
 
-    /// `service` with the `held` rpc.
+    /// `service` with the `held` rpc and the `flood` subscription.
     fn with_held(&self, service: Service) -> Service {
         let p = self.clone();
         let held = move |ctx: CallContext, init: Count| {
@@ -489,7 +500,28 @@ impl Probe {
                 std::future::pending::<Result<Empty, RiverError>>().await
             }
         };
-        service.rpc("held", held)
+        let p = self.clone();
+        let flood = move |ctx: CallContext, init: Count, out: Responses<Count>| {
+            let alive = p.enter(&ctx);
+            let log = Arc::clone(&p.flood);
+            async move {
+                let _alive = alive;
+                let start = Instant::now();
+                for n in 0..init.n {
+                    let Ok(written) = out.send(Ok(Count { n })) else {
+                        break;
+                    };
+                    log.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((written.backpressured, start.elapsed()));
+                    if written.backpressured {
+                        out.ready().await;
+                    }
+                }
+                Ok(())
+            }
+        };
+        service.rpc("held", held).subscription("flood", flood)
     }
 }
 
@@ -632,6 +664,8 @@ pub(crate) struct Opts {
     pub(crate) codec: CodecKind,
     pub(crate) version: ProtocolVersion,
     pub(crate) reconnect: bool,
+    /// Both sides' `send_buffer_high_water_mark`.
+    pub(crate) high_water_mark: usize,
 }
 
 impl Opts {
@@ -641,6 +675,15 @@ impl Opts {
             codec,
             version: ProtocolVersion::V2_0,
             reconnect: true,
+            high_water_mark: SessionOptions::default().send_buffer_high_water_mark,
+        }
+    }
+
+    /// With `n` as both sides' send buffer high-water mark.
+    pub(crate) fn high_water_mark(self, n: usize) -> Self {
+        Opts {
+            high_water_mark: n,
+            ..self
         }
     }
 
@@ -658,10 +701,11 @@ impl Opts {
     }
 }
 
-pub(crate) fn session_options(codec: CodecKind) -> SessionOptions {
+pub(crate) fn session_options(opts: Opts) -> SessionOptions {
     SessionOptions {
-        codec,
+        codec: opts.codec,
         session_disconnect_grace: GRACE,
+        send_buffer_high_water_mark: opts.high_water_mark,
         ..SessionOptions::default()
     }
 }
@@ -686,7 +730,7 @@ impl Rig {
         let server = ServerTransport::new(
             SERVER,
             ServerOptions {
-                session: session_options(opts.codec),
+                session: session_options(opts),
                 codec: CodecMode::Fixed(opts.codec),
                 ..ServerOptions::default()
             },
@@ -755,7 +799,7 @@ fn client_of(server: &ServerTransport, id: &str, opts: Opts) -> (RiverClient, Ta
         id,
         Arc::new(dialer),
         ClientOptions {
-            session: session_options(opts.codec),
+            session: session_options(opts),
             version: opts.version,
             reconnect_on_connection_drop: opts.reconnect,
             ..ClientOptions::default()

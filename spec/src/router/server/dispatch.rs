@@ -201,13 +201,13 @@ impl Dispatcher {
     /// Cancels the stream of `msg` from this side with `error`: stops its call, if any, and
     /// remembers the stream.
     fn abort(&mut self, msg: &TransportMessage, io: &HandlerIo<'_>, error: &RiverError) {
-        self.forget_cancelled(&msg.stream_id);
+        self.remember_cancelled(&msg.stream_id);
         Self::reply_error(msg, io, error);
     }
 
     /// Stops the call of `stream_id`, if any, and remembers the stream as cancelled by this
     /// side.
-    fn forget_cancelled(&mut self, stream_id: &str) {
+    fn remember_cancelled(&mut self, stream_id: &str) {
         let id = match self.calls.remove_entry(stream_id) {
             Some((id, call)) => {
                 call.shared.cancel();
@@ -320,7 +320,7 @@ impl Dispatcher {
         call.shared.close();
         if call.shared.is_aborted() {
             // A request did not fit: the call's requests cancelled it already.
-            self.forget_cancelled(stream_id);
+            self.remember_cancelled(stream_id);
             return;
         }
         let Outcome::Finished(finish) = outcome else {
@@ -355,7 +355,7 @@ impl Dispatcher {
             }
         };
         send(ControlFlags::CANCEL, err_result(&cancel));
-        self.forget_cancelled(stream_id);
+        self.remember_cancelled(stream_id);
     }
 
     /// The server closed its half of `stream_id`; the call is over once the client's is closed
