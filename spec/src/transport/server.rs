@@ -393,6 +393,21 @@ async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     }
 }
 
+/// `decision`, unless it starts one more session than the `cap` a server holding `sessions`
+/// may hold: then a refusal with the retriable `SESSION_STATE_MISMATCH`.
+fn within_cap(decision: Decision, sessions: usize, cap: usize) -> Decision {
+    if matches!(decision, Decision::New { replaces: None }) && sessions >= cap {
+        return Decision::Reject {
+            rejection: Rejection::new(
+                HandshakeErrorCode::SessionStateMismatch,
+                format!("the server holds its maximum of {cap} sessions; try again later"),
+            ),
+            replaces: None,
+        };
+    }
+    decision
+}
+
 /// A task for a connection that has yet to send its handshake.
 fn pending_task(
     shared: &Arc<Shared>,
@@ -485,10 +500,7 @@ impl SessionTask {
                 HandshakeErrorCode::SessionStateMismatch,
                 format!("session {wanted} has ended"),
             );
-            if let Some(driver) = self.driver.as_mut() {
-                driver.reject(&rejection);
-            }
-            self.after_step();
+            self.refuse(&rejection);
             return;
         }
         if transparent
@@ -525,17 +537,11 @@ impl SessionTask {
             ack: 0,
             next_sent_seq: 0,
         });
-        let mut decision = decide(&request.request, other.as_ref(), transparent);
-        let cap = server_side(&self.shared).options.max_sessions;
-        if matches!(decision, Decision::New { replaces: None }) && sessions.len() >= cap {
-            decision = Decision::Reject {
-                rejection: Rejection::new(
-                    HandshakeErrorCode::SessionStateMismatch,
-                    format!("the server holds its maximum of {cap} sessions; try again later"),
-                ),
-                replaces: None,
-            };
-        }
+        let decision = within_cap(
+            decide(&request.request, other.as_ref(), transparent),
+            sessions.len(),
+            server_side(&self.shared).options.max_sessions,
+        );
         let replaced = match &decision {
             Decision::New { replaces } | Decision::Reject { replaces, .. } => replaces.is_some(),
             Decision::Resume => false,
@@ -575,13 +581,18 @@ impl SessionTask {
             }
             Decision::Reject { rejection, .. } => {
                 drop(sessions);
-                if let Some(driver) = self.driver.as_mut() {
-                    driver.reject(&rejection);
-                }
-                self.after_step();
+                self.refuse(&rejection);
             }
             Decision::Resume => unreachable!("resumes are handed to the session's task above"),
         }
+    }
+
+    /// Refuses the pending connection's handshake with `rejection`.
+    fn refuse(&mut self, rejection: &Rejection) {
+        if let Some(driver) = self.driver.as_mut() {
+            driver.reject(rejection);
+        }
+        self.after_step();
     }
 
     /// This pending connection's task becomes the task of the new session `client`.

@@ -550,31 +550,34 @@ impl SessionTask {
         }
     }
 
+    /// An application message: to the handler, and to subscribers if it does not claim it.
+    fn output_message(&mut self, msg: crate::wire::TransportMessage) {
+        let unclaimed = if self.handler.is_some() {
+            // The handler's calls are polled before the frames are read.
+            self.again = true;
+            self.with_handler(move |handler, io| handler.message(msg, io))
+                .flatten()
+        } else {
+            Some(msg)
+        };
+        if let Some(msg) = unclaimed
+            && self.shared.subscribers.wants_messages()
+        {
+            let event = self.event(|peer, session_id, version| TransportEvent::Message {
+                from: peer.to_owned(),
+                session_id: session_id.to_owned(),
+                version,
+                msg: Arc::from(msg),
+            });
+            self.emitter.push(event);
+        }
+    }
+
     fn output(&mut self, output: Output) {
         let shared = Arc::clone(&self.shared);
         let subscribers = &shared.subscribers;
         match output {
-            Output::Message(msg) => {
-                let unclaimed = if self.handler.is_some() {
-                    // The handler's calls are polled before the frames are read.
-                    self.again = true;
-                    self.with_handler(move |handler, io| handler.message(msg, io))
-                        .flatten()
-                } else {
-                    Some(msg)
-                };
-                if let Some(msg) = unclaimed
-                    && subscribers.wants_messages()
-                {
-                    let event = self.event(|peer, session_id, version| TransportEvent::Message {
-                        from: peer.to_owned(),
-                        session_id: session_id.to_owned(),
-                        version,
-                        msg: Arc::from(msg),
-                    });
-                    self.emitter.push(event);
-                }
-            }
+            Output::Message(msg) => self.output_message(msg),
             Output::Transition {
                 from,
                 to,

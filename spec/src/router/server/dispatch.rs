@@ -226,7 +226,10 @@ impl Dispatcher {
         if self.calls.contains_key(msg.stream_id.as_str()) {
             let error = RiverError::new(
                 codes::INVALID_REQUEST,
-                format!("stream `{}` is already open", crate::wire::clip(&msg.stream_id)),
+                format!(
+                    "stream `{}` is already open",
+                    crate::wire::clip(&msg.stream_id)
+                ),
             );
             Self::reply_error(&msg, io, &error);
             return;
