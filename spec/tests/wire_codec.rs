@@ -576,9 +576,10 @@ fn no_frame_takes_more_than_twice_its_budget() {
         let limit = budget.for_frame(frame.len());
         let (result, peak) = peak(|| codec.decode_within(&frame, budget));
         println!(
-            "{name}: {} bytes, held at most {peak} ({}x the frame), budget {limit}, {}",
+            "{name}: {} bytes, held at most {peak} ({}.{}x the frame), budget {limit}, {}",
             frame.len(),
             peak / frame.len(),
+            peak * 10 / frame.len() % 10,
             if result.is_ok() { "decoded" } else { "refused" }
         );
         // Lists and maps briefly hold their old and new storage while they grow.

@@ -16,10 +16,12 @@ use super::value::Value;
 /// the limit, before it has taken more.
 ///
 /// What counts is what the decoded message keeps: 32 bytes for every value (the size of a
-/// [`Value`]), 32 and 48 more for every map key (its `String`, hash and index slot), the bytes
-/// of every string, key, byte string and extension, and the spare capacity of lists and maps
-/// as they grow. While a list or map grows it briefly holds its old and new storage, so the
-/// most a frame holds at once is under twice its limit.
+/// [`Value`]), 80 more for every map key (as a value, plus its hash and index slot), and the
+/// bytes of strings, keys, byte strings and extensions. msgpack, whose lists and maps declare
+/// their length, is counted value by value as it is read. JSON is counted by the room its
+/// lists and maps reserve as they grow (32 bytes per list slot, 112 per map entry), with the
+/// frame's own size set aside for its strings; while a list moves to larger storage it briefly
+/// holds the old and the new, so the most a frame holds at once is under twice its limit.
 ///
 /// The default (32 per byte, at least 1 MiB) admits every frame of up to 16 KiB whatever it
 /// holds, and every larger frame whose values average more than one byte each: one-byte
@@ -67,60 +69,45 @@ pub(super) const NODE: usize = size_of::<Value>();
 /// index.
 pub(super) const KEY: usize = size_of::<String>() + 24;
 
-/// The budget of the JSON frame this thread is decoding, if it is decoding one.
-#[derive(Debug, Clone, Copy)]
-struct Left {
-    bytes: usize,
-    over: bool,
-}
+/// What a map entry costs beyond its key's bytes, when JSON grows a map: its key (counted as a
+/// value, and its hash and index slot) and its value.
+pub(super) const ENTRY: usize = NODE + KEY + NODE;
 
 thread_local! {
-    static LEFT: Cell<Option<Left>> = const { Cell::new(None) };
+    /// The bytes the JSON frame this thread is decoding may still take, and whether it ran
+    /// out; `usize::MAX` when no frame is being decoded.
+    static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    static OVER: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `decode` with `limit` bytes of budget for the values it deserializes on this thread,
+/// Runs `decode` with `limit` bytes of budget for the lists and maps it grows on this thread,
 /// and says whether it ran out. Budgets nest: the previous one is restored afterwards.
 pub(super) fn within<R>(limit: usize, decode: impl FnOnce() -> R) -> (R, bool) {
-    let previous = LEFT.replace(Some(Left {
-        bytes: limit,
-        over: false,
-    }));
+    let previous = (LEFT.replace(limit), OVER.replace(false));
     let result = decode();
-    let over = LEFT.replace(previous).is_some_and(|left| left.over);
+    LEFT.set(previous.0);
+    let over = OVER.replace(previous.1);
     (result, over)
 }
 
-/// Spends `n` bytes of the thread's budget, if there is one. `false` once it is spent: the
-/// value must not be built.
-pub(super) fn charge(n: usize) -> bool {
-    LEFT.with(|cell| match cell.get() {
-        None => true,
-        Some(left) if n <= left.bytes => {
-            cell.set(Some(Left {
-                bytes: left.bytes - n,
-                over: false,
-            }));
-            true
-        }
-        Some(_) => {
-            cell.set(Some(Left {
-                bytes: 0,
-                over: true,
-            }));
-            false
-        }
-    })
+/// Pays for the growth of a full list or map of `len` items of `size` bytes each from the
+/// thread's budget, and returns how many items to make room for: as many again as it holds (at
+/// least 4), no more than the budget has left. `None` when not even one more fits: the value
+/// must not grow.
+pub(super) fn grow(len: usize, size: usize) -> Option<usize> {
+    let left = LEFT.get();
+    let room = len.max(4).min(left / size);
+    if room == 0 {
+        OVER.set(true);
+        return None;
+    }
+    if left != usize::MAX {
+        LEFT.set(left - room * size);
+    }
+    Some(room)
 }
 
-/// How many more items of `size` bytes a list of `len` should make room for when it is full:
-/// as many again as it holds (at least 4), but no more than the thread's budget has left, so
-/// that a list's spare capacity is paid for too.
-pub(super) fn growth(len: usize, size: usize) -> usize {
-    let left = LEFT.with(Cell::get).map_or(usize::MAX, |left| left.bytes);
-    len.max(4).min(left / size).max(1)
-}
-
-/// The error a serde visitor returns when [`charge`] refuses.
+/// The error a serde visitor returns when [`grow`] refuses.
 pub(super) const SPENT: &str = "the frame is over its decode budget";
 
 #[cfg(test)]
@@ -139,17 +126,18 @@ mod tests {
     }
 
     #[test]
-    fn charges_count_down_and_nest() {
-        assert!(charge(usize::MAX), "no budget outside `within`");
-        let ((), over) = within(10, || {
-            assert!(charge(6));
-            let ((), inner) = within(1, || assert!(!charge(2)));
+    fn growth_is_paid_for_and_budgets_nest() {
+        assert_eq!(grow(100, 8), Some(100), "no budget outside `within`");
+        let ((), over) = within(100, || {
+            assert_eq!(grow(0, 10), Some(4));
+            let ((), inner) = within(5, || assert_eq!(grow(4, 10), None));
             assert!(inner);
-            assert!(charge(4));
-            assert!(!charge(1));
+            assert_eq!(grow(4, 10), Some(4), "40 of the 60 left");
+            assert_eq!(grow(8, 10), Some(2), "what is left");
+            assert_eq!(grow(10, 10), None);
         });
         assert!(over);
-        let ((), over) = within(10, || assert!(charge(10)));
+        let ((), over) = within(100, || assert_eq!(grow(4, 25), Some(4)));
         assert!(!over);
     }
 }

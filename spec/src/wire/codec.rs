@@ -65,14 +65,16 @@ impl Codec for JsonCodec {
             return Err(DecodeError::Empty);
         }
         let limit = budget.for_frame(frame.len());
-        let (fast, over) = budget::within(limit, || serde_json::from_slice(frame));
+        // Strings take at most the frame's own bytes; lists and maps pay for their room.
+        let room = limit.saturating_sub(frame.len());
+        let (fast, over) = budget::within(room, || serde_json::from_slice(frame));
         if over {
             return Err(DecodeError::OverBudget { limit });
         }
         if let Ok(JsonEnvelope(checked)) = fast {
             return Ok(checked?);
         }
-        let (value, over) = budget::within(limit, || serde_json::from_slice::<Value>(frame));
+        let (value, over) = budget::within(room, || serde_json::from_slice::<Value>(frame));
         if over {
             return Err(DecodeError::OverBudget { limit });
         }

@@ -12,7 +12,7 @@ use serde::ser::{self, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::bigint::{self, BIGINT_EXT, BIGINT_TAG};
-use super::budget::{self, KEY, NODE};
+use super::budget::{self, ENTRY, NODE};
 
 /// The key River's JSON codec uses to mark a byte string: `{"$t": "<base64>"}`.
 pub const BYTES_TAG: &str = "$t";
@@ -572,27 +572,22 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Bool(v))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Int(v.into()))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Int(v.into()))
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Int(v))
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        spend(NODE)?;
         i128::try_from(v).map(Value::Int).map_err(|_| {
             E::custom(format_args!(
                 "integer {v} is outside the range of a 128-bit signed integer"
@@ -601,37 +596,30 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Float(v))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        spend(NODE + v.len())?;
         Ok(Value::String(v.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        spend(NODE + v.len())?;
         Ok(Value::String(v))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
-        spend(NODE + v.len())?;
         Ok(Value::Bytes(v.to_vec()))
     }
 
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
-        spend(NODE + v.len())?;
         Ok(Value::Bytes(v))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Null)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        spend(NODE)?;
         Ok(Value::Null)
     }
 
@@ -640,13 +628,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        spend(NODE)?;
         // The hint comes from the input, so it is capped rather than trusted; and the list
         // grows by no more than the budget has left, so its spare capacity stays within it.
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
         while let Some(item) = seq.next_element()? {
             if items.len() == items.capacity() {
-                items.reserve_exact(budget::growth(items.len(), NODE));
+                items.reserve_exact(room(items.len(), NODE)?);
             }
             items.push(item);
         }
@@ -654,12 +641,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        spend(NODE)?;
         let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).min(1024));
         while let Some((k, v)) = access.next_entry::<String, Value>()? {
-            spend(NODE + KEY + k.len())?;
             if map.len() == map.capacity() {
-                map.reserve(budget::growth(map.len(), NODE + KEY));
+                map.reserve(room(map.len(), ENTRY)?);
             }
             map.insert(k, v);
         }
@@ -678,7 +663,6 @@ impl<'de> Visitor<'de> for ValueVisitor {
     /// a newtype around the pair (type, data).
     fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         let (tag, ExtData(data)) = <(i8, ExtData)>::deserialize(d)?;
-        spend(NODE + data.len())?;
         if tag == BIGINT_EXT {
             return bigint::from_ext_data(&data)
                 .map(Value::Int)
@@ -688,13 +672,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-/// Counts `n` bytes against the decode budget of the frame this thread is reading, if any.
-fn spend<E: de::Error>(n: usize) -> Result<(), E> {
-    if budget::charge(n) {
-        Ok(())
-    } else {
-        Err(E::custom(budget::SPENT))
-    }
+/// How many more items of `size` bytes a full list or map of `len` makes room for, paid from
+/// the decode budget of the frame this thread is reading, if any.
+fn room<E: de::Error>(len: usize, size: usize) -> Result<usize, E> {
+    budget::grow(len, size).ok_or_else(|| E::custom(budget::SPENT))
 }
 
 /// The data of an extension value: a byte string.
