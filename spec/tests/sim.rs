@@ -204,7 +204,7 @@ fn river_babel_scenarios() {
 /// process's random source, aside).
 #[test]
 fn a_seed_replays_exactly() {
-    for seed in 0..20 {
+    for seed in 0..50 {
         let schedule = Schedule::random(seed);
         let a = run(&schedule);
         let b = run(&schedule);

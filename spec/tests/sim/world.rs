@@ -690,9 +690,7 @@ impl World {
                 lock(&self.rec).stuck.push("an observer".into());
             }
         }
-        // Let whatever `close()` left behind run, so it shows up as a live task only if it
-        // really stays.
-        sleep(Duration::from_secs(60)).await;
+        // Counted at once: `close()` has returned and the observers have seen it.
         let mut transport_tasks = server.live_tasks();
         let mut transport_connections = server.connection_count();
         for t in self
