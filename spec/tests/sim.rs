@@ -297,3 +297,16 @@ fn a_server_refuses_a_session_it_ended() {
         "no handshake for an ended session was refused"
     );
 }
+
+/// A panic in a task, which the runtime swallows, still counts against its schedule.
+#[test]
+fn a_panic_in_a_task_is_counted() {
+    count_panics();
+    let before = PANICS.with(Cell::get);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let outcome = runtime.block_on(async { tokio::spawn(async { panic!("planted") }).await });
+    assert!(outcome.is_err());
+    assert_eq!(PANICS.with(Cell::get) - before, 1);
+}
