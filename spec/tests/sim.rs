@@ -204,7 +204,7 @@ fn river_babel_scenarios() {
 /// process's random source, aside).
 #[test]
 fn a_seed_replays_exactly() {
-    for seed in 0..20 {
+    for seed in 0..50 {
         let schedule = Schedule::random(seed);
         let a = run(&schedule);
         let b = run(&schedule);
@@ -296,4 +296,17 @@ fn a_server_refuses_a_session_it_ended() {
         refusals > 0,
         "no handshake for an ended session was refused"
     );
+}
+
+/// A panic in a task, which the runtime swallows, still counts against its schedule.
+#[test]
+fn a_panic_in_a_task_is_counted() {
+    count_panics();
+    let before = PANICS.with(Cell::get);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let outcome = runtime.block_on(async { tokio::spawn(async { panic!("planted") }).await });
+    assert!(outcome.is_err());
+    assert_eq!(PANICS.with(Cell::get) - before, 1);
 }

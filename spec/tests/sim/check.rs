@@ -26,10 +26,12 @@ pub(crate) fn unexpected(schedule: &Schedule, record: &Record) -> Vec<String> {
             .map(|c| &c.end);
         let disconnected =
             matches!(end, Some(End::Err { code, .. }) if code == UNEXPECTED_DISCONNECT);
+        let ran = record.served.keys().any(|&(id, _)| id == index as u64);
         let fine = match step.expect {
             Expect::Any => true,
             Expect::Ok => end == Some(&End::Ok),
             Expect::Disconnect => disconnected,
+            Expect::NeverSent => disconnected && !ran,
         };
         if !fine {
             out.push(format!(

@@ -101,6 +101,9 @@ pub(crate) enum Expect {
     Ok,
     /// It fails with `UNEXPECTED_DISCONNECT`: its session ends under it.
     Disconnect,
+    /// It fails so, and no handler ever ran it: what a session buffered when it ended is not
+    /// sent on the next one.
+    NeverSent,
 }
 
 /// Everything a run does.
@@ -222,6 +225,15 @@ pub(crate) fn at(ms: u64, action: Action) -> Step {
     }
 }
 
+/// A call at `ms`, made while disconnected, that must fail with `UNEXPECTED_DISCONNECT` and never
+/// reach a server.
+fn never_sent(ms: u64, action: Action) -> Step {
+    Step {
+        expect: Expect::NeverSent,
+        ..at(ms, action)
+    }
+}
+
 /// A call at `ms` that must fail with `UNEXPECTED_DISCONNECT`.
 fn lost(ms: u64, action: Action) -> Step {
     Step {
@@ -307,7 +319,7 @@ pub(crate) fn named() -> Vec<Schedule> {
                     },
                 ),
                 partition(1_000, 0, SESSION_DEATH),
-                lost(1_100, rpc(0)),
+                never_sent(1_100, rpc(0)),
                 at(1_000 + ms(SESSION_DEATH) + 100, rpc(0)),
             ],
         ),

@@ -2,6 +2,7 @@
 //! current-thread runtime with paused time, recording what each side saw.
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -502,71 +503,69 @@ impl World {
     }
 
     fn spawn_work(&mut self, index: usize, action: &Action) {
-        let id = index as u64;
         let name = format!("step {index}: {action:?}");
-        let rec = self.rec.clone();
+        let caller = |client: usize| Caller {
+            rec: self.rec.clone(),
+            proc: self.clients[client].clone(),
+            client,
+            id: index as u64,
+            plant: self.plant,
+        };
         let handle = match *action {
-            Action::Rpc { client } => {
-                let proc = self.clients[client].clone();
-                tokio::spawn(rpc(rec, proc, client, id))
-            }
+            Action::Rpc { client } => tokio::spawn(caller(client).rpc()),
             Action::Stream {
                 client,
                 requests,
                 gap,
-            } => {
-                let proc = self.clients[client].clone();
-                tokio::spawn(stream(rec, proc, client, id, requests, gap, self.plant))
-            }
+            } => tokio::spawn(caller(client).stream(requests, gap)),
             Action::Upload {
                 client,
                 requests,
                 gap,
-            } => {
-                let proc = self.clients[client].clone();
-                tokio::spawn(upload(rec, proc, client, id, requests, gap))
-            }
+            } => tokio::spawn(caller(client).upload(requests, gap)),
             Action::Subscribe { client, items, gap } => {
-                let proc = self.clients[client].clone();
-                tokio::spawn(subscribe(rec, proc, client, id, items, gap, self.plant))
+                tokio::spawn(caller(client).subscribe(items, gap))
             }
             Action::Push { client, count, gap } => {
-                let server = self.server.clone();
-                tokio::spawn(push(rec, server, client, id, count, gap))
+                let (rec, server) = (self.rec.clone(), self.server.clone());
+                tokio::spawn(push(rec, server, client, index as u64, count, gap))
             }
             Action::Fault(_) => unreachable!("faults are not work"),
         };
         self.work.push((name, handle));
     }
 
-    async fn fault(&mut self, fault: &Fault) {
+    /// Undoes a fault after `lasts`.
+    fn for_a_while(
+        &mut self,
+        what: &str,
+        lasts: Duration,
+        undo: impl FnOnce(&Net) + Send + 'static,
+    ) {
         let net = self.net.clone();
-        let undo = |lasts: Duration, f: Box<dyn FnOnce(&Net) + Send>| {
-            let net = net.clone();
-            tokio::spawn(async move {
-                sleep(lasts).await;
-                f(&net);
-            })
-        };
+        let handle = tokio::spawn(async move {
+            sleep(lasts).await;
+            undo(&net);
+        });
+        self.work.push((format!("{what} ends"), handle));
+    }
+
+    async fn fault(&mut self, fault: &Fault) {
+        const BOTH: [Way; 2] = [Way::ToServer, Way::ToClient];
         match *fault {
             Fault::Drop { client } => self.net.drop_links(Some(&client_id(client))),
             Fault::CleanClose { client } => self.net.close_links(&client_id(client)),
             Fault::BlackHole { client, lasts } => {
                 let id = client_id(client);
-                let both = [Way::ToServer, Way::ToClient];
-                self.net.set_dead(&id, &both, true);
-                self.work.push((
-                    "black hole ends".into(),
-                    undo(lasts, Box::new(move |n| n.set_dead(&id, &both, false))),
-                ));
+                self.net.set_dead(&id, &BOTH, true);
+                self.for_a_while("black hole", lasts, move |n| n.set_dead(&id, &BOTH, false));
             }
             Fault::HalfOpen { client, way, lasts } => {
                 let id = client_id(client);
                 self.net.set_dead(&id, &[way], true);
-                self.work.push((
-                    "half-open link ends".into(),
-                    undo(lasts, Box::new(move |n| n.set_dead(&id, &[way], false))),
-                ));
+                self.for_a_while("half-open link", lasts, move |n| {
+                    n.set_dead(&id, &[way], false);
+                });
             }
             Fault::Delay {
                 client,
@@ -575,10 +574,7 @@ impl World {
             } => {
                 let id = client_id(client);
                 self.net.set_delay(&id, delay);
-                self.work.push((
-                    "delay ends".into(),
-                    undo(lasts, Box::new(move |n| n.set_delay(&id, Duration::ZERO))),
-                ));
+                self.for_a_while("delay", lasts, move |n| n.set_delay(&id, Duration::ZERO));
             }
             Fault::Partition {
                 client,
@@ -587,10 +583,7 @@ impl World {
             } => {
                 let id = client_id(client);
                 self.net.partition(&id, dials);
-                self.work.push((
-                    "partition ends".into(),
-                    undo(lasts, Box::new(move |n| n.heal(&id))),
-                ));
+                self.for_a_while("partition", lasts, move |n| n.heal(&id));
             }
             Fault::RestartServer => {
                 // The process dies: its sockets reset, its sessions are gone with it.
@@ -690,9 +683,7 @@ impl World {
                 lock(&self.rec).stuck.push("an observer".into());
             }
         }
-        // Let whatever `close()` left behind run, so it shows up as a live task only if it
-        // really stays.
-        sleep(Duration::from_secs(60)).await;
+        // Counted at once: `close()` has returned and the observers have seen it.
         let mut transport_tasks = server.live_tasks();
         let mut transport_connections = server.connection_count();
         for t in self
@@ -758,42 +749,137 @@ pub(crate) fn run_with(schedule: &Schedule, plant: Option<Plant>) -> Record {
 
 // ----- the work ------------------------------------------------------------------------------
 
-fn session_of(proc: &ClientProc) -> Option<String> {
-    proc.transport.session_id(SERVER)
-}
-
-async fn rpc(rec: Shared, proc: ClientProc, client: usize, id: u64) {
-    let before = session_of(&proc);
-    let result = proc
-        .river
-        .rpc::<_, Served>(SERVICE, "echo", &Id { id })
-        .await;
-    let after = session_of(&proc);
-    let (got, end, served_on) = match result {
-        Ok(served) => (vec![served.id], End::Ok, Some(served.session)),
-        Err(e) => (Vec::new(), End::of(&e), None),
-    };
-    lock(&rec).calls.push(ClientCall {
-        id,
-        kind: Kind::Rpc,
-        client,
-        written: 0,
-        got,
-        end,
-        after_end: 0,
-        sessions: (before, after),
-        served_on,
-    });
-}
-
-/// Reads results into `got` until the stream ends; the first error ends the call, and
-/// anything after it is counted.
-async fn read_all<S>(
-    mut results: S,
-    got: &mut Vec<u64>,
-    after_end: &mut u32,
+/// One call, as its client makes and records it.
+struct Caller {
+    rec: Shared,
+    proc: ClientProc,
+    client: usize,
+    id: u64,
     plant: Option<Plant>,
-) -> End
+}
+
+/// How a call went, in the client's words.
+#[derive(Default)]
+struct Outcome {
+    written: u32,
+    got: Vec<u64>,
+    after_end: u32,
+    served_on: Option<String>,
+}
+
+impl Caller {
+    fn session(&self) -> Option<String> {
+        self.proc.transport.session_id(SERVER)
+    }
+
+    /// Makes the call `make` and records how it went.
+    async fn record<F>(self, kind: Kind, make: impl FnOnce(RiverClient, u64, Option<Plant>) -> F)
+    where
+        F: Future<Output = (End, Outcome)>,
+    {
+        let before = self.session();
+        let (end, outcome) = make(self.proc.river.clone(), self.id, self.plant).await;
+        let after = self.session();
+        lock(&self.rec).calls.push(ClientCall {
+            id: self.id,
+            kind,
+            client: self.client,
+            written: outcome.written,
+            got: outcome.got,
+            end,
+            after_end: outcome.after_end,
+            sessions: (before, after),
+            served_on: outcome.served_on,
+        });
+    }
+
+    async fn rpc(self) {
+        self.record(Kind::Rpc, |river, id, _| async move {
+            match river.rpc::<_, Served>(SERVICE, "echo", &Id { id }).await {
+                Ok(served) => {
+                    let outcome = Outcome {
+                        got: vec![served.id],
+                        served_on: Some(served.session),
+                        ..Outcome::default()
+                    };
+                    (End::Ok, outcome)
+                }
+                Err(e) => (End::of(&e), Outcome::default()),
+            }
+        })
+        .await;
+    }
+
+    async fn stream(self, requests: u32, gap: Duration) {
+        self.record(Kind::Stream, |river, id, plant| async move {
+            let mut outcome = Outcome::default();
+            let opened = river
+                .stream::<_, Item, Item>(SERVICE, "echo_stream", &Id { id })
+                .await;
+            let end = match opened {
+                Ok((writer, results)) => {
+                    let (written, end) = tokio::join!(
+                        write_all(writer, requests, gap),
+                        read_all(results, &mut outcome, plant)
+                    );
+                    outcome.written = written;
+                    end
+                }
+                Err(e) => End::of(&e),
+            };
+            (end, outcome)
+        })
+        .await;
+    }
+
+    async fn upload(self, requests: u32, gap: Duration) {
+        self.record(Kind::Upload, |river, id, _| async move {
+            let mut outcome = Outcome::default();
+            let opened = river
+                .upload::<_, Item, Vec<u64>>(SERVICE, "collect", &Id { id })
+                .await;
+            let end = match opened {
+                Ok((writer, result)) => {
+                    outcome.written = write_all(writer, requests, gap).await;
+                    match result.await {
+                        Ok(all) => {
+                            outcome.got = all;
+                            End::Ok
+                        }
+                        Err(e) => End::of(&e),
+                    }
+                }
+                Err(e) => End::of(&e),
+            };
+            (end, outcome)
+        })
+        .await;
+    }
+
+    async fn subscribe(self, items: u32, gap: Duration) {
+        self.record(Kind::Subscribe, |river, id, plant| async move {
+            let mut outcome = Outcome {
+                written: items,
+                ..Outcome::default()
+            };
+            let sub = Sub {
+                id,
+                items,
+                gap_ms: u64::try_from(gap.as_millis()).unwrap_or(u64::MAX),
+            };
+            let end = match river.subscribe::<_, Item>(SERVICE, "count", &sub).await {
+                Ok(results) => read_all(results, &mut outcome, plant).await,
+                Err(e) => End::of(&e),
+            };
+            (end, outcome)
+        })
+        .await;
+    }
+}
+
+/// Reads results into `outcome` until the stream ends; the first error ends the call, and
+/// anything after it is counted.
+async fn read_all<S>(mut results: S, outcome: &mut Outcome, plant: Option<Plant>) -> End
 where
     S: futures_util::Stream<Item = Result<Item, RiverError>> + Unpin,
 {
@@ -801,13 +887,13 @@ where
     while let Some(item) = results.next().await {
         match (&end, item) {
             (End::Ok, Ok(item)) => {
-                if plant == Some(Plant::RepeatResult(got.len() + 1)) {
-                    got.push(item.i);
+                if plant == Some(Plant::RepeatResult(outcome.got.len() + 1)) {
+                    outcome.got.push(item.i);
                 }
-                got.push(item.i);
+                outcome.got.push(item.i);
             }
             (End::Ok, Err(e)) => end = End::of(&e),
-            (End::Err { .. }, _) => *after_end += 1,
+            (End::Err { .. }, _) => outcome.after_end += 1,
         }
     }
     end
@@ -829,122 +915,6 @@ async fn write_all(
     }
     let _ = writer.close().await;
     written
-}
-
-async fn stream(
-    rec: Shared,
-    proc: ClientProc,
-    client: usize,
-    id: u64,
-    requests: u32,
-    gap: Duration,
-    plant: Option<Plant>,
-) {
-    let before = session_of(&proc);
-    let mut got = Vec::new();
-    let mut after_end = 0;
-    let (written, end) = match proc
-        .river
-        .stream::<_, Item, Item>(SERVICE, "echo_stream", &Id { id })
-        .await
-    {
-        Ok((writer, results)) => {
-            let (written, end) = tokio::join!(
-                write_all(writer, requests, gap),
-                read_all(results, &mut got, &mut after_end, plant)
-            );
-            (written, end)
-        }
-        Err(e) => (0, End::of(&e)),
-    };
-    let after = session_of(&proc);
-    lock(&rec).calls.push(ClientCall {
-        id,
-        kind: Kind::Stream,
-        client,
-        written,
-        got,
-        end,
-        after_end,
-        sessions: (before, after),
-        served_on: None,
-    });
-}
-
-async fn upload(
-    rec: Shared,
-    proc: ClientProc,
-    client: usize,
-    id: u64,
-    requests: u32,
-    gap: Duration,
-) {
-    let before = session_of(&proc);
-    let (written, got, end) = match proc
-        .river
-        .upload::<_, Item, Vec<u64>>(SERVICE, "collect", &Id { id })
-        .await
-    {
-        Ok((writer, result)) => {
-            let written = write_all(writer, requests, gap).await;
-            match result.await {
-                Ok(all) => (written, all, End::Ok),
-                Err(e) => (written, Vec::new(), End::of(&e)),
-            }
-        }
-        Err(e) => (0, Vec::new(), End::of(&e)),
-    };
-    let after = session_of(&proc);
-    lock(&rec).calls.push(ClientCall {
-        id,
-        kind: Kind::Upload,
-        client,
-        written,
-        got,
-        end,
-        after_end: 0,
-        sessions: (before, after),
-        served_on: None,
-    });
-}
-
-async fn subscribe(
-    rec: Shared,
-    proc: ClientProc,
-    client: usize,
-    id: u64,
-    items: u32,
-    gap: Duration,
-    plant: Option<Plant>,
-) {
-    let before = session_of(&proc);
-    let mut got = Vec::new();
-    let mut after_end = 0;
-    let sub = Sub {
-        id,
-        items,
-        gap_ms: u64::try_from(gap.as_millis()).unwrap_or(u64::MAX),
-    };
-    let end = match proc
-        .river
-        .subscribe::<_, Item>(SERVICE, "count", &sub)
-        .await
-    {
-        Ok(results) => read_all(results, &mut got, &mut after_end, plant).await,
-        Err(e) => End::of(&e),
-    };
-    let after = session_of(&proc);
-    lock(&rec).calls.push(ClientCall {
-        id,
-        kind: Kind::Subscribe,
-        client,
-        written: items,
-        got,
-        end,
-        after_end,
-        sessions: (before, after),
-        served_on: None,
-    });
 }
 
 /// Pushes `count` messages to `client` on whatever session it has with the server at the
