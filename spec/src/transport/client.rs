@@ -15,7 +15,7 @@ use super::dial::{DialError, Dialer};
 use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
-use super::task::{Dial, MetadataBuild, SessionTask, Shared, Side};
+use super::task::{Dial, MetadataBuild, Rebuild, SessionTask, Shared, Side};
 use super::{TransportError, TransportEvent};
 use crate::session::{
     BoxFuture, CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
@@ -356,6 +356,50 @@ impl SessionTask {
         self.after_step();
     }
 
+    /// The server asked for a rehandshake: fresh metadata is built for the current session,
+    /// and sent on it once built. A client without a metadata function ignores the request, as
+    /// River's does (the server will end the session when its window passes).
+    pub(super) fn client_rehandshake(&mut self) {
+        let side = client_side(&self.shared);
+        let to = self.peer.clone().unwrap_or_default();
+        let Some(build) = &side.options.metadata else {
+            tracing::warn!(server = %to, "rehandshake requested, but this client builds no metadata; ignored");
+            return;
+        };
+        let Some(session_id) = self.driver.as_ref().map(|d| d.identity().1.to_owned()) else {
+            return;
+        };
+        self.rehandshake_build = Some(Rebuild {
+            session_id,
+            fut: build(&to),
+        });
+    }
+
+    /// The metadata for a rehandshake of `session_id` is built: it is sent, unless that
+    /// session is over (a hard reconnect meanwhile must not hand it stale metadata). A build
+    /// that fails is only logged, as River's client logs it.
+    pub(super) fn client_rehandshake_built(
+        &mut self,
+        session_id: &str,
+        result: Result<Option<Value>, MetadataError>,
+    ) {
+        let to = self.peer.clone().unwrap_or_default();
+        let metadata = match result {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                tracing::error!(server = %to, error = %e, "could not build metadata for a rehandshake");
+                return;
+            }
+        };
+        let Some(driver) = self.live_driver(session_id) else {
+            return;
+        };
+        if let Err(e) = driver.send_unreported(PartialMessage::rehandshake_response(metadata)) {
+            tracing::error!(server = %to, error = %e, "could not send the rehandshake response");
+        }
+        self.after_step();
+    }
+
     pub(super) fn client_dialed(
         &mut self,
         owner: &Handle,
@@ -387,6 +431,7 @@ impl SessionTask {
     pub(super) fn client_session_ended(&mut self, reason: EndReason) {
         self.dial = None;
         self.metadata_build = None;
+        self.rehandshake_build = None;
         if self.closing {
             return;
         }

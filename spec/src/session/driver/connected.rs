@@ -6,7 +6,7 @@ use super::{EndReason, Output, ProtocolError, Role, SessionDriver, TimerKind};
 use crate::graph::session::{AnySession, Connected, Handshaking, NoConnection, Session};
 use crate::session::connection::CloseCode;
 use crate::session::context::Receipt;
-use crate::wire::Codec;
+use crate::wire::{Codec, REHANDSHAKE_STREAM_ID};
 
 impl SessionDriver {
     pub(super) fn handshake_timed_out(&mut self) {
@@ -116,6 +116,8 @@ impl SessionDriver {
                         ours = %m.context().from,
                         "dropped a message addressed to another id"
                     );
+                } else if msg.stream_id == REHANDSHAKE_STREAM_ID {
+                    self.on_rehandshake(&msg);
                 } else {
                     self.push(Output::Message(msg));
                 }
