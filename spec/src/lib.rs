@@ -8,6 +8,8 @@
 //! - [`session`]: sequencing, handshakes, timers: one session, without I/O.
 //! - [`transport`]: client and server transports over WebSocket (or in memory).
 //! - [`router`]: services of rpc, stream, upload and subscription procedures, and typed calls.
+//! - [`trace`]: River's trace context and the `tracing` spans of sessions and calls (with the
+//!   `otel` feature, their OpenTelemetry parents).
 //! - [`echo_service`]: the `test` service the `river-echo` binary serves.
 //!
 //! A server with one rpc, and a client calling it (in memory here; `ServerTransport::bind` and
@@ -51,5 +53,6 @@ pub mod echo_service;
 pub mod graph;
 pub mod router;
 pub mod session;
+pub mod trace;
 pub mod transport;
 pub mod wire;

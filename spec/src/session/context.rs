@@ -7,7 +7,8 @@ use tokio::time::Instant;
 
 use super::options::SessionOptions;
 use crate::wire::{
-    CodecKind, EncodeError, Outbound, PartialMessage, ProtocolVersion, TransportMessage, Value,
+    CodecKind, EncodeError, Outbound, PartialMessage, ProtocolVersion, Tracing, TransportMessage,
+    Value,
 };
 
 /// A message that was sequenced and encoded, kept until the peer acknowledges it.
@@ -48,6 +49,8 @@ pub struct SessionContext {
     pub grace_deadline: Option<Instant>,
     /// The handshake metadata the peer sent (server side), as last accepted.
     pub metadata: Option<Value>,
+    /// The trace context sent with this session's handshakes (client side).
+    pub tracing: Option<Tracing>,
 }
 
 /// Why a message could not be sequenced. Either way it took no `seq`.
@@ -106,6 +109,7 @@ impl SessionContext {
             options,
             grace_deadline: None,
             metadata: None,
+            tracing: None,
         }
     }
 

@@ -284,13 +284,15 @@ impl SessionTask {
         }
         let side = client_side(&self.shared);
         let to = self.peer.clone().unwrap_or_default();
-        let ctx = SessionContext::new(
+        let mut ctx = SessionContext::new(
             format!("session-{}", generate_id()),
             self.shared.id.clone(),
             to,
             side.options.version,
             side.options.session.clone(),
         );
+        self.session_span = crate::trace::session_span("client", &ctx.to, &ctx.id, None);
+        ctx.tracing = crate::trace::context_of(&self.session_span);
         let mut driver = SessionDriver::client(ctx, side.options.retry.clone());
         driver.set_reconnect(side.options.reconnect_on_connection_drop);
         driver.set_await_metadata(side.options.metadata.is_some());

@@ -538,6 +538,12 @@ impl SessionTask {
                 .clone();
             self.handler = factory.map(|make| make());
         }
+        self.session_span = crate::trace::session_span(
+            "server",
+            &request.msg.from,
+            &request.request.session_id,
+            request.msg.tracing.as_ref(),
+        );
         if let Some(driver) = self.driver.as_mut() {
             driver.accept(request);
             self.sender.info().set_metadata(driver.metadata());

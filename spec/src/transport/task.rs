@@ -166,6 +166,8 @@ pub(crate) struct SessionTask {
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
     close_patience: Option<Pin<Box<Sleep>>>,
+    /// The current session's span ([`crate::trace`]); none between sessions.
+    pub(super) session_span: tracing::Span,
 }
 
 impl SessionTask {
@@ -198,6 +200,7 @@ impl SessionTask {
             session_id: None,
             finished: false,
             close_patience: None,
+            session_span: tracing::Span::none(),
         })
     }
 
@@ -230,6 +233,7 @@ impl SessionTask {
             session_id,
             version,
             metadata: self.driver.as_ref().and_then(SessionDriver::metadata),
+            span: &self.session_span,
         };
         Some(f(handler, &io))
     }
@@ -614,7 +618,10 @@ impl SessionTask {
                         self.sender.info().set_session_id(Some(&session));
                         self.session_id = Some(Arc::from(session.as_str()));
                     }
-                    SessionStatus::Closed => self.session_id = None,
+                    SessionStatus::Closed => {
+                        self.session_id = None;
+                        self.session_span = tracing::Span::none();
+                    }
                     SessionStatus::Closing => {}
                 }
                 if subscribers.any() {
