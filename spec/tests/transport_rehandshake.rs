@@ -39,6 +39,7 @@ paused!(
     expiry_schedules_rehandshakes_one_window_early,
     without_the_option_nothing_is_asked,
     a_rehandshake_by_another_principal_is_refused,
+    a_request_lost_with_its_connection_is_answered_after_the_resume,
 );
 
 /// Metadata `{"token": "t-n"}`, with `ttl_ms` when the credential expires.
@@ -383,4 +384,36 @@ async fn a_rehandshake_by_another_principal_is_refused(cell: Cell) {
     assert_eq!(principals.validations.load(Ordering::SeqCst), 2);
     client.close().await;
     server.close().await;
+}
+
+/// A request whose connection dies before the client reads it waits in the send buffer, like
+/// any message: after the resume the client answers it, and the session goes on.
+async fn a_request_lost_with_its_connection_is_answered_after_the_resume(cell: Cell) {
+    let (mut p, validator, _) = refreshing_pair(cell, usize::MAX, None, true).await;
+    let id = p.connect().await;
+    p.client.set_phantom_disconnect(true);
+    assert!(p.server.request_rehandshake(CLIENT).await);
+    p.server_events
+        .until(
+            "the server's watchdog",
+            transport_support::left("Connected"),
+        )
+        .await;
+    // The resume's handshake builds `t-2`; the answer to the resent request, `t-3`.
+    stored(&p, token(3, None)).await;
+    assert_eq!(
+        validator.calls(),
+        [
+            (Some(token(1, None)), None),
+            (Some(token(2, None)), Some(token(1, None))),
+            (Some(token(3, None)), Some(token(2, None))),
+        ]
+    );
+    p.cell
+        .pass(cell.session_options().handshake_timeout * 2)
+        .await;
+    p.exchange("after").await;
+    assert_eq!(p.agreed_id(), id);
+    assert!(p.server_events.protocol_errors().is_empty());
+    p.close().await;
 }

@@ -624,6 +624,9 @@ impl SessionDriver {
             self.timers.arm(&handle, TimerKind::Grace, deadline, None);
         }
         if self.role == Role::Server && matches!(state, AnySession::Connected(_)) {
+            // A request in flight was abandoned with its connection, as River abandons it; the
+            // owner reschedules from the metadata the new handshake was accepted with.
+            self.rehandshake_deadline = None;
             self.arm_rehandshake_for(&handle);
         }
     }
