@@ -17,12 +17,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use statebound_river::router::{CallContext, RiverClient, RiverError, Service, serve};
-use statebound_river::session::{BoxFuture, HandshakeValidator, Rejection, SessionStatus};
+use statebound_river::session::{
+    BoxFuture, Connection, HandshakeValidator, MemoryConnection, Rejection, SessionStatus,
+    memory_pair,
+};
 use statebound_river::transport::{
-    ClientOptions, ClientTransport, MetadataFn, ServerOptions, TransportEvent, metadata_fn,
+    ClientOptions, ClientTransport, DialError, Dialer, MetadataFn, ServerOptions, TransportEvent,
+    metadata_fn,
 };
 use statebound_river::wire::{
-    CodecKind, HandshakeErrorCode, PartialMessage, REHANDSHAKE_STREAM_ID, Value,
+    Codec, CodecKind, HandshakeErrorCode, PartialMessage, REHANDSHAKE_STREAM_ID, Value,
 };
 use tokio::time::{Instant, sleep};
 use transport_support::{
@@ -41,6 +45,11 @@ paused!(
     a_rehandshake_by_another_principal_is_refused,
     a_request_lost_with_its_connection_is_answered_after_the_resume,
 );
+
+#[tokio::test(start_paused = true)]
+async fn our_client_answers_a_typescript_servers_request_json() {
+    our_client_answers_a_typescript_servers_request(Cell::new(CodecKind::Json, Net::Memory)).await;
+}
 
 /// Metadata `{"token": "t-n"}`, with `ttl_ms` when the credential expires.
 fn token(n: usize, ttl_ms: Option<u64>) -> Value {
@@ -416,4 +425,80 @@ async fn a_request_lost_with_its_connection_is_answered_after_the_resume(cell: C
     assert_eq!(p.agreed_id(), id);
     assert!(p.server_events.protocol_errors().is_empty());
     p.close().await;
+}
+
+/// Hands the server end of each dialled in-memory connection to the test.
+struct HandOver(tokio::sync::mpsc::UnboundedSender<MemoryConnection>);
+
+impl Dialer for HandOver {
+    fn dial<'a>(&'a self, _to: &'a str) -> BoxFuture<'a, Result<Box<dyn Connection>, DialError>> {
+        Box::pin(async move {
+            let (ours, theirs) = memory_pair();
+            self.0
+                .send(theirs)
+                .map_err(|_| DialError::fatal("the test is over"))?;
+            let conn: Box<dyn Connection> = Box::new(ours);
+            Ok(conn)
+        })
+    }
+}
+
+/// Our client against River's TypeScript server, played by hand with the bytes it writes: it
+/// answers `REHANDSHAKE_REQ` with freshly built metadata on the `rehandshake` stream, and
+/// reports neither frame as a message.
+async fn our_client_answers_a_typescript_servers_request(cell: Cell) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let builds = Arc::new(AtomicUsize::new(0));
+    let client = ClientTransport::new(
+        CLIENT,
+        Arc::new(HandOver(tx)),
+        ClientOptions {
+            metadata: Some(counting(&builds, None)),
+            ..cell.client_options()
+        },
+    );
+    let mut events = Events::new("client", cell, client.subscribe());
+    client.connect(SERVER);
+    let mut server = RawPeer::Memory(rx.recv().await.expect("a dial"));
+    let RawEvent::Frame(request) = server.next(cell.patience()).await else {
+        panic!("the client sends its handshake")
+    };
+    let request = CodecKind::Json.decode(&request).expect("a handshake");
+    let request = statebound_river::wire::parse_handshake_request(&request.payload)
+        .expect("a handshake request");
+    assert_eq!(request.metadata, Some(token(1, None)));
+    // transport/server.ts `handshakeResponseMessage`, then `rehandshakeRequestMessage` sent
+    // as the session's first message.
+    let response = format!(
+        r#"{{"id":"hR1d0sXqPz2m","from":"SERVER","to":"client","seq":0,"ack":0,"streamId":"kQ8vL2nB5cXe","controlFlags":0,"payload":{{"type":"HANDSHAKE_RESP","status":{{"ok":true,"sessionId":"{}"}}}}}}"#,
+        request.session_id
+    );
+    server.send(response.into_bytes()).await;
+    server
+        .send(br#"{"streamId":"rehandshake","controlFlags":0,"payload":{"type":"REHANDSHAKE_REQ"},"id":"Rq7Lm2Xc9vBn","to":"client","from":"SERVER","seq":0,"ack":0}"#.to_vec())
+        .await;
+    let RawEvent::Frame(answer) = server.next(cell.patience()).await else {
+        panic!("the client answers")
+    };
+    let answer = CodecKind::Json.decode(&answer).expect("a frame");
+    assert_eq!(
+        (
+            answer.stream_id.as_str(),
+            answer.control_flags,
+            answer.seq,
+            answer.ack
+        ),
+        (REHANDSHAKE_STREAM_ID, 0, 0, 1)
+    );
+    assert_eq!(
+        statebound_river::wire::RehandshakeResponse::from_payload(&answer.payload),
+        Ok(statebound_river::wire::RehandshakeResponse {
+            metadata: Some(token(2, None)),
+        })
+    );
+    cell.settle().await;
+    events.drain();
+    assert_eq!(events.count(is_rehandshake_message), 0);
+    assert!(events.protocol_errors().is_empty());
+    client.close().await;
 }
