@@ -44,6 +44,7 @@ paused!(
     without_the_option_nothing_is_asked,
     a_rehandshake_by_another_principal_is_refused,
     a_request_lost_with_its_connection_is_answered_after_the_resume,
+    a_credential_expiring_within_the_window_is_asked_at_once_and_torn_down_at_expiry,
 );
 
 #[tokio::test(start_paused = true)]
@@ -501,4 +502,39 @@ async fn our_client_answers_a_typescript_servers_request(cell: Cell) {
     assert_eq!(events.count(is_rehandshake_message), 0);
     assert!(events.protocol_errors().is_empty());
     client.close().await;
+}
+
+/// A credential that expires sooner than a handshake timeout from now is asked for at once,
+/// and the answer is due by the expiry, not a whole window later.
+async fn a_credential_expiring_within_the_window_is_asked_at_once_and_torn_down_at_expiry(
+    cell: Cell,
+) {
+    let ttl = 200;
+    let window = cell.session_options().handshake_timeout;
+    assert!(Duration::from_millis(ttl) < window);
+    let builds = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&builds);
+    // The first build answers at once; later ones never do.
+    let metadata: MetadataFn = Arc::new(move |_to: &str| {
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        Box::pin(async move {
+            if !first {
+                std::future::pending::<()>().await;
+            }
+            Ok(Some(token(1, Some(ttl))))
+        })
+    });
+    let mut p = pair_with(cell, Some(Refresher::new(usize::MAX)), Some(metadata), true).await;
+    p.connect().await;
+    let connected = Instant::now();
+    server_tears_down(&mut p.server_events).await;
+    let elapsed = connected.elapsed();
+    assert!(
+        elapsed <= Duration::from_millis(ttl) + cell.slack(),
+        "torn down {elapsed:?} after connecting, not by the expiry ({ttl} ms)"
+    );
+    // The client was asked (its second build started) before the teardown; the builds after it
+    // belong to the client's reconnection.
+    assert!(builds.load(Ordering::SeqCst) >= 2, "asked");
+    p.close().await;
 }
