@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p statebound-river --bin river-echo -- --listen ADDR
 //! [--codec json|msgpack|auto] [--accept-versions v1.1,v2.0] [--reject-handshakes CODE
-//! [--reject-count N]]`
+//! [--reject-count N]] [--rehandshake-every MS]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
 //! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
@@ -10,25 +10,30 @@
 //! `--accept-versions` narrows the protocol versions accepted (a client speaking another gets
 //! `PROTOCOL_VERSION_MISMATCH`). `--reject-handshakes CODE` makes the validation hook refuse
 //! handshakes with `CODE` (the first `N` only, with `--reject-count N`), to exercise clients'
-//! handshake failure paths.
+//! handshake failure paths. `--rehandshake-every MS` turns rehandshakes on, with a credential
+//! that expires `MS` after each accepted (re)handshake, so each client is asked one handshake
+//! timeout before that (to show what clients that ignore the request do).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use statebound_river::session::{BoxFuture, HandshakeValidator, Rejection};
 use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport, TransportEvent};
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, ProtocolVersion, Value};
 
 const USAGE: &str = "usage: river-echo --listen ADDR [--codec json|msgpack|auto] \
-                     [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]]";
+                     [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]] \
+                     [--rehandshake-every MS]";
 
 struct Args {
     listen: SocketAddr,
     codec: CodecMode,
     versions: Vec<ProtocolVersion>,
     reject: Option<(HandshakeErrorCode, Option<u64>)>,
+    rehandshake_every: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
     let mut versions = ProtocolVersion::ALL.to_vec();
     let mut reject_code = None;
     let mut reject_count = None;
+    let mut rehandshake_every = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -77,6 +83,12 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--reject-count: {e}"))?,
                 );
             }
+            "--rehandshake-every" => {
+                let ms = value()?
+                    .parse::<u64>()
+                    .map_err(|e| format!("--rehandshake-every: {e}"))?;
+                rehandshake_every = Some(Duration::from_millis(ms));
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
@@ -84,22 +96,27 @@ fn parse_args() -> Result<Args, String> {
     if reject_count.is_some() && reject_code.is_none() {
         return Err("--reject-count needs --reject-handshakes".into());
     }
+    if rehandshake_every.is_some() && reject_code.is_some() {
+        return Err("--rehandshake-every and --reject-handshakes exclude each other".into());
+    }
     Ok(Args {
         listen,
         codec,
         versions,
         reject: reject_code.map(|code| (code, reject_count)),
+        rehandshake_every,
     })
 }
 
-/// Refuses handshakes with one code, the first `limit` of them or all.
-struct Refuse {
-    code: HandshakeErrorCode,
-    limit: Option<u64>,
+/// river-echo's validation hook: refuses with one code (the first `limit` handshakes, or all),
+/// or accepts, with a credential that expires `expires_after` after each accepted handshake.
+struct Hook {
+    refuse: Option<(HandshakeErrorCode, Option<u64>)>,
     seen: AtomicU64,
+    expires_after: Option<Duration>,
 }
 
-impl HandshakeValidator for Refuse {
+impl HandshakeValidator for Hook {
     fn check_schema(&self, _: Option<&Value>) -> Result<(), String> {
         Ok(())
     }
@@ -111,18 +128,24 @@ impl HandshakeValidator for Refuse {
         _: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>> {
         let n = self.seen.fetch_add(1, Ordering::SeqCst);
-        let refuse = self.limit.is_none_or(|limit| n < limit);
-        let code = self.code.clone();
+        let refusal = self
+            .refuse
+            .as_ref()
+            .filter(|(_, limit)| limit.is_none_or(|limit| n < limit))
+            .map(|(code, _)| code.clone());
         Box::pin(async move {
-            if refuse {
-                Err(Rejection::new(
+            match refusal {
+                Some(code) => Err(Rejection::new(
                     code,
                     "river-echo was told to refuse this handshake",
-                ))
-            } else {
-                Ok(())
+                )),
+                None => Ok(()),
             }
         })
+    }
+
+    fn expiry(&self, _: Option<&Value>) -> Option<SystemTime> {
+        self.expires_after.map(|after| SystemTime::now() + after)
     }
 }
 
@@ -135,13 +158,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let validator = args.reject.map(|(code, limit)| {
-        let refuse: Arc<dyn HandshakeValidator> = Arc::new(Refuse {
-            code,
-            limit,
+    let validator = (args.reject.is_some() || args.rehandshake_every.is_some()).then(|| {
+        let hook: Arc<dyn HandshakeValidator> = Arc::new(Hook {
+            refuse: args.reject,
             seen: AtomicU64::new(0),
+            expires_after: args.rehandshake_every,
         });
-        refuse
+        hook
     });
     let server = ServerTransport::new(
         "SERVER",
@@ -149,6 +172,7 @@ async fn main() -> ExitCode {
             codec: args.codec,
             accepted_versions: args.versions,
             validator,
+            rehandshake: args.rehandshake_every.is_some(),
             ..ServerOptions::default()
         },
     );
