@@ -12,6 +12,9 @@
 //!   `otel` feature, their OpenTelemetry parents).
 //! - [`echo_service`]: the `test` service the `river-echo` binary serves.
 //!
+//! Cargo feature `otel`: the trace context River peers send becomes the OpenTelemetry parent
+//! of the session and call spans, and our client sends its own ([`trace`]).
+//!
 //! A server with one rpc, and a client calling it (in memory here; `ServerTransport::bind` and
 //! `WsDialer` do the same over WebSocket):
 //!
