@@ -12,6 +12,10 @@
 //! handshakes with `CODE` (the first `N` only, with `--reject-count N`), to exercise clients'
 //! handshake failure paths.
 //!
+//! On SIGTERM or SIGINT it drains: prints `draining`, stops accepting connections (its
+//! `/healthz` answers 503), lets the sessions it has go on until each has ended or
+//! `--drain-timeout SECS` (30) has passed, then closes what is left, prints `drained` and exits.
+//!
 //! `--metrics ADDR` (feature `status`) serves the status page, `/metrics`, `/events` and
 //! `/healthz` on `ADDR` (see `statebound_river::status`) and prints `status page on
 //! http://ADDR/`.
@@ -20,6 +24,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use statebound_river::session::{BoxFuture, HandshakeValidator, Rejection};
 use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport, TransportEvent};
@@ -27,7 +35,7 @@ use statebound_river::wire::{CodecKind, HandshakeErrorCode, ProtocolVersion, Val
 
 const USAGE: &str = "usage: river-echo --listen ADDR [--codec json|msgpack|auto] \
                      [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]] \
-                     [--metrics ADDR]";
+                     [--metrics ADDR] [--drain-timeout SECS]";
 
 struct Args {
     listen: SocketAddr,
@@ -35,6 +43,7 @@ struct Args {
     versions: Vec<ProtocolVersion>,
     reject: Option<(HandshakeErrorCode, Option<u64>)>,
     metrics: Option<SocketAddr>,
+    drain_timeout: Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
     let mut reject_code = None;
     let mut reject_count = None;
     let mut metrics = None;
+    let mut drain_timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -91,6 +101,13 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--metrics {addr}: {e}"))?,
                 );
             }
+            "--drain-timeout" => {
+                let secs = value()?
+                    .parse::<f64>()
+                    .map_err(|e| format!("--drain-timeout: {e}"))?;
+                drain_timeout = Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--drain-timeout: {e}"))?;
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
@@ -107,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
         versions,
         reject: reject_code.map(|code| (code, reject_count)),
         metrics,
+        drain_timeout,
     })
 }
 
@@ -198,26 +216,82 @@ async fn main() -> ExitCode {
     }
     #[cfg(not(feature = "status"))]
     drop(registry);
-    while let Some(event) = events.recv().await {
-        match event {
-            TransportEvent::SessionTransition {
-                peer,
-                session_id,
-                from,
-                to,
-                transition,
-            } => println!("{peer} {session_id}: {from} -> {to} ({transition})"),
-            TransportEvent::SessionStatus {
-                peer,
-                session_id,
-                status,
-            } => println!("{peer} {session_id}: session {status:?}"),
-            TransportEvent::ProtocolError { peer, error } => {
-                println!("{peer}: protocol error {error:?}");
-            }
-            TransportEvent::Message { .. } => {}
-            TransportEvent::TransportClosed => break,
+    match serve_until_drained(&server, &mut events, args.drain_timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("river-echo: {e}");
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// Prints the server's events until a signal says to drain, then until its sessions are gone
+/// (or `drain_timeout` passed); then closes the server.
+async fn serve_until_drained(
+    server: &ServerTransport,
+    events: &mut mpsc::Receiver<TransportEvent>,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let until =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    if !print_event(event) {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = term.recv(), if deadline.is_none() => deadline = Some(drain(server, drain_timeout).await),
+            _ = int.recv(), if deadline.is_none() => deadline = Some(drain(server, drain_timeout).await),
+            () = tokio::time::sleep_until(until), if deadline.is_some() => {
+                println!("drain timeout: closing the sessions left");
+                break;
+            }
+        }
+        if deadline.is_some() && server.sessions().await.is_empty() {
+            break;
+        }
+    }
+    server.close().await;
+    if deadline.is_some() {
+        println!("drained");
+    }
+    Ok(())
+}
+
+async fn drain(server: &ServerTransport, timeout: Duration) -> tokio::time::Instant {
+    server.stop_accepting();
+    let left = server.sessions().await.len();
+    println!("draining: no new connections; {left} sessions left");
+    tokio::time::Instant::now() + timeout
+}
+
+/// Prints one event; `false` once the transport closed.
+fn print_event(event: TransportEvent) -> bool {
+    match event {
+        TransportEvent::SessionTransition {
+            peer,
+            session_id,
+            from,
+            to,
+            transition,
+        } => println!("{peer} {session_id}: {from} -> {to} ({transition})"),
+        TransportEvent::SessionStatus {
+            peer,
+            session_id,
+            status,
+        } => println!("{peer} {session_id}: session {status:?}"),
+        TransportEvent::ProtocolError { peer, error } => {
+            println!("{peer}: protocol error {error:?}");
+        }
+        TransportEvent::Message { .. } => {}
+        TransportEvent::TransportClosed => return false,
+    }
+    true
 }

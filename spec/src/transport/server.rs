@@ -100,6 +100,8 @@ pub(crate) struct ServerSide {
     accepted: Arc<[ProtocolVersion]>,
     handlers: RwLock<Option<HandlerFactory>>,
     listeners: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Set by `stop_accepting`: no new connection is taken.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// A River server transport. Cheap to clone; every clone serves the same sessions.
@@ -138,6 +140,7 @@ impl ServerTransport {
                 options,
                 handlers: RwLock::new(None),
                 listeners: std::sync::Mutex::default(),
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         });
         ServerTransport { shared }
@@ -187,6 +190,9 @@ impl ServerTransport {
     /// Takes a connection to serve (a WebSocket accepted elsewhere, or one end of an in-memory
     /// pair). It must complete its handshake within the handshake timeout.
     pub fn accept_connection(&self, conn: Box<dyn Connection>) -> Result<(), TransportError> {
+        if !self.is_accepting() {
+            return Err(TransportError::Closed);
+        }
         let task = pending_task(&self.shared, conn).ok_or(TransportError::Closed)?;
         tokio::spawn(task);
         Ok(())
@@ -283,11 +289,15 @@ impl ServerTransport {
             .unwrap_or_else(PoisonError::into_inner) = Some(factory);
     }
 
-    /// Stops listening, ends every session and pending connection, and reports the transport
-    /// closed. Returns once every session task has finished. Closing twice is harmless.
-    pub async fn close(&self) {
-        for task in self
-            .side()
+    /// Starts draining: stops listening and refuses connections from now on, while the
+    /// sessions it has go on (each until its client leaves and its grace passes, or until
+    /// [`close`](Self::close)). A load balancer's health check sees it in
+    /// [`is_accepting`](Self::is_accepting).
+    pub fn stop_accepting(&self) {
+        let side = self.side();
+        side.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        for task in side
             .listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -295,6 +305,21 @@ impl ServerTransport {
         {
             task.abort();
         }
+    }
+
+    /// Whether new connections are taken: neither draining nor closed.
+    pub fn is_accepting(&self) -> bool {
+        !self.shared.registry.is_closed()
+            && !self
+                .side()
+                .draining
+                .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Stops listening, ends every session and pending connection, and reports the transport
+    /// closed. Returns once every session task has finished. Closing twice is harmless.
+    pub async fn close(&self) {
+        self.stop_accepting();
         let first = !self.shared.registry.is_closed();
         self.shared.registry.close().await;
         if first {

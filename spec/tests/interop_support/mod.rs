@@ -159,6 +159,14 @@ impl Peer {
         Peer::spawn(file, python(), all)
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id()
+    }
+
     /// The label given at start.
     pub(crate) fn name(&self) -> &str {
         &self.name
