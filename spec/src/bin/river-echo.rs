@@ -5,6 +5,8 @@
 //! [--reject-count N]]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
+//! The log goes to stderr, filtered by `RUST_LOG` (warnings by default;
+//! `RUST_LOG=statebound_river=info` adds every transition inside its session's span).
 //! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
 //!
 //! `--accept-versions` narrows the protocol versions accepted (a client speaking another gets
@@ -163,6 +165,8 @@ impl HandshakeValidator for Refuse {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `RUST_LOG` filters the log on stderr (`statebound_river::logging`).
+    statebound_river::logging::init("warn");
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

@@ -111,7 +111,18 @@ impl Peer {
         program: impl AsRef<OsStr>,
         args: impl IntoIterator<Item = S>,
     ) -> Peer {
+        Peer::spawn_with_env(name, program, args, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with `env` added to the environment.
+    pub(crate) fn spawn_with_env<S: AsRef<OsStr>>(
+        name: &str,
+        program: impl AsRef<OsStr>,
+        args: impl IntoIterator<Item = S>,
+        env: &[(&str, &str)],
+    ) -> Peer {
         let mut cmd = Command::new(program.as_ref());
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .current_dir(workspace_root())
             .env("PYTHONUNBUFFERED", "1")
