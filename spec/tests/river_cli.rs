@@ -6,7 +6,7 @@ mod interop_support;
 
 use std::time::Duration;
 
-use interop_support::{Cast, Peer, Proxy, river_echo, workspace_root};
+use interop_support::{Cast, Peer, Proxy, python_v1_server, river_echo, workspace_root};
 use serde_json::{Value as Json, json};
 
 /// How long one `river` run may take.
@@ -291,24 +291,7 @@ async fn python_v1_server_answers_the_cli() {
         );
         return;
     }
-    let py = Peer::python_script(
-        "v1_server.py",
-        [
-            "--server-id",
-            "PYSERVER",
-            "--heartbeat-ms",
-            "500",
-            "--timeout",
-            "90",
-        ],
-    );
-    let Some(line) = py
-        .wait_for_stdout(RUN, |l| l.starts_with("listening on "))
-        .await
-    else {
-        Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`");
-    };
-    let addr = line["listening on ".len()..].trim().to_owned();
+    let (py, addr) = python_v1_server("PYSERVER").await;
     let url = format!("ws://{addr}");
     let v1 = [
         "--protocol",

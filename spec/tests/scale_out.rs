@@ -8,6 +8,9 @@
 //! loopback ports only. When nginx is missing the test tries `apt-get install nginx`, and only
 //! if that fails too does it skip, saying so. A second test drains one instance with SIGTERM.
 
+mod common {
+    pub(crate) mod programs;
+}
 mod interop_support;
 
 use std::fmt::Write as _;
@@ -29,43 +32,6 @@ use tokio::time::timeout;
 const STEP: Duration = Duration::from_secs(20);
 const INSTANCES: usize = 3;
 const CLIENTS: usize = 12;
-
-fn find_nginx() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join("nginx"))
-        .find(|p| p.is_file())
-}
-
-/// nginx, installed from Debian's packages if it is missing and apt can install it.
-fn nginx() -> Option<PathBuf> {
-    if let Some(found) = find_nginx() {
-        return Some(found);
-    }
-    let apt = Command::new("sh")
-        .args(["-c", "command -v apt-get"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if apt {
-        eprintln!(
-            "scale_out: nginx is missing; installing it with apt-get (Debian package `nginx`)"
-        );
-        let ok = Command::new("sh")
-            .args([
-                "-c",
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("scale_out: apt-get could not install nginx");
-        }
-    }
-    find_nginx()
-}
 
 /// A free loopback port (bound and released; nginx binds it right after).
 fn free_port() -> u16 {
@@ -341,7 +307,7 @@ async fn check_untouched(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_moves_only_its_own_clients() {
-    let Some(program) = nginx() else {
+    let Some(program) = common::programs::find_or_install("scale_out", "nginx", &["nginx"]) else {
         eprintln!(
             "scale_out: SKIPPED: nginx is not installed and could not be installed \
              (apt-get install nginx); scale-out behind a load balancer was not tested"

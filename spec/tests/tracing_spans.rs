@@ -99,6 +99,16 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
 }
 
 impl Capture {
+    /// A capture behind `filter` (`RUST_LOG` syntax), the default subscriber of this thread
+    /// until the guard is dropped.
+    fn install(filter: &str) -> (Capture, tracing::subscriber::DefaultGuard) {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new(filter))
+            .with(capture.clone());
+        (capture, tracing::subscriber::set_default(subscriber))
+    }
+
     fn seen(&self) -> Vec<Seen> {
         self.0
             .lock()
@@ -152,11 +162,7 @@ fn spans_of(seen: &[Seen], role: &str, session: &str) -> Vec<u64> {
 
 #[tokio::test(start_paused = true)]
 async fn each_session_has_one_span_holding_its_transitions() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(EnvFilter::new("statebound_river=info"))
-        .with(capture.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::install("statebound_river=info");
     let (server, client) = setup(ProtocolVersion::ALL.to_vec());
     echo(&client).await;
     let first = server.session_id("span-client").unwrap();
@@ -236,11 +242,7 @@ async fn each_session_has_one_span_holding_its_transitions() {
 
 #[tokio::test(start_paused = true)]
 async fn the_filter_keeps_warnings_and_drops_transitions() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(EnvFilter::new("statebound_river=warn"))
-        .with(capture.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::install("statebound_river=warn");
     let (_server, client) = setup(vec![ProtocolVersion::V1_1]);
     client
         .rpc::<_, Msg>("test", "echo", &Msg { msg: "x".into() })

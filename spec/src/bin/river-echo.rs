@@ -48,6 +48,11 @@ struct Args {
     drain_timeout: Duration,
 }
 
+fn address(flag: &str, addr: &str) -> Result<SocketAddr, String> {
+    addr.parse::<SocketAddr>()
+        .map_err(|e| format!("{flag} {addr}: {e}"))
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut listen = None;
     let mut codec = CodecMode::Auto;
@@ -60,13 +65,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--listen" => {
-                let addr = value()?;
-                listen = Some(
-                    addr.parse::<SocketAddr>()
-                        .map_err(|e| format!("--listen {addr}: {e}"))?,
-                );
-            }
+            "--listen" => listen = Some(address(&flag, &value()?)?),
             "--codec" => {
                 codec = match value()?.as_str() {
                     "json" => CodecMode::Fixed(CodecKind::Json),
@@ -96,13 +95,7 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--reject-count: {e}"))?,
                 );
             }
-            "--metrics" => {
-                let addr = value()?;
-                metrics = Some(
-                    addr.parse::<SocketAddr>()
-                        .map_err(|e| format!("--metrics {addr}: {e}"))?,
-                );
-            }
+            "--metrics" => metrics = Some(address(&flag, &value()?)?),
             "--drain-timeout" => {
                 let secs = value()?
                     .parse::<f64>()

@@ -185,20 +185,19 @@ impl Peer {
 
     /// Stdout so far, line by line.
     pub(crate) fn stdout(&self) -> Vec<String> {
-        self.lock_captured()
-            .lines
-            .iter()
-            .filter(|(pipe, _)| *pipe == Pipe::Out)
-            .map(|(_, line)| line.clone())
-            .collect()
+        self.lines(Pipe::Out)
     }
 
     /// Stderr so far, line by line.
     pub(crate) fn stderr(&self) -> Vec<String> {
+        self.lines(Pipe::Err)
+    }
+
+    fn lines(&self, which: Pipe) -> Vec<String> {
         self.lock_captured()
             .lines
             .iter()
-            .filter(|(pipe, _)| *pipe == Pipe::Err)
+            .filter(|(pipe, _)| *pipe == which)
             .map(|(_, line)| line.clone())
             .collect()
     }
@@ -442,6 +441,32 @@ pub(crate) async fn river_echo(args: &[&str]) -> (Peer, SocketAddr) {
         .parse()
         .unwrap_or_else(|e| Cast(vec![&peer]).fail(&format!("bad address in {line:?}: {e}")));
     (peer, addr)
+}
+
+/// Starts River's Python v1.1 server (`v1_server.py`) and waits for its address.
+pub(crate) async fn python_v1_server(server_id: &str) -> (Peer, SocketAddr) {
+    let py = Peer::python_script(
+        "v1_server.py",
+        [
+            "--server-id",
+            server_id,
+            "--heartbeat-ms",
+            "500",
+            "--timeout",
+            "90",
+        ],
+    );
+    let Some(line) = py
+        .wait_for_stdout(Duration::from_secs(20), |l| l.starts_with("listening on "))
+        .await
+    else {
+        Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`")
+    };
+    let addr = line["listening on ".len()..].trim().to_owned();
+    match addr.parse() {
+        Ok(addr) => (py, addr),
+        Err(e) => Cast(vec![&py]).fail(&format!("bad address {addr}: {e}")),
+    }
 }
 
 /// A websocket URL for `addr`.
