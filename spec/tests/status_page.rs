@@ -247,6 +247,7 @@ async fn the_page_follows_sessions_as_they_connect_drop_and_resume() {
         .wait_for("document.getElementById('live').textContent", json!("live"))
         .await;
     browser.wait_for(&count("Connected"), json!("0")).await;
+    assert_offline(&mut browser, http).await;
 
     // Two clients connect.
     let online = Arc::new(AtomicBool::new(true));
@@ -299,7 +300,34 @@ async fn the_page_follows_sessions_as_they_connect_drop_and_resume() {
         .await;
     assert_ne!(seq_ack, json!("0 / 0"), "seq/ack shown: {seq_ack}");
 
-    let png = browser.screenshot().await;
+    save_screenshot(&browser.screenshot().await);
+}
+
+/// Everything the page loaded came from the status server itself.
+async fn assert_offline(browser: &mut Browser, http: SocketAddr) {
+    let loaded = browser
+        .eval("performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
+        .await;
+    let own = format!("http://{http}/");
+    for url in loaded.as_array().unwrap() {
+        let url = url.as_str().unwrap();
+        assert!(
+            url.starts_with(&own),
+            "the page loaded {url} from elsewhere"
+        );
+    }
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('script[src], link[href], img[src]').length")
+            .await,
+        json!(0),
+        "no external script, style sheet or image"
+    );
+}
+
+/// Writes the screenshot to `docs/` with `UPDATE_SCREENSHOT=1`, beside the test binaries
+/// otherwise.
+fn save_screenshot(png: &[u8]) {
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     let out = if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/status-page.png")
