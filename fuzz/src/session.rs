@@ -308,6 +308,7 @@ impl Harness {
                     self.driver.dialed(&handle, Ok(Box::new(ours)));
                 }
             }
+            Output::BuildMetadata(handle) => self.driver.metadata_built(&handle, Ok(None)),
             Output::HandshakeRequest(parsed) => match decide(&parsed.request, None, true) {
                 Decision::Reject { rejection, .. } => self.driver.reject(&rejection),
                 Decision::New { .. } | Decision::Resume => self.driver.accept(&parsed),

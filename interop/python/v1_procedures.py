@@ -1,9 +1,10 @@
-"""v1.1 client (`replit_river.client`): rpc `test.echo` and stream `test.echoStream`.
+"""v1.1 client (`replit_river.client`): rpc `test.echo`, stream `test.echoStream` and upload
+`test.concat`, the stream and upload with the init `{}`, and an upload with no requests.
 
 The v1.1 client sends an init message only when `init` is truthy (`if init and
-init_serializer`): with `{}` it would open the stream with the first request instead. The
-stream here passes a truthy stand-in that serializes to `{}`, so the server sees the init {}
-that the procedure expects, then each request.
+init_serializer`): with `{}` it opens the stream with its first request instead, and an upload
+with no requests with its close. The server must take those as a request and a close, not as
+the init.
 """
 
 from datetime import timedelta
@@ -23,14 +24,6 @@ from replit_river.client import Client
 from replit_river.error_schema import RiverError
 
 SERVICE = "test"
-
-
-class EmptyInit:
-    """Truthy, unlike `{}`; serialized as `{}`."""
-
-
-def empty_init(_: EmptyInit) -> dict:
-    return {}
 
 
 async def requests(messages):
@@ -62,13 +55,26 @@ async def main(args) -> None:
         sent = ["x", "y", "z"]
         got_stream = []
         async for item in client.send_stream(
-            SERVICE, "echoStream", EmptyInit(), requests(sent), empty_init, identity,
-            identity, river_error,
+            SERVICE, "echoStream", {}, requests(sent), identity, identity, identity,
+            river_error,
         ):
             check(not isinstance(item, RiverError), f"echoStream yielded an error {item!r}")
             got_stream.append(item)
         emit("stream", procedure="echoStream", responses=got_stream)
         check(got_stream == [{"msg": m} for m in sent], f"echoStream answered {got_stream!r}")
+
+        parts = ["abc", "def"]
+        got_upload = await client.send_upload(
+            SERVICE, "concat", {}, requests(parts), identity, identity, identity, river_error,
+        )
+        emit("upload", procedure="concat", response=got_upload)
+        check(got_upload == {"msg": "abcdef"}, f"concat answered {got_upload!r}")
+
+        got_empty = await client.send_upload(
+            SERVICE, "concat", {}, requests([]), identity, identity, identity, river_error,
+        )
+        emit("empty_upload", procedure="concat", response=got_empty)
+        check(got_empty == {"msg": ""}, f"concat of nothing answered {got_empty!r}")
         check(
             client._transport._sessions.get(SERVER_ID) is session, "the session was replaced"
         )

@@ -53,6 +53,7 @@ fn context(from: &str, to: &str, counters: &Counters) -> SessionContext {
             seq: u64::from(b.seq),
             id: String::new(),
             frame: bytes::Bytes::new(),
+            bytes_through: 0,
         })
         .collect();
     ctx

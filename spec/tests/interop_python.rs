@@ -615,9 +615,11 @@ async fn v1_client_handshakes_and_stays_alive() {
     );
 }
 
-/// The v1.1 client calls rpc `echo` and stream `echoStream` on river-echo.
+/// The v1.1 client calls rpc `echo`, stream `echoStream` and upload `concat` (twice, the second
+/// time with no requests) on river-echo, the stream and uploads with the init `{}`, which that
+/// client leaves out: each call opens with its first request, or its close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v1_client_rpc_and_stream() {
+async fn v1_client_rpc_stream_and_upload_with_empty_inits() {
     let (echo, addr) = river_echo(&["--codec", "msgpack"]).await;
     let py = Peer::python_script(
         "v1_procedures.py",
@@ -632,7 +634,7 @@ async fn v1_client_rpc_and_stream() {
     );
     let cast = Cast(vec![&echo, &py]);
     cast.expect_success(&py, SCRIPT_LIMIT).await;
-    for event in ["rpc", "stream", "same_session"] {
+    for event in ["rpc", "stream", "upload", "empty_upload", "same_session"] {
         cast.check(py.event(event).is_some(), || format!("no `{event}` event"));
     }
 }

@@ -15,7 +15,12 @@
 //! Beyond the checklist, River's router rules: cancels (`client_cancels_a_stream`,
 //! `client_cancels_an_upload`), handler failures (`panicking_handlers_are_uncaught_errors`,
 //! `handler_errors_keep_their_code`), invalid requests (`requests_that_do_not_fit_are_invalid`,
-//! `raw_invalid_requests_are_cancels`), and the wire shapes of each kind in v2.0 and v1.1
+//! `raw_invalid_requests_are_cancels`), v1.1 streams and uploads opened without their init
+//! (`v1_1_streams_and_uploads_may_open_with_a_request`, `v2_streams_always_open_with_their_init`),
+//! streams the server cancelled (`server_cancelled_streams_are_remembered`), backpressure at
+//! the procedure API (`responses_report_backpressure_and_wait_for_drain`,
+//! `requests_report_backpressure_and_wait_for_drain`),
+//! and the wire shapes of each kind in v2.0 and v1.1
 //! (`wire_rpc`, `wire_stream`, `wire_upload`, `wire_subscription`), read from the frames
 //! themselves.
 //!
@@ -41,7 +46,9 @@ use router_support::{
 };
 use serde_json::{Value as Json, json};
 use statebound_river::echo_service::{Count, CountdownInit, Empty, FailInit, Msg};
-use statebound_river::router::{RequestWriter, ResponseStream, RiverError, UploadResult, codes};
+use statebound_river::router::{
+    CANCELLED_STREAMS_REMEMBERED, RequestWriter, ResponseStream, RiverError, UploadResult, codes,
+};
 use statebound_river::transport::TransportEvent;
 use statebound_river::wire::{CodecKind, PartialMessage, ProtocolVersion, TransportMessage};
 use tokio::time::{Instant, sleep};
@@ -1307,6 +1314,363 @@ fn summary(got: &[Arc<TransportMessage>]) -> Vec<(u32, Json)> {
         .collect()
 }
 
+// ----- streams the server cancelled ----------------------------------------------------------
+
+/// Sends `msgs` through the client transport and returns what the server sent within a second
+/// on their streams, as `(stream, flags, payload)` with error results shortened.
+async fn answers_to(rig: &Rig, msgs: Vec<PartialMessage>) -> Vec<(String, u32, Json)> {
+    let transport = rig.transport();
+    let mut events = transport.subscribe();
+    let streams: Vec<String> = msgs.iter().map(|m| m.stream_id.clone()).collect();
+    for m in msgs {
+        transport.send(SERVER, m).await.expect("sent");
+    }
+    sleep(Duration::from_secs(1)).await;
+    let mut got = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let TransportEvent::Message { msg, .. } = event
+            && streams.contains(&msg.stream_id)
+        {
+            let (flags, payload) = summary(std::slice::from_ref(&msg)).remove(0);
+            got.push((msg.stream_id.clone(), flags, payload));
+        }
+    }
+    got
+}
+
+async fn server_cancelled_streams_are_remembered(codec: CodecKind) {
+    // River's TypeScript server remembers the last 200 streams it cancelled for each client
+    // (router/server.ts, serverCancelledStreams) and drops later frames on them quietly: the
+    // client may have sent them before it saw the cancel.
+    let rig = Rig::new(codec);
+    let invalid = json!({"ok": false, "code": "INVALID_REQUEST"});
+    let late = json!({"msg": "late"});
+    let close = json!({"type": "CLOSE"});
+    let cancels = [
+        (
+            "a request that does not fit",
+            vec![
+                raw_open("c-bad", "probe", "echo", 2, &json!({})),
+                raw("c-bad", 0, &json!({"msg": 5})),
+            ],
+        ),
+        (
+            "an unknown procedure",
+            vec![raw_open("c-unknown", "probe", "nope", 2, &json!({}))],
+        ),
+        (
+            "a panicking handler",
+            vec![raw_open("c-panics", "probe", "panicsStream", 2, &json!({}))],
+        ),
+        (
+            "a request to an rpc",
+            vec![
+                raw_open("c-rpc", "probe", "hang", 2, &json!({})),
+                raw("c-rpc", 0, &json!({})),
+            ],
+        ),
+        (
+            "a frame on a stream never opened",
+            vec![raw("c-stray", 0, &late)],
+        ),
+    ];
+    let mut first = Vec::new();
+    let mut later = Vec::new();
+    for (what, msgs) in cancels {
+        let id = msgs[0].stream_id.clone();
+        first.push((what, raw_summary(&rig, msgs).await.len()));
+        let after = answers_to(
+            &rig,
+            vec![raw(&id, 0, &late), raw(&id, 0, &late), raw(&id, 8, &close)],
+        )
+        .await;
+        later.push((what, after));
+    }
+    // Opening a remembered stream again is dropped too: no handler starts.
+    let reopened = answers_to(
+        &rig,
+        vec![raw_open("c-bad", "probe", "echo", 2, &json!({}))],
+    )
+    .await;
+    assert_eq!(
+        (first, later, reopened, rig.probe.started()),
+        (
+            vec![
+                ("a request that does not fit", 1),
+                ("an unknown procedure", 1),
+                ("a panicking handler", 1),
+                ("a request to an rpc", 1),
+                ("a frame on a stream never opened", 1),
+            ],
+            vec![
+                ("a request that does not fit", vec![]),
+                ("an unknown procedure", vec![]),
+                ("a panicking handler", vec![]),
+                ("a request to an rpc", vec![]),
+                ("a frame on a stream never opened", vec![]),
+            ],
+            vec![],
+            2
+        ),
+        "(messages answering each cancelled call, answers to the frames sent on it after, \
+         answers to reopening the first, probe handlers started: echo and hang)"
+    );
+
+    // The set is bounded: once as many newer streams were cancelled, the oldest are forgotten
+    // and a frame on one is answered again.
+    let newer: Vec<PartialMessage> = (0..CANCELLED_STREAMS_REMEMBERED)
+        .map(|i| raw_open(&format!("n-{i}"), "probe", "nope", 2, &json!({})))
+        .collect();
+    let answered = answers_to(&rig, newer).await;
+    assert_eq!(answered.len(), CANCELLED_STREAMS_REMEMBERED);
+    // (The remembered one first: answering the forgotten one remembers it, in place of n-0.)
+    let remembered = answers_to(&rig, vec![raw("n-0", 0, &late)]).await;
+    let forgotten = answers_to(&rig, vec![raw("c-bad", 0, &late)]).await;
+    assert_eq!(
+        (forgotten, remembered),
+        (vec![("c-bad".to_owned(), 4, invalid)], vec![]),
+        "(a frame on the oldest cancelled stream, on the oldest of the newer ones)"
+    );
+    rig.no_calls_left().await;
+}
+
+both_codecs! {
+    server_cancelled_streams_are_remembered,
+}
+
+// ----- backpressure --------------------------------------------------------------------------
+
+/// The high-water mark of the backpressure scenarios.
+const MARK: usize = 8;
+
+/// Checks River's advisory backpressure in `log` (per write: whether it reported backpressure,
+/// and when it was written): writes follow each other at once until one reports backpressure,
+/// and the next comes later, once acknowledgements drained the buffer; no run of writes is
+/// longer than the mark. Returns how many times backpressure was reported.
+fn assert_paced(log: &[(bool, Duration)], what: &str) -> usize {
+    for (i, pair) in log.windows(2).enumerate() {
+        let ((pressed, at), (_, next_at)) = (pair[0], pair[1]);
+        if pressed {
+            assert!(
+                next_at > at,
+                "{what}: write {} did not wait: {log:?}",
+                i + 1
+            );
+        } else {
+            assert_eq!(next_at, at, "{what}: write {} waited: {log:?}", i + 1);
+        }
+    }
+    let runs: Vec<usize> = log
+        .split_inclusive(|(pressed, _)| *pressed)
+        .map(<[_]>::len)
+        .collect();
+    assert!(
+        runs.iter().all(|&run| run <= MARK),
+        "{what}: runs of writes {runs:?} exceed the mark"
+    );
+    log.iter().filter(|(pressed, _)| *pressed).count()
+}
+
+/// A rig with both sides' high-water mark at [`MARK`], connected, after an rpc: what each side
+/// sent before is acknowledged, or is by the next message of the other.
+async fn acknowledged_rig(codec: CodecKind) -> Rig {
+    let rig = Rig::with(Opts::new(codec).high_water_mark(MARK));
+    let answer: Msg = bounded(rig.client.rpc("test", "echo", &msg("first")))
+        .await
+        .unwrap();
+    assert_eq!(answer, msg("first"));
+    rig
+}
+
+async fn responses_report_backpressure_and_wait_for_drain(codec: CodecKind) {
+    // The server's send buffer drains only as the client acknowledges, which a client reading
+    // a subscription does with its heartbeats: the handler writes until a send reports the
+    // high-water mark, waits for `ready()`, and goes on.
+    let rig = acknowledged_rig(codec).await;
+    let mut flood = rig
+        .client
+        .subscribe::<_, Count>("probe", "flood", &Count { n: 20 })
+        .await
+        .unwrap();
+    let (items, error) = read_to_end(&mut flood).await;
+    assert_eq!(error, None);
+    assert_eq!(
+        items.iter().map(|c| c.n).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    let log = rig.probe.flood_log();
+    assert_eq!(log.len(), 20);
+    let waits = assert_paced(&log, "responses");
+    assert!(waits >= 2, "20 responses over a mark of {MARK}: {log:?}");
+    rig.no_calls_left().await;
+}
+
+async fn requests_report_backpressure_and_wait_for_drain(codec: CodecKind) {
+    // The client's send buffer drains only as the server acknowledges, which a server reading
+    // an upload does with its heartbeats.
+    let rig = acknowledged_rig(codec).await;
+    let (writer, result) = rig
+        .client
+        .upload::<_, Msg, Msg>("probe", "concat", &Empty {})
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut log = Vec::new();
+    let mut reported = Vec::new();
+    for i in 0..20 {
+        let written = bounded(writer.write(&msg(&format!("{i},")))).await.unwrap();
+        log.push((written.backpressured, start.elapsed()));
+        if written.backpressured {
+            let before = writer.is_backpressured();
+            bounded(writer.ready()).await;
+            reported.push((before, writer.is_backpressured()));
+        }
+    }
+    writer.close().await.unwrap();
+    let joined = (0..20).map(|i| i.to_string()).collect::<Vec<_>>().join(",") + ",";
+    assert_eq!(bounded(result).await.unwrap(), msg(&joined));
+    let waits = assert_paced(&log, "requests");
+    assert!(waits >= 2, "20 requests over a mark of {MARK}: {log:?}");
+    assert_eq!(
+        reported,
+        vec![(true, false); waits],
+        "(is_backpressured before ready(), after) at each report"
+    );
+    rig.no_calls_left().await;
+}
+
+both_codecs! {
+    responses_report_backpressure_and_wait_for_drain,
+    requests_report_backpressure_and_wait_for_drain,
+}
+
+// ----- v1.1 opening frames --------------------------------------------------------------------
+
+/// What the server answered on one raw call, as `(flags, payload)` with error results shortened.
+async fn raw_summary(rig: &Rig, msgs: Vec<PartialMessage>) -> Vec<(u32, Json)> {
+    summary(&raw_call(rig, msgs).await)
+}
+
+async fn v1_1_streams_and_uploads_may_open_with_a_request(codec: CodecKind) {
+    // River's Python v1.1 client leaves out an init of `{}`: its first request (or, with none,
+    // its close) opens the call. v1.1 bits: open 2, closed 4.
+    let rig = Rig::with(Opts::new(codec).version(ProtocolVersion::V1_1));
+    let m = |s: &str| json!({"msg": s});
+    let close = json!({"type": "CLOSE"});
+    let stream = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-stream", "test", "echoStream", 2, &m("x")),
+            raw("v1-stream", 0, &m("y")),
+            raw("v1-stream", 0, &m("z")),
+            raw("v1-stream", 4, &close),
+        ],
+    )
+    .await;
+    let upload = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-upload", "test", "concat", 2, &m("a")),
+            raw("v1-upload", 0, &m("b")),
+            raw("v1-upload", 4, &close),
+        ],
+    )
+    .await;
+    let empty_upload = raw_summary(
+        &rig,
+        vec![raw_open("v1-empty", "test", "concat", 6, &close)],
+    )
+    .await;
+    let one_request_upload = raw_summary(
+        &rig,
+        vec![raw_open("v1-one", "test", "concat", 6, &m("only"))],
+    )
+    .await;
+    // An init of `{}` that does not fit the requests is still the init.
+    let with_init = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-init", "test", "echoStream", 2, &json!({})),
+            raw("v1-init", 0, &m("y")),
+            raw("v1-init", 4, &close),
+        ],
+    )
+    .await;
+    // A procedure whose init takes `{}` and whose requests take anything: the opening payload
+    // is its first request, whatever it is.
+    let anything = raw_summary(
+        &rig,
+        vec![
+            raw_open("v1-any", "probe", "anything", 2, &json!({})),
+            raw("v1-any", 0, &json!({"a": 1})),
+            raw("v1-any", 4, &close),
+        ],
+    )
+    .await;
+    rig.no_calls_left().await;
+
+    let ok = |payload: Json| json!({"ok": true, "payload": payload});
+    assert_eq!(
+        (
+            stream,
+            upload,
+            empty_upload,
+            one_request_upload,
+            with_init,
+            anything
+        ),
+        (
+            vec![
+                (0, ok(m("x"))),
+                (0, ok(m("y"))),
+                (0, ok(m("z"))),
+                (4, close.clone())
+            ],
+            vec![(4, ok(m("ab")))],
+            vec![(4, ok(m("")))],
+            vec![(4, ok(m("only")))],
+            vec![(0, ok(m("y"))), (4, close.clone())],
+            vec![
+                (0, ok(json!({"n": 1}))),
+                (0, ok(json!({"n": 2}))),
+                (4, close.clone())
+            ],
+        ),
+        "(echoStream opened with x, concat opened with a, concat opened with its close, concat \
+         opened and closed with one request, echoStream opened with {{}}, anything opened with \
+         {{}})"
+    );
+    assert_eq!(rig.probe.requests(), [json!({}), json!({"a": 1})]);
+}
+
+async fn v2_streams_always_open_with_their_init(codec: CodecKind) {
+    // In v2.0 the opening payload is the init, even one that would fit a request.
+    let rig = Rig::new(codec);
+    let m = |s: &str| json!({"msg": s});
+    let got = raw_summary(
+        &rig,
+        vec![
+            raw_open("v2-stream", "test", "echoStream", 2, &m("x")),
+            raw("v2-stream", 0, &m("y")),
+            raw("v2-stream", 8, &json!({"type": "CLOSE"})),
+        ],
+    )
+    .await;
+    rig.no_calls_left().await;
+    assert_eq!(
+        got,
+        [
+            (0, json!({"ok": true, "payload": m("y")})),
+            (8, json!({"type": "CLOSE"}))
+        ]
+    );
+}
+
+both_codecs! {
+    v1_1_streams_and_uploads_may_open_with_a_request,
+    v2_streams_always_open_with_their_init,
+}
+
 // ----- wire shapes ---------------------------------------------------------------------------
 
 /// `(flags, payload)` of each frame in `frames`.
@@ -1609,7 +1973,8 @@ async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
     let (_, error) = read_to_end(&mut responses).await;
     let strict = error.map(|e| e.code);
 
-    // A handler that accepts any request must not receive the cancel as one.
+    // A handler that accepts any request must not receive the cancel as one. (Its init takes
+    // `{}` and its requests take anything, so in v1.1 the opening `{}` is its first request.)
     let (writer, mut responses) = rig
         .client
         .stream::<_, Json, Count>("probe", "anything", &json!({}))
@@ -1617,6 +1982,7 @@ async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
         .unwrap();
     writer.write(&json!({"a": 1})).await.unwrap();
     assert_eq!(next(&mut responses).await.unwrap().unwrap().n, 1);
+    assert_eq!(next(&mut responses).await.unwrap().unwrap().n, 2);
     writer.cancel().await.unwrap();
     let (items, error) = read_to_end(&mut responses).await;
     let lenient = error.map(|e| e.code);
@@ -1634,7 +2000,7 @@ async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
             Some("CANCEL"),
             Some("CANCEL"),
             vec![],
-            vec![json!({"a": 1})]
+            vec![json!({}), json!({"a": 1})]
         ),
         "(the strict reader's end, the lenient reader's end, what the lenient reader got after \
          cancelling, what the lenient handler received)"
@@ -1719,7 +2085,7 @@ async fn a_server_close_is_a_half_close(codec: CodecKind) {
     }
 
     assert_eq!(
-        (write, close, sent, summary(&answers)),
+        (write.map(|_| ()), close, sent, summary(&answers)),
         (
             Ok(()),
             Ok(()),

@@ -236,6 +236,7 @@ enum Ev {
     InvalidMessage,
     OtherError(ProtocolError),
     Dial,
+    BuildMetadata,
     HandshakeRequest,
     Ended(End),
 }
@@ -262,6 +263,7 @@ fn summarize(outputs: Vec<Output>) -> Vec<Ev> {
             Output::ProtocolError(ProtocolError::InvalidMessage(_)) => Ev::InvalidMessage,
             Output::ProtocolError(other) => Ev::OtherError(other),
             Output::Dial(_) => Ev::Dial,
+            Output::BuildMetadata(_) => Ev::BuildMetadata,
             Output::HandshakeRequest(_) => Ev::HandshakeRequest,
             Output::Ended(reason) => Ev::Ended(match reason {
                 EndReason::Retry(r) => End::Retry(r.code),
@@ -413,6 +415,7 @@ impl HandshakeValidator for Hook {
 
     fn validate<'a>(
         &'a self,
+        _from: &'a str,
         _metadata: Option<&'a Value>,
         previous: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>> {
@@ -653,7 +656,7 @@ async fn metadata_failing_the_schema_is_malformed_meta_and_validate_is_not_calle
     for metadata in bad {
         let mut req = request(V2_0, 0, 0);
         req.metadata = metadata;
-        let rejection = validate_metadata(Some(&hook), &req, None)
+        let rejection = validate_metadata(Some(&hook), "client", req.metadata.as_ref(), None)
             .await
             .unwrap_err();
         assert_eq!(rejection.code, MalformedHandshakeMeta, "{:?}", req.metadata);
@@ -670,9 +673,14 @@ async fn metadata_failing_the_schema_is_malformed_meta_and_validate_is_not_calle
         ))
         .unwrap();
     let parsed = next_request(&mut server).await;
-    let rejection = validate_metadata(Some(&hook), &parsed.request, None)
-        .await
-        .unwrap_err();
+    let rejection = validate_metadata(
+        Some(&hook),
+        "client",
+        parsed.request.metadata.as_ref(),
+        None,
+    )
+    .await
+    .unwrap_err();
     server.reject(&rejection);
     assert_eq!(
         summarize(server.take_outputs()),
@@ -691,11 +699,17 @@ async fn metadata_failing_the_schema_is_malformed_meta_and_validate_is_not_calle
 async fn metadata_fitting_the_schema_goes_to_validate() {
     let hook = Hook::new(Verdict::Accept);
     let req = request(V2_0, 0, 0).with_metadata(token("abc"));
-    assert_eq!(validate_metadata(Some(&hook), &req, None).await, Ok(()));
+    assert_eq!(
+        validate_metadata(Some(&hook), "client", req.metadata.as_ref(), None).await,
+        Ok(())
+    );
     assert_eq!(hook.calls(), (1, 1));
     // Without a validator there is nothing to check.
     let odd = request(V2_0, 0, 0).with_metadata(Value::from(7u8));
-    assert_eq!(validate_metadata(None, &odd, None).await, Ok(()));
+    assert_eq!(
+        validate_metadata(None, "client", odd.metadata.as_ref(), None).await,
+        Ok(())
+    );
 }
 
 /// protocol.md 4, step 5: the hook can reject with a code (`REJECTED_BY_CUSTOM_HANDLER`,
@@ -705,7 +719,7 @@ async fn validate_rejections_carry_their_code_to_the_client() {
     for code in [RejectedByCustomHandler, RejectedUnsupportedClient] {
         let hook = Hook::new(Verdict::Reject(code.clone()));
         let req = request(V2_0, 0, 0).with_metadata(token("abc"));
-        let rejection = validate_metadata(Some(&hook), &req, None)
+        let rejection = validate_metadata(Some(&hook), "client", req.metadata.as_ref(), None)
             .await
             .unwrap_err();
         assert_eq!(rejection, Rejection::new(code.clone(), "not this client"));
@@ -714,9 +728,14 @@ async fn validate_rejections_carry_their_code_to_the_client() {
             let (mut server, mut client_end) = pending(codec);
             client_end.send(request_frame(codec, &req)).unwrap();
             let parsed = next_request(&mut server).await;
-            let rejection = validate_metadata(Some(&hook), &parsed.request, None)
-                .await
-                .unwrap_err();
+            let rejection = validate_metadata(
+                Some(&hook),
+                "client",
+                parsed.request.metadata.as_ref(),
+                None,
+            )
+            .await
+            .unwrap_err();
             server.reject(&rejection);
             assert_eq!(
                 summarize(server.take_outputs()),
@@ -745,7 +764,7 @@ async fn validate_rejections_carry_their_code_to_the_client() {
 async fn a_validate_future_that_panics_rejects_by_custom_handler() {
     let hook = Hook::new(Verdict::PanicInFuture);
     let req = request(V2_0, 0, 0).with_metadata(token("abc"));
-    let rejection = validate_metadata(Some(&hook), &req, None)
+    let rejection = validate_metadata(Some(&hook), "client", req.metadata.as_ref(), None)
         .await
         .unwrap_err();
     assert_eq!(rejection.code, RejectedByCustomHandler);
@@ -758,7 +777,7 @@ async fn a_validate_future_that_panics_rejects_by_custom_handler() {
 async fn a_validate_that_panics_before_its_future_rejects_by_custom_handler() {
     let hook = Hook::new(Verdict::PanicBeforeFuture);
     let req = request(V2_0, 0, 0).with_metadata(token("abc"));
-    let rejection = validate_metadata(Some(&hook), &req, None)
+    let rejection = validate_metadata(Some(&hook), "client", req.metadata.as_ref(), None)
         .await
         .unwrap_err();
     assert_eq!(rejection.code, RejectedByCustomHandler);
@@ -774,9 +793,14 @@ async fn the_hook_sees_previous_metadata_on_reconnect() {
     let first = request(V2_0, 0, 0).with_metadata(token("first"));
     client_end.send(request_frame(codec, &first)).unwrap();
     let parsed = next_request(&mut server).await;
-    validate_metadata(Some(&hook), &parsed.request, None)
-        .await
-        .unwrap();
+    validate_metadata(
+        Some(&hook),
+        "client",
+        parsed.request.metadata.as_ref(),
+        None,
+    )
+    .await
+    .unwrap();
     server.accept(&parsed);
     assert_eq!(
         server.metadata(),
@@ -789,9 +813,14 @@ async fn the_hook_sees_previous_metadata_on_reconnect() {
     client_end2.send(request_frame(codec, &second)).unwrap();
     let parsed = next_request(&mut next).await;
     let previous = server.metadata().cloned();
-    validate_metadata(Some(&hook), &parsed.request, previous.as_ref())
-        .await
-        .unwrap();
+    validate_metadata(
+        Some(&hook),
+        "client",
+        parsed.request.metadata.as_ref(),
+        previous.as_ref(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         decide(&parsed.request, server.existing().as_ref(), true),
         Decision::Resume

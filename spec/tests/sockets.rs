@@ -12,15 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use statebound_river::session::{RetryOptions, SessionOptions};
+use statebound_river::session::{RetryOptions, SendError, SessionOptions};
 use statebound_river::transport::{
-    ClientOptions, ClientTransport, CodecMode, ServerOptions, ServerTransport, TransportEvent,
-    WsDialer, WsLimits,
+    ClientOptions, ClientTransport, CodecMode, ServerOptions, ServerTransport, TransportError,
+    TransportEvent, WsDialer, WsLimits,
 };
 use statebound_river::wire::{
-    Codec, CodecKind, ExpectedSessionState, HandshakeRequest, MessageHeader, PartialMessage,
-    ProtocolVersion,
+    Codec, CodecKind, DecodeBudget, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
+    HandshakeResponse, MessageHeader, PartialMessage, ProtocolVersion, TransportMessage, Value,
+    parse_handshake_response,
 };
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep};
 use tokio_tungstenite::tungstenite::Message;
@@ -274,4 +276,377 @@ async fn closing_a_server_closes_its_sockets() {
         sockets_on(addr.port()).1 == 0
     })
     .await;
+}
+
+// ----- hostile peers ------------------------------------------------------------------------
+
+type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn server_with(options: ServerOptions) -> (ServerTransport, SocketAddr) {
+    let server = ServerTransport::new("SERVER", options);
+    let addr = server.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (server, addr)
+}
+
+fn quick_options() -> ServerOptions {
+    ServerOptions {
+        session: quick_session(),
+        codec: CodecMode::Fixed(CodecKind::Json),
+        limits: quick_limits(),
+        upgrade_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    }
+}
+
+fn data(payload: Value) -> PartialMessage {
+    PartialMessage {
+        stream_id: "s".into(),
+        control_flags: 0,
+        service_name: None,
+        procedure_name: None,
+        tracing: None,
+        payload,
+    }
+}
+
+fn frame(msg: &TransportMessage) -> Message {
+    Message::Binary(CodecKind::Json.encode(msg).unwrap().into())
+}
+
+/// Sends a handshake for `session` as `client` on a new socket and returns the socket with the
+/// server's answer.
+async fn raw_handshake(
+    addr: SocketAddr,
+    client: &str,
+    session: &str,
+) -> (RawSocket, HandshakeResponse) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    let request = HandshakeRequest::new(
+        ProtocolVersion::V2_0,
+        session,
+        ExpectedSessionState::default(),
+    );
+    let msg = PartialMessage::handshake_request("hs", &request)
+        .into_message(MessageHeader::handshake("m1", client, "SERVER"));
+    ws.send(frame(&msg)).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("answered within 5 s")
+        .expect("a response")
+        .expect("readable");
+    let decoded = CodecKind::Json.decode(&answer.into_data()).unwrap();
+    (ws, parse_handshake_response(&decoded.payload).unwrap())
+}
+
+fn refusal(response: &HandshakeResponse) -> (&HandshakeErrorCode, &str) {
+    match response {
+        HandshakeResponse::Err { code, reason } => (code, reason.as_str()),
+        HandshakeResponse::Ok { .. } => panic!("expected a refusal, got {response:?}"),
+    }
+}
+
+/// Whether the server has closed `ws`: its next read ends, fails or is a close frame.
+async fn closed_by_server(ws: &mut RawSocket, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return false,
+            Ok(None | Some(Err(_) | Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// A well-behaved client on the same server still gets its messages through.
+async fn bystander_gets_through(server: &ServerTransport, addr: SocketAddr) {
+    let mut events = server.subscribe();
+    let client = ClientTransport::new(
+        "bystander",
+        Arc::new(WsDialer::fixed(format!("ws://{addr}"))),
+        ClientOptions {
+            session: quick_session(),
+            ..ClientOptions::default()
+        },
+    );
+    client.send("SERVER", data("hello".into())).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the bystander's message arrives within 5 s")
+            .expect("the server is open");
+        if let TransportEvent::Message { from, .. } = event
+            && from == "bystander"
+        {
+            break;
+        }
+    }
+    client.close().await;
+}
+
+/// A first frame larger than the handshake size limit closes the socket as soon as the limit
+/// is passed, long before the handshake timeout; so does a frame that only declares 99 MiB and
+/// sends part of it.
+#[tokio::test]
+async fn more_than_the_handshake_size_limit_before_a_handshake_closes_the_socket() {
+    let (server, addr) = server_with(ServerOptions {
+        session: SessionOptions {
+            handshake_timeout: Duration::from_secs(30),
+            ..quick_session()
+        },
+        ..quick_options()
+    })
+    .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    let _ = ws
+        .send(Message::Binary(vec![b' '; 1024 * 1024].into()))
+        .await;
+    assert!(
+        closed_by_server(&mut ws, Duration::from_secs(3)).await,
+        "a 1 MiB first frame closes the socket"
+    );
+
+    // A frame header for 99 MiB, then 256 KiB of its payload, written on the raw socket.
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    let tokio_tungstenite::MaybeTlsStream::Plain(mut tcp) = ws.into_inner() else {
+        unreachable!("a ws:// URL")
+    };
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(99u64 * 1024 * 1024).to_be_bytes());
+    header.extend_from_slice(&[0, 0, 0, 0]);
+    let _ = tcp.write_all(&header).await;
+    let _ = tcp.write_all(&vec![0u8; 256 * 1024]).await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the server closes a socket with a partial 99 MiB frame: {read:?}"
+    );
+    eventually(Duration::from_secs(3), "no socket left", || {
+        sockets_on(addr.port()).0 == 0
+    })
+    .await;
+    bystander_gets_through(&server, addr).await;
+    server.close().await;
+}
+
+/// A peer that upgrades and never sends its handshake loses its socket after the handshake
+/// timeout.
+#[tokio::test]
+async fn a_peer_that_upgrades_and_never_handshakes_loses_its_socket() {
+    let (server, addr) = quick_server().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut ws, Duration::from_secs(3)).await,
+        "closed after the 300 ms handshake timeout"
+    );
+    eventually(Duration::from_secs(3), "no socket left", || {
+        sockets_on(addr.port()).0 == 0
+    })
+    .await;
+    server.close().await;
+}
+
+/// Past `max_pending_connections`, a new TCP connection is closed at once; once the waiting
+/// ones are gone, connections are served again.
+#[tokio::test]
+async fn connections_past_the_pending_cap_are_closed_at_once() {
+    let (server, addr) = server_with(ServerOptions {
+        max_pending_connections: 2,
+        upgrade_timeout: Duration::from_secs(30),
+        ..quick_options()
+    })
+    .await;
+    let first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    eventually(Duration::from_secs(3), "two connections wait", || {
+        sockets_on(addr.port()).0 == 2
+    })
+    .await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 8];
+    let read = tokio::time::timeout(Duration::from_secs(3), third.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the third connection is closed at once: {read:?}"
+    );
+    drop((first, second, third));
+    eventually(
+        Duration::from_secs(3),
+        "the waiting connections are gone",
+        || sockets_on(addr.port()).0 == 0,
+    )
+    .await;
+    bystander_gets_through(&server, addr).await;
+    server.close().await;
+}
+
+/// Past `max_sessions`, a new session is refused with the retriable `SESSION_STATE_MISMATCH`,
+/// while resuming an existing session is still allowed.
+#[tokio::test]
+async fn sessions_past_the_cap_are_refused_and_resumes_are_not() {
+    let (server, addr) = server_with(ServerOptions {
+        max_sessions: 1,
+        ..quick_options()
+    })
+    .await;
+    let (first, response) = raw_handshake(addr, "one", "session-one").await;
+    assert!(
+        matches!(response, HandshakeResponse::Ok { .. }),
+        "{response:?}"
+    );
+    let (_second, response) = raw_handshake(addr, "two", "session-two").await;
+    let (code, reason) = refusal(&response);
+    assert_eq!(*code, HandshakeErrorCode::SessionStateMismatch);
+    assert!(reason.contains("maximum of 1 sessions"), "{reason}");
+    // The first client's connection drops; it resumes its session within the grace period.
+    drop(first);
+    let (_again, response) = raw_handshake(addr, "one", "session-one").await;
+    assert_eq!(
+        response,
+        HandshakeResponse::Ok {
+            session_id: "session-one".into()
+        }
+    );
+    server.close().await;
+}
+
+/// Client ids and session ids longer than 256 bytes are refused as `MALFORMED_HANDSHAKE`, and
+/// the refusal does not repeat them.
+#[tokio::test]
+async fn long_ids_are_refused_as_malformed_handshakes() {
+    let (server, addr) = quick_server().await;
+    let long = "x".repeat(300);
+    for (client, session, what) in [
+        (long.as_str(), "session", "client id"),
+        ("client", long.as_str(), "session id"),
+    ] {
+        let (_ws, response) = raw_handshake(addr, client, session).await;
+        let (code, reason) = refusal(&response);
+        assert_eq!(*code, HandshakeErrorCode::MalformedHandshake);
+        assert_eq!(
+            reason,
+            format!("the {what} is 300 bytes, over the 256-byte limit")
+        );
+    }
+    server.close().await;
+}
+
+/// A frame that would take more memory to decode than its budget ends its own session with a
+/// protocol error; other sessions go on.
+#[tokio::test]
+async fn a_frame_over_its_decode_budget_ends_only_its_session() {
+    let (server, addr) = server_with(ServerOptions {
+        session: SessionOptions {
+            decode_budget: DecodeBudget {
+                per_byte: 8,
+                floor: 64 * 1024,
+            },
+            // Reading a 1 MiB frame in a debug build may take longer than 200 ms of silence.
+            heartbeats_until_dead: 40,
+            ..quick_session()
+        },
+        ..quick_options()
+    })
+    .await;
+    let mut events = server.subscribe();
+    let (mut ws, response) = raw_handshake(addr, "hostile", "session-hostile").await;
+    assert!(matches!(response, HandshakeResponse::Ok { .. }));
+    let zeros: Vec<Value> = vec![Value::Int(0); 512 * 1024];
+    let msg = data(Value::Array(zeros)).into_message(MessageHeader {
+        id: "big".into(),
+        from: "hostile".into(),
+        to: "SERVER".into(),
+        seq: 0,
+        ack: 0,
+    });
+    ws.send(frame(&msg)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reason = loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a protocol error within 5 s")
+            .expect("the server is open");
+        if let TransportEvent::ProtocolError { error, .. } = event {
+            break format!("{error:?}");
+        }
+    };
+    assert!(reason.contains("decode budget"), "{reason}");
+    assert!(closed_by_server(&mut ws, Duration::from_secs(3)).await);
+    bystander_gets_through(&server, addr).await;
+    server.close().await;
+}
+
+/// A peer that keeps its connection alive but never acknowledges anything: sends past the
+/// buffer's cap fail with `BufferFull`, and the session ends with a protocol error once the
+/// buffer has been full for the liveness timeout.
+#[tokio::test]
+async fn a_peer_that_never_acknowledges_ends_its_session() {
+    let (server, addr) = server_with(ServerOptions {
+        session: SessionOptions {
+            send_buffer_max_messages: 8,
+            ..quick_session()
+        },
+        ..quick_options()
+    })
+    .await;
+    let mut events = server.subscribe();
+    let (ws, response) = raw_handshake(addr, "stingy", "session-stingy").await;
+    assert!(matches!(response, HandshakeResponse::Ok { .. }));
+    let (mut sink, mut stream) = ws.split();
+    // The peer reads everything and sends a heartbeat every 50 ms, always with ack 0.
+    let keepalive = tokio::spawn(async move {
+        for seq in 0..200u64 {
+            let msg = PartialMessage::heartbeat().into_message(MessageHeader {
+                id: format!("hb{seq}"),
+                from: "stingy".into(),
+                to: "SERVER".into(),
+                seq,
+                ack: 0,
+            });
+            if sink.send(frame(&msg)).await.is_err() {
+                return;
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    let mut sent = 0;
+    let err = loop {
+        match server.send("stingy", data("data".into())).await {
+            Ok(_) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent <= 8, "the buffer holds at most 8 messages");
+    };
+    assert!(
+        matches!(
+            err,
+            TransportError::Send(SendError::BufferFull { messages: 8, .. })
+        ),
+        "{err:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reason = loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a protocol error within 5 s")
+            .expect("the server is open");
+        if let TransportEvent::ProtocolError { error, .. } = event {
+            break format!("{error:?}");
+        }
+    };
+    assert!(reason.contains("acknowledged none"), "{reason}");
+    keepalive.abort();
+    reader.abort();
+    server.close().await;
 }

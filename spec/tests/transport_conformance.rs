@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use statebound_river::session::{ProtocolError, Rejection, SessionOptions, SessionStatus};
 use statebound_river::transport::{
     ClientOptions, ClientTransport, CodecMode, ServerOptions, TransportError, TransportEvent,
+    metadata_fn,
 };
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::Instant;
@@ -255,7 +256,24 @@ async fn hundred_messages_survive_a_drop_at_55(cell: Cell) {
 /// Buffering in both directions while disconnected, while connecting and once reconnected:
 /// every message arrives once, in order.
 async fn buffering_both_ways_while_disconnected_connecting_and_reconnected(cell: Cell) {
-    let mut p = cell.pair().await;
+    // The phases take several round trips each while no connection is up; on a loaded machine
+    // over WebSocket that can outlast the cell's 800 ms grace, which this test is not about.
+    let session = SessionOptions {
+        session_disconnect_grace: std::time::Duration::from_secs(5),
+        ..cell.session_options()
+    };
+    let mut p = cell
+        .pair_with(
+            ServerOptions {
+                session: session.clone(),
+                ..cell.server_options()
+            },
+            ClientOptions {
+                session,
+                ..cell.client_options()
+            },
+        )
+        .await;
     let id = p.connect().await;
 
     let mut up = Vec::new();
@@ -941,7 +959,7 @@ async fn pair_with_metadata(
             ..cell.server_options()
         },
         ClientOptions {
-            metadata: Some(Arc::new(move |_| Some(metadata()))),
+            metadata: Some(metadata_fn(move |_| Some(metadata()))),
             ..cell.client_options()
         },
     )

@@ -1,7 +1,8 @@
 //! Transports facing failure and misbehaviour (`docs/conformance.md`, "Transports" and
 //! "Handshake"): closed transports,
 //! dials that fail (retriably or fatally), repeated `connect()`, and a hand-played client that
-//! sends garbage, a seq from the future, or an unknown protocol version.
+//! sends garbage, a seq from the future, an unknown protocol version, or a second frame before
+//! its handshake is answered.
 //!
 //! In-memory tests run on tokio's paused clock; WebSocket variants run on loopback on the wall
 //! clock with every wait bounded (see `transport_support`).
@@ -17,12 +18,13 @@ use statebound_river::transport::{
 };
 use statebound_river::wire::{
     Codec, CodecKind, ExpectedSessionState, HandshakeErrorCode, HandshakeRequest,
-    HandshakeResponse, PartialMessage, ProtocolVersion, parse_handshake_response,
+    HandshakeResponse, MessageHeader, PartialMessage, ProtocolVersion, parse_handshake_response,
 };
+use tokio::time::Instant;
 use transport_support::{
-    CLIENT, Cell, Events, FailingDialer, Net, RawEvent, RawPeer, SERVER, entered, eventually,
-    handshake_failed, is_message, is_protocol_error, is_retries_exceeded, left, raw_frame, status,
-    text,
+    CLIENT, Cell, Events, FailingDialer, Net, RawEvent, RawPeer, SERVER, TestValidator, Verdict,
+    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
+    left, raw_frame, status, text,
 };
 
 // ----- closed transports ---------------------------------------------------------------------
@@ -208,6 +210,23 @@ fn response(codec: CodecKind, frame: &[u8]) -> HandshakeResponse {
     parse_handshake_response(&msg.payload).expect("a handshake response")
 }
 
+/// A raw client that handshakes for the session `raw-session` (counters at 0) and is accepted.
+async fn raw_session(cell: Cell, server: &ServerTransport, addr: Option<SocketAddr>) -> RawPeer {
+    let codec = cell.codec;
+    let mut peer = RawPeer::connect(server, addr).await;
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    let RawEvent::Frame(frame) = peer.next(cell.patience()).await else {
+        panic!("the server answers the handshake")
+    };
+    assert_eq!(
+        response(codec, &frame),
+        HandshakeResponse::Ok {
+            session_id: "raw-session".into()
+        }
+    );
+    peer
+}
+
 /// Garbage as a first frame: the connection is closed without an answer, no session is made,
 /// and the server reports exactly one `handshake_failed` (`MALFORMED_HANDSHAKE`).
 async fn garbage_first_frame(cell: Cell, mode: CodecMode) {
@@ -270,17 +289,7 @@ async fn garbage_first_frame_over_websocket() {
 async fn seq_from_the_future(cell: Cell) {
     let codec = cell.codec;
     let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
-    let mut peer = RawPeer::connect(&server, addr).await;
-    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
-    let RawEvent::Frame(frame) = peer.next(cell.patience()).await else {
-        panic!("the server answers the handshake")
-    };
-    assert_eq!(
-        response(codec, &frame),
-        HandshakeResponse::Ok {
-            session_id: "raw-session".into()
-        }
-    );
+    let mut peer = raw_session(cell, &server, addr).await;
     events
         .until("the session", status(SessionStatus::Created))
         .await;
@@ -304,19 +313,7 @@ async fn seq_from_the_future(cell: Cell) {
     );
 
     // A new connection resumes the same session.
-    let mut again = RawPeer::connect(&server, addr).await;
-    again
-        .send(raw_handshake(codec, "v2.0", "raw-session"))
-        .await;
-    let RawEvent::Frame(frame) = again.next(cell.patience()).await else {
-        panic!("the server answers the second handshake")
-    };
-    assert_eq!(
-        response(codec, &frame),
-        HandshakeResponse::Ok {
-            session_id: "raw-session".into()
-        }
-    );
+    let _again = raw_session(cell, &server, addr).await;
     events
         .until("the session to resume", entered("Connected"))
         .await;
@@ -329,6 +326,59 @@ async fn seq_from_the_future(cell: Cell) {
         "the future frame is not delivered"
     );
     server.close().await;
+}
+
+/// A frame addressed to another id is counted and acknowledged, but dropped (as River's routers
+/// drop it): the session goes on, and the next frame is delivered.
+async fn frames_addressed_to_another_id_are_dropped(cell: Cell) {
+    let codec = cell.codec;
+    let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
+    let mut peer = RawPeer::connect(&server, addr).await;
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    let RawEvent::Frame(_) = peer.next(cell.patience()).await else {
+        panic!("the server answers the handshake")
+    };
+    let stray = text("for someone else").into_message(MessageHeader {
+        id: "raw-0".into(),
+        from: "raw".into(),
+        to: "ANOTHER-SERVER".into(),
+        seq: 0,
+        ack: 0,
+    });
+    peer.send(codec.encode(&stray).expect("the stray frame encodes"))
+        .await;
+    peer.send(raw_frame(codec, "raw", 1, 0, text("for us")))
+        .await;
+    let (_, msg) = events.messages(1).await.remove(0);
+    assert_eq!(msg, "for us");
+    cell.settle().await;
+    events.drain();
+    assert_eq!(
+        events.count(is_message),
+        1,
+        "the stray frame is not delivered"
+    );
+    assert_eq!(
+        events.count(is_protocol_error),
+        0,
+        "and is no protocol error"
+    );
+    assert_eq!(
+        events.count(left("Connected")),
+        0,
+        "the connection stays up"
+    );
+    server.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_addressed_to_another_id_are_dropped_json_memory() {
+    frames_addressed_to_another_id_are_dropped(Cell::new(CodecKind::Json, Net::Memory)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_addressed_to_another_id_are_dropped_msgpack_memory() {
+    frames_addressed_to_another_id_are_dropped(Cell::new(CodecKind::Msgpack, Net::Memory)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -351,6 +401,110 @@ async fn seq_from_the_future_msgpack_websocket() {
     seq_from_the_future(Cell::new(CodecKind::Msgpack, Net::Ws)).await;
 }
 
+/// Waits for the server to report `handshake_failed` with `code`, then checks that it was its
+/// only protocol error, that no session was made for the raw client, and that no connection is
+/// left.
+async fn refused_without_a_session(
+    cell: Cell,
+    events: &mut Events,
+    server: &ServerTransport,
+    code: HandshakeErrorCode,
+) {
+    events
+        .until(
+            "the server to report the failed handshake",
+            handshake_failed(code),
+        )
+        .await;
+    cell.settle().await;
+    events.drain();
+    assert_eq!(events.count(is_protocol_error), 1);
+    assert_eq!(events.count(status(SessionStatus::Created)), 0);
+    assert_eq!(server.connection_count(), 0);
+    assert_eq!(server.session_id("raw"), None);
+}
+
+/// A second frame on a pending connection, while its handshake is still being validated (the
+/// hook never answers): the connection is closed without a response, well before the handshake
+/// timeout, the server reports one `handshake_failed` (`MALFORMED_HANDSHAKE`), no session is
+/// made and the frame is not delivered. A later connection that waits for its answer is served.
+async fn a_second_frame_before_the_handshake_is_answered(cell: Cell) {
+    let codec = cell.codec;
+    let validator = TestValidator::new(None, Verdict::Hang);
+    let server = ServerTransport::new(
+        SERVER,
+        ServerOptions {
+            validator: Some(validator.clone()),
+            ..cell.server_options()
+        },
+    );
+    let mut events = Events::new("server", cell, server.subscribe());
+    let addr = match cell.net {
+        Net::Memory => None,
+        Net::Ws => Some(
+            server
+                .bind("127.0.0.1:0".parse().expect("an address"))
+                .await
+                .expect("bind a loopback port"),
+        ),
+    };
+    let mut peer = RawPeer::connect(&server, addr).await;
+    let start = Instant::now();
+    peer.send(raw_handshake(codec, "v2.0", "raw-session")).await;
+    eventually(cell, "the hook to be asked", || {
+        let asked = validator.calls().len();
+        async move { asked == 1 }
+    })
+    .await;
+    peer.send(raw_frame(codec, "raw", 0, 0, text("too early")))
+        .await;
+    let (frames, _) = peer.until_closed(cell.patience()).await;
+    let closed_after = start.elapsed();
+    assert!(frames.is_empty(), "no answer to either frame: {frames:?}");
+    let timeout = cell.session_options().handshake_timeout;
+    assert!(
+        closed_after < timeout,
+        "closed by the second frame after {closed_after:?}, not by the {timeout:?} timeout"
+    );
+    refused_without_a_session(
+        cell,
+        &mut events,
+        &server,
+        HandshakeErrorCode::MalformedHandshake,
+    )
+    .await;
+    assert_eq!(
+        events.count(is_message),
+        0,
+        "the early frame is not delivered"
+    );
+    server.close().await;
+
+    // Without a hook, a client that waits for the answer gets its session.
+    let (server, mut events, addr) = raw_server(cell, CodecMode::Fixed(codec)).await;
+    let mut peer = raw_session(cell, &server, addr).await;
+    peer.send(raw_frame(codec, "raw", 0, 0, text("in time")))
+        .await;
+    events.until("the message", is_message).await;
+    server.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_frame_before_the_handshake_is_answered_json_memory() {
+    a_second_frame_before_the_handshake_is_answered(Cell::new(CodecKind::Json, Net::Memory)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_frame_before_the_handshake_is_answered_msgpack_memory() {
+    a_second_frame_before_the_handshake_is_answered(Cell::new(CodecKind::Msgpack, Net::Memory))
+        .await;
+}
+
+#[tokio::test]
+async fn a_second_frame_before_the_handshake_is_answered_over_websocket() {
+    a_second_frame_before_the_handshake_is_answered(Cell::new(CodecKind::Msgpack, Net::Ws)).await;
+}
+
 /// Protocol version `v0` from a raw client: the server answers `PROTOCOL_VERSION_MISMATCH`,
 /// closes the connection, reports one `handshake_failed` with that code, and makes no session.
 async fn protocol_v0_raw(cell: Cell) {
@@ -368,18 +522,13 @@ async fn protocol_v0_raw(cell: Cell) {
         }
         ok @ HandshakeResponse::Ok { .. } => panic!("v0 was accepted: {ok:?}"),
     }
-    events
-        .until(
-            "the server to report it",
-            handshake_failed(HandshakeErrorCode::ProtocolVersionMismatch),
-        )
-        .await;
-    cell.settle().await;
-    events.drain();
-    assert_eq!(events.count(is_protocol_error), 1);
-    assert_eq!(events.count(status(SessionStatus::Created)), 0);
-    assert_eq!(server.connection_count(), 0);
-    assert_eq!(server.session_id("raw"), None);
+    refused_without_a_session(
+        cell,
+        &mut events,
+        &server,
+        HandshakeErrorCode::ProtocolVersionMismatch,
+    )
+    .await;
     server.close().await;
 }
 

@@ -3,7 +3,8 @@
 
 use expect_test::expect;
 use statebound_river::wire::{
-    Codec, CodecKind, DecodeError, JsonCodec, Map, MsgpackCodec, Tracing, TransportMessage, Value,
+    Codec, CodecKind, DecodeBudget, DecodeError, JsonCodec, Map, MsgpackCodec, Tracing,
+    TransportMessage, Value,
 };
 
 const CODECS: [CodecKind; 2] = [CodecKind::Json, CodecKind::Msgpack];
@@ -460,4 +461,215 @@ fn serde_impls_agree_with_the_codecs() {
     let back: TransportMessage = serde_json::from_slice(&via_serde).unwrap();
     assert_eq!(back, msg);
     assert!(serde_json::from_str::<TransportMessage>("[]").is_err());
+}
+
+/// Counts the bytes the process holds, and the most it held.
+#[global_allocator]
+static ALLOCATOR: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
+/// Runs `f` and returns what it returned with the most bytes held at once while it ran,
+/// beyond what was held before.
+fn peak<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let start = ALLOCATOR.current_usage();
+    ALLOCATOR.reset_peak_usage();
+    let result = f();
+    (result, ALLOCATOR.peak_usage().saturating_sub(start))
+}
+
+/// The allocator counts for the whole process, so a test that reads it runs alone: in a
+/// child process of this test binary that runs only `test`. True in the child, where the
+/// test's body goes on; false in the parent, once the child passed.
+fn alone(test: &str) -> bool {
+    const CHILD: &str = "STATEBOUND_TEST_ALONE";
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "{test} failed in its own process");
+    false
+}
+
+/// An envelope whose payload is the msgpack value `payload` (already encoded).
+fn msgpack_frame_around(payload: &[u8]) -> Vec<u8> {
+    let mut frame = MsgpackCodec.encode(&message(Value::Null)).unwrap();
+    // The payload is the envelope's last field and encodes as nil (0xc0): splice ours in.
+    assert_eq!(frame.pop(), Some(0xc0));
+    frame.extend_from_slice(payload);
+    frame
+}
+
+fn msgpack_array(len: u32, element: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xdd];
+    v.extend_from_slice(&len.to_be_bytes());
+    for _ in 0..len {
+        v.extend_from_slice(element);
+    }
+    v
+}
+
+fn json_frame_around(payload: &str) -> Vec<u8> {
+    let frame = String::from_utf8(JsonCodec.encode(&message(Value::Null)).unwrap()).unwrap();
+    frame
+        .replace("\"payload\":null", &format!("\"payload\":{payload}"))
+        .into_bytes()
+}
+
+/// Hostile frames of about 2 MiB: the values that cost most memory per byte.
+fn hostile_frames() -> Vec<(&'static str, CodecKind, Vec<u8>)> {
+    let n = 2 * 1024 * 1024;
+    let count = |per: usize| u32::try_from(n / per).unwrap();
+    let mut map = vec![0xdf];
+    map.extend_from_slice(&count(2).to_be_bytes());
+    for _ in 0..count(2) {
+        map.extend_from_slice(&[0xa0, 0xc0]);
+    }
+    vec![
+        (
+            "msgpack nils",
+            CodecKind::Msgpack,
+            msgpack_frame_around(&msgpack_array(count(1), &[0xc0])),
+        ),
+        (
+            "msgpack empty arrays",
+            CodecKind::Msgpack,
+            msgpack_frame_around(&msgpack_array(count(1), &[0x90])),
+        ),
+        (
+            "msgpack empty strings",
+            CodecKind::Msgpack,
+            msgpack_frame_around(&msgpack_array(count(1), &[0xa0])),
+        ),
+        (
+            "msgpack map of empty keys",
+            CodecKind::Msgpack,
+            msgpack_frame_around(&map),
+        ),
+        (
+            "json zeros",
+            CodecKind::Json,
+            json_frame_around(&format!("[{}0]", "0,".repeat(n / 2))),
+        ),
+        (
+            "json empty arrays",
+            CodecKind::Json,
+            json_frame_around(&format!("[{}[]]", "[],".repeat(n / 3))),
+        ),
+        (
+            "json empty strings",
+            CodecKind::Json,
+            json_frame_around(&format!("[{}\"\"]", "\"\",".repeat(n / 3))),
+        ),
+    ]
+}
+
+#[test]
+fn no_frame_takes_more_than_twice_its_budget() {
+    if !alone("no_frame_takes_more_than_twice_its_budget") {
+        return;
+    }
+    let budget = DecodeBudget::DEFAULT;
+    for (name, codec, frame) in hostile_frames() {
+        let limit = budget.for_frame(frame.len());
+        let (result, peak) = peak(|| codec.decode_within(&frame, budget));
+        println!(
+            "{name}: {} bytes, held at most {peak} ({}.{}x the frame), budget {limit}, {}",
+            frame.len(),
+            peak / frame.len(),
+            peak * 10 / frame.len() % 10,
+            if result.is_ok() { "decoded" } else { "refused" }
+        );
+        // Lists and maps briefly hold their old and new storage while they grow.
+        assert!(
+            peak <= 2 * limit,
+            "{name}: decoding {} bytes held {peak} bytes at once, budget {limit}",
+            frame.len()
+        );
+        match result {
+            Ok(_) | Err(DecodeError::OverBudget { .. }) => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn frames_past_their_budget_are_refused() {
+    let half = DecodeBudget {
+        per_byte: 16,
+        ..DecodeBudget::DEFAULT
+    };
+    for (name, codec, frame) in hostile_frames() {
+        // The default refuses maps of empty keys (56 bytes per byte); 16 per byte refuses
+        // every msgpack frame of one-byte values too.
+        let budget = if name.contains("map") {
+            DecodeBudget::DEFAULT
+        } else if codec == CodecKind::Msgpack {
+            half
+        } else {
+            continue;
+        };
+        let limit = budget.for_frame(frame.len());
+        let err = codec.decode_within(&frame, budget).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::OverBudget { limit: l } if l == limit),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("decoding the frame would take more than {limit} bytes (its decode budget)")
+        );
+        // Without a budget the same frame decodes.
+        assert!(
+            codec.decode_within(&frame, DecodeBudget::UNLIMITED).is_ok(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_frames_fit_the_budget() {
+    let record = map(&[
+        ("id", Value::from("user-1234")),
+        ("name", Value::from("Ada Lovelace")),
+        ("age", Value::Int(36)),
+        ("admin", Value::Bool(false)),
+    ]);
+    let payloads = [
+        ("a 10 MB string", Value::from("x".repeat(10 * 1024 * 1024))),
+        ("10 MB of bytes", Value::Bytes(vec![7; 10 * 1024 * 1024])),
+        ("100,000 records", Value::Array(vec![record; 100_000])),
+        (
+            "100,000 small integers",
+            Value::Array(vec![Value::Int(1); 100_000]),
+        ),
+    ];
+    for codec in CODECS {
+        for (name, payload) in &payloads {
+            let msg = message(payload.clone());
+            let frame = codec.encode(&msg).unwrap();
+            let decoded = codec
+                .decode(&frame)
+                .unwrap_or_else(|e| panic!("{codec} {name} ({} bytes): {e}", frame.len()));
+            assert_eq!(decoded, msg, "{codec} {name}");
+        }
+    }
+}
+
+#[test]
+fn every_frame_up_to_16_kib_fits_the_default_budget() {
+    // The costliest shape per byte: a map of one-byte keys and one-byte values.
+    let mut map = vec![0xde];
+    let entries: u16 = 8 * 1024 - 64;
+    map.extend_from_slice(&entries.to_be_bytes());
+    for _ in 0..entries {
+        map.extend_from_slice(&[0xa0, 0xc0]);
+    }
+    let frame = msgpack_frame_around(&map);
+    assert!(frame.len() <= 16 * 1024);
+    assert!(MsgpackCodec.decode(&frame).is_ok());
+    let nils = msgpack_frame_around(&msgpack_array(16 * 1024 - 64, &[0xc0]));
+    assert!(MsgpackCodec.decode(&nils).is_ok());
 }

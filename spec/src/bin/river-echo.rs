@@ -137,6 +137,7 @@ impl HandshakeValidator for Refuse {
 
     fn validate<'a>(
         &'a self,
+        _: &'a str,
         _: Option<&'a Value>,
         _: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>> {

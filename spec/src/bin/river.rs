@@ -216,10 +216,8 @@ fn client(target: &Target) -> Result<RiverClient, String> {
             codec,
             ..SessionOptions::default()
         },
-        metadata: metadata.map(|m| {
-            let f: statebound_river::transport::MetadataFn = Arc::new(move |_| Some(m.clone()));
-            f
-        }),
+        metadata: metadata
+            .map(|m| statebound_river::transport::metadata_fn(move |_| Some(m.clone()))),
         ..ClientOptions::default()
     };
     let transport =

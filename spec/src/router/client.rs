@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    RiverError, close_message, codes, err_result, from_payload, is_close_control, parse_result,
-    stream_message, to_payload,
+    RiverError, Written, close_message, codes, err_result, from_payload, is_close_control,
+    parse_result, stream_message, to_payload,
 };
 use crate::session::{SendError, generate_id};
 use crate::transport::{
@@ -678,11 +678,32 @@ impl<R> Drop for RequestWriter<R> {
     }
 }
 
+impl<R> RequestWriter<R> {
+    /// Whether the session's send buffer, with what is queued for it, is at or above its
+    /// high-water mark.
+    pub fn is_backpressured(&self) -> bool {
+        self.call
+            .client
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.info().is_backpressured())
+    }
+
+    /// Resolves once the session's send buffer is below its high-water mark (at once if it is,
+    /// or if the session is gone).
+    pub async fn ready(&self) {
+        if let Some(sender) = &self.call.client.sender {
+            sender.info().drained().await;
+        }
+    }
+}
+
 impl<R: Serialize> RequestWriter<R> {
-    /// Sends one request. Fails once the call has ended (its session ended, or the server
-    /// finished or cancelled it). While the session's send buffer is at its high-water mark,
-    /// waits for it to drain first.
-    pub async fn write(&self, request: &R) -> Result<(), RiverError> {
+    /// Sends one request, and reports whether the send buffer has reached its high-water mark
+    /// (River's advisory backpressure). Fails once the call has ended (its session ended, or the
+    /// server finished or cancelled it). While the session's send buffer is at its high-water
+    /// mark, waits for it to drain first, as [`ready`](Self::ready) does.
+    pub async fn write(&self, request: &R) -> Result<Written, RiverError> {
         if !self.call.state.can_write() {
             return Err(disconnected("the call has ended"));
         }
@@ -692,9 +713,7 @@ impl<R: Serialize> RequestWriter<R> {
                 format!("request does not encode: {e}"),
             )
         })?;
-        if let Some(sender) = &self.call.client.sender {
-            sender.info().drained().await;
-        }
+        self.ready().await;
         if !self.call.state.can_write() {
             return Err(disconnected("the call has ended"));
         }
@@ -707,7 +726,9 @@ impl<R: Serialize> RequestWriter<R> {
         let mut out = Outgoing::new(msg);
         out.session = self.call.session();
         match &self.call.client.sender {
-            Some(sender) if sender.push(out) => Ok(()),
+            Some(sender) if sender.push(out) => Ok(Written {
+                backpressured: sender.info().is_backpressured(),
+            }),
             _ => Err(disconnected("the transport is closed")),
         }
     }

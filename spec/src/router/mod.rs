@@ -7,6 +7,27 @@
 //! with the `StreamClosed` bit (payload `{"type":"CLOSE"}` when no data rides along); either side
 //! can abort with the `StreamCancel` bit. Responses are results: `{"ok":true,"payload":..}` or
 //! `{"ok":false,"payload":{"code":..,"message":..,"extras":..}}` (`extras` optional).
+//!
+//! # Order
+//!
+//! A server runs the handlers of one session on that session's task, and everything they send
+//! joins the session's one ordered queue of outgoing messages, so the order River's own
+//! TypeScript server gives (it runs handlers in arrival order) holds here too:
+//!
+//! - Handlers start in the order their opening frames arrive: each is first polled, in that
+//!   order, before any handler of a later call runs.
+//! - [`Responses::send`] never waits, and [`Responses`] is `Clone`, `Send` and `'static`: a
+//!   handler may keep another call's responses (a subscription's, in shared state) and push into
+//!   them. What it pushes into other calls of the session before it returns reaches the client
+//!   before its own result, and a subscription's first item, sent when its handler first runs,
+//!   comes before the answers to calls opened after it. (Pushes into calls of other sessions go
+//!   out on those sessions' connections, in the order they were pushed.)
+//! - Resends after a reconnect keep that order.
+//! - When a session ends, its calls are cancelled, and their handlers dropped, in the order they
+//!   were opened; on the client, they fail with `UNEXPECTED_DISCONNECT` in that order.
+//!
+//! `spec/tests/router_order.rs` checks this with a `kv` service shaped like the one of River's
+//! cross-language suite (`set` tells every `watch` of its key, then answers).
 
 pub(crate) mod client;
 mod server;
@@ -16,9 +37,25 @@ use core::fmt;
 /// Converts between a handler's types and payloads; see [`crate::wire::to_payload`].
 pub use crate::wire::{PayloadError, from_payload, to_payload};
 pub use client::{RequestWriter, ResponseStream, RiverClient, UploadResult};
-pub use server::{CallContext, Requests, Responses, RiverServer, Service, StreamClosed, serve};
+pub use server::{
+    CANCELLED_STREAMS_REMEMBERED, CallContext, Requests, Responses, RiverServer, Service,
+    StreamClosed, serve,
+};
 
 use crate::wire::{ControlFlags, Map, PartialMessage, ProtocolVersion, Value, close_payload};
+
+/// What a request or response written on a call reports: River's advisory backpressure.
+///
+/// The write was accepted either way. `backpressured` says that the session's send buffer,
+/// counting what is queued for it, is at or above its high-water mark
+/// ([`SessionOptions::send_buffer_high_water_mark`](crate::session::SessionOptions), 1024 by
+/// default) after this write: the writer should wait for `ready()` before writing more, as River's
+/// `Writable.write` returning `false` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The send buffer is at or above its high-water mark.
+    pub backpressured: bool,
+}
 
 /// River's error codes for failures of the protocol rather than of the procedure.
 pub mod codes {

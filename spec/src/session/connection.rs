@@ -93,6 +93,11 @@ pub trait Connection: Send + fmt::Debug + 'static {
     /// The next inbound event.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionEvent>;
 
+    /// The handshake is done: lifts the smaller limit on what the peer may send before it
+    /// (see [`ServerOptions::handshake_size_limit`](crate::transport::ServerOptions)).
+    /// Connections without such a limit ignore it.
+    fn lift_handshake_limit(&mut self) {}
+
     /// Test aid: while on, frames are accepted but not delivered in either direction, and the
     /// connection stays open (a "phantom disconnect"). Connections that cannot do this ignore it.
     fn set_phantom_disconnect(&self, on: bool) {

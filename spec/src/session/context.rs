@@ -20,6 +20,9 @@ pub struct BufferedFrame {
     /// The encoded frame, written again as is after a reconnect. Shared with the connection
     /// that writes it, so writing does not copy it.
     pub frame: Bytes,
+    /// The bytes of this frame and of every frame buffered before it, counted from an empty
+    /// buffer: differences between frames give the bytes between them.
+    pub bytes_through: u64,
 }
 
 /// River's inherited session properties: everything that survives a change of state.
@@ -48,6 +51,10 @@ pub struct SessionContext {
     pub grace_deadline: Option<Instant>,
     /// The handshake metadata the peer sent (server side), as last accepted.
     pub metadata: Option<Value>,
+    /// Since when the send buffer has been full with nothing acknowledged, if it is: a
+    /// connected peer that acknowledges nothing for the liveness timeout after that ends the
+    /// session.
+    pub full_since: Option<Instant>,
 }
 
 /// Why a message could not be sequenced. Either way it took no `seq`.
@@ -63,6 +70,17 @@ pub enum SequenceError {
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// The send buffer is at [`SessionOptions::send_buffer_max_messages`] or
+    /// [`SessionOptions::send_buffer_max_bytes`].
+    #[error(
+        "the send buffer is full: {messages} messages ({bytes} bytes) wait for the peer's acknowledgement"
+    )]
+    BufferFull {
+        /// Messages in the buffer.
+        messages: usize,
+        /// Their bytes.
+        bytes: u64,
     },
 }
 
@@ -106,6 +124,7 @@ impl SessionContext {
             options,
             grace_deadline: None,
             metadata: None,
+            full_since: None,
         }
     }
 
@@ -126,7 +145,7 @@ impl SessionContext {
         let id = generate_id();
         let outbound = Outbound::new(&msg, &id, (&self.from, &self.to), (self.seq, self.ack));
         let frame = self.codec.encode_outbound(&outbound)?;
-        self.buffer(id, frame)
+        self.buffer(id, frame, false)
     }
 
     /// Like [`sequence`](Self::sequence) for a heartbeat, which it builds without allocating
@@ -135,12 +154,34 @@ impl SessionContext {
         let id = generate_id();
         let outbound = Outbound::heartbeat(&id, (&self.from, &self.to), (self.seq, self.ack));
         let frame = self.codec.encode_outbound(&outbound)?;
-        self.buffer(id, frame)
+        self.buffer(id, frame, true)
+    }
+
+    /// The bytes of the frames in the send buffer.
+    pub fn buffered_bytes(&self) -> u64 {
+        match (self.send_buffer.front(), self.send_buffer.back()) {
+            (Some(first), Some(last)) => {
+                last.bytes_through - first.bytes_through + first.frame.len() as u64
+            }
+            _ => 0,
+        }
+    }
+
+    /// Whether the send buffer holds as many messages or bytes as it may.
+    pub fn is_full(&self) -> bool {
+        self.send_buffer.len() >= self.options.send_buffer_max_messages
+            || self.buffered_bytes() >= self.options.send_buffer_max_bytes
     }
 
     /// Takes the next `seq` for an encoded frame and appends it to the send buffer, unless it
-    /// is over the size limit.
-    fn buffer(&mut self, id: String, frame: Vec<u8>) -> Result<&BufferedFrame, SequenceError> {
+    /// is over the size limit or the buffer is full. A heartbeat (`exempt`) is buffered even
+    /// then: it carries the ack the peer needs and shows it this side is alive.
+    fn buffer(
+        &mut self,
+        id: String,
+        frame: Vec<u8>,
+        exempt: bool,
+    ) -> Result<&BufferedFrame, SequenceError> {
         let limit = self.options.max_message_size;
         if frame.len() > limit {
             return Err(SequenceError::TooLarge {
@@ -148,10 +189,19 @@ impl SessionContext {
                 limit,
             });
         }
+        if !exempt && self.is_full() {
+            self.full_since.get_or_insert_with(Instant::now);
+            return Err(SequenceError::BufferFull {
+                messages: self.send_buffer.len(),
+                bytes: self.buffered_bytes(),
+            });
+        }
         let index = self.send_buffer.len();
+        let before = self.send_buffer.back().map_or(0, |f| f.bytes_through);
         self.send_buffer.push_back(BufferedFrame {
             seq: self.seq,
             id,
+            bytes_through: before + frame.len() as u64,
             frame: Bytes::from(frame),
         });
         self.seq += 1;
@@ -174,6 +224,7 @@ impl SessionContext {
         }
         while self.send_buffer.front().is_some_and(|f| f.seq < msg.ack) {
             self.send_buffer.pop_front();
+            self.full_since = None;
         }
         self.ack = msg.seq + 1;
         Receipt::Accepted

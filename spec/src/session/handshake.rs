@@ -94,6 +94,9 @@ pub fn parse_request(
             return Err(reject(msg, HandshakeErrorCode::MalformedHandshake, reason));
         }
     };
+    if let Some(reason) = oversized(frame.len(), &msg, &request) {
+        return Err(reject(msg, HandshakeErrorCode::MalformedHandshake, reason));
+    }
     match request.version() {
         Ok(version) if accepted.contains(&version) => Ok(ParsedRequest {
             msg,
@@ -119,6 +122,30 @@ pub fn parse_request(
     }
 }
 
+/// The longest client id, session id or protocol version a handshake may carry, in bytes.
+/// River's ids are 12-character nanoids.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// The largest handshake frame accepted, in bytes (metadata included).
+pub const MAX_HANDSHAKE_BYTES: usize = 32 * 1024;
+
+/// Why a handshake is too large to accept, if it is.
+fn oversized(frame: usize, msg: &TransportMessage, request: &HandshakeRequest) -> Option<String> {
+    if frame > MAX_HANDSHAKE_BYTES {
+        return Some(format!(
+            "the handshake request is {frame} bytes, over the {MAX_HANDSHAKE_BYTES}-byte limit"
+        ));
+    }
+    [
+        ("client id", msg.from.len()),
+        ("session id", request.session_id.len()),
+        ("protocol version", request.protocol_version.len()),
+    ]
+    .into_iter()
+    .find(|(_, len)| *len > MAX_ID_BYTES)
+    .map(|(what, len)| format!("the {what} is {len} bytes, over the {MAX_ID_BYTES}-byte limit"))
+}
+
 /// A boxed future, as returned by [`HandshakeValidator::validate`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -128,26 +155,31 @@ pub trait HandshakeValidator: Send + Sync + 'static {
     /// [`validate`](Self::validate) is not called.
     fn check_schema(&self, metadata: Option<&Value>) -> Result<(), String>;
 
-    /// Step four: may this client connect? `previous` is the metadata accepted for this client
-    /// before, on a reconnect. A rejection should use `REJECTED_BY_CUSTOM_HANDLER` or
+    /// Step four: may the client `from` connect with `metadata`? `from` is the client id the
+    /// peer presented in its handshake: a validator that learns a principal from the metadata
+    /// (a token, say) should check that the principal may use this id, which binds the session
+    /// to it. `previous` is the metadata accepted for this client id before (on a reconnect,
+    /// or a rehandshake). A rejection should use `REJECTED_BY_CUSTOM_HANDLER` or
     /// `REJECTED_UNSUPPORTED_CLIENT`; a panic rejects with `REJECTED_BY_CUSTOM_HANDLER`.
     fn validate<'a>(
         &'a self,
+        from: &'a str,
         metadata: Option<&'a Value>,
         previous: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>>;
 }
 
-/// Steps three and four for `request`, with `validator` (if the server has one).
+/// Steps three and four for the metadata `metadata` of the client `from`, with `validator` (if
+/// the server has one).
 pub async fn validate_metadata(
     validator: Option<&dyn HandshakeValidator>,
-    request: &HandshakeRequest,
+    from: &str,
+    metadata: Option<&Value>,
     previous: Option<&Value>,
 ) -> Result<(), Rejection> {
     let Some(validator) = validator else {
         return Ok(());
     };
-    let metadata = request.metadata.as_ref();
     if let Err(e) = validator.check_schema(metadata) {
         return Err(Rejection::new(
             HandshakeErrorCode::MalformedHandshakeMeta,
@@ -156,7 +188,7 @@ pub async fn validate_metadata(
     }
     // The call itself runs inside the guarded future, so a hook that panics before returning
     // its future is caught too.
-    match AssertUnwindSafe(async move { validator.validate(metadata, previous).await })
+    match AssertUnwindSafe(async move { validator.validate(from, metadata, previous).await })
         .catch_unwind()
         .await
     {

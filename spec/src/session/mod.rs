@@ -18,7 +18,8 @@ pub use driver::{
     TimerKind,
 };
 pub use handshake::{
-    BoxFuture, ClientOutcome, Decision, ExistingSession, HandshakeValidator, ParsedRequest,
-    Rejection, RequestError, decide, evaluate_response, parse_request, validate_metadata,
+    BoxFuture, ClientOutcome, Decision, ExistingSession, HandshakeValidator, MAX_HANDSHAKE_BYTES,
+    MAX_ID_BYTES, ParsedRequest, Rejection, RequestError, decide, evaluate_response, parse_request,
+    validate_metadata,
 };
 pub use options::{RetryBudget, RetryOptions, SessionOptions};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::wire::CodecKind;
+use crate::wire::{CodecKind, DecodeBudget};
 
 /// Timing and sizing of one session (River's `SessionOptions`). `Default` gives River's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,17 @@ pub struct SessionOptions {
     pub enable_transparent_reconnects: bool,
     /// Messages in the send buffer at or above which sending reports backpressure (1024).
     pub send_buffer_high_water_mark: usize,
+    /// Most messages the send buffer holds (16,384). Past it, sending fails with
+    /// [`SendError::BufferFull`](crate::session::SendError::BufferFull) until the peer
+    /// acknowledges some; heartbeats are still sent. A connected peer that acknowledges nothing
+    /// for the liveness timeout while the buffer is full ends the session with a protocol
+    /// error.
+    pub send_buffer_max_messages: usize,
+    /// Most bytes of frames the send buffer holds (128 MiB), with the same effect as
+    /// [`send_buffer_max_messages`](Self::send_buffer_max_messages). A message is refused only
+    /// when the buffer is already at the limit, so one message of up to
+    /// [`max_message_size`](Self::max_message_size) always fits in an empty buffer.
+    pub send_buffer_max_bytes: u64,
     /// The codec frames are written with.
     pub codec: CodecKind,
     /// Silence after which a v1.1 session's connection is considered dead (10 s). v1.1 peers
@@ -35,6 +46,10 @@ pub struct SessionOptions {
     /// A larger message is refused when sent, so it can never wedge a session by being resent
     /// forever.
     pub max_message_size: usize,
+    /// How much memory decoding one inbound frame may take ([`DecodeBudget::DEFAULT`]: 32
+    /// bytes per byte of frame, at least 1 MiB). A frame over it is a protocol error that
+    /// ends the session, as an undecodable frame does.
+    pub decode_budget: DecodeBudget,
 }
 
 impl Default for SessionOptions {
@@ -47,9 +62,12 @@ impl Default for SessionOptions {
             handshake_timeout: Duration::from_secs(1),
             enable_transparent_reconnects: true,
             send_buffer_high_water_mark: 1024,
+            send_buffer_max_messages: 16 * 1024,
+            send_buffer_max_bytes: 128 * 1024 * 1024,
             codec: CodecKind::Json,
             max_message_size: 100 * 1024 * 1024,
             v1_liveness_timeout: Duration::from_secs(10),
+            decode_budget: DecodeBudget::DEFAULT,
         }
     }
 }

@@ -15,17 +15,35 @@ use super::dial::{DialError, Dialer};
 use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
-use super::task::{Dial, SessionTask, Shared, Side};
+use super::task::{Dial, MetadataBuild, SessionTask, Shared, Side};
 use super::{SessionSnapshot, TransportError, TransportEvent};
 use crate::metrics::Metrics;
 use crate::session::{
-    CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
+    BoxFuture, CloseCode, Connection, EndReason, RetryOptions, Sent, SessionContext, SessionDriver,
     SessionOptions, generate_id,
 };
 use crate::wire::{PartialMessage, ProtocolVersion, Value};
 
-/// Produces the handshake metadata for a server id, consulted before every attempt.
-pub type MetadataFn = Arc<dyn Fn(&str) -> Option<Value> + Send + Sync>;
+/// Why handshake metadata could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MetadataError(pub String);
+
+/// Builds the handshake metadata for a server id (River's `construct`), before every handshake:
+/// it may take its time (fetch a fresh token, say) and may fail. A failure ends the session
+/// with a `handshake_failed` protocol error; the next `connect` or send starts a new one. The
+/// handshake timeout counts the time it takes once the connection is up (see
+/// [`ClientOptions::eager_metadata`]).
+pub type MetadataFn =
+    Arc<dyn Fn(&str) -> BoxFuture<'static, Result<Option<Value>, MetadataError>> + Send + Sync>;
+
+/// A [`MetadataFn`] from a function that builds the metadata at once and cannot fail.
+pub fn metadata_fn(f: impl Fn(&str) -> Option<Value> + Send + Sync + 'static) -> MetadataFn {
+    Arc::new(move |to| {
+        let metadata = f(to);
+        Box::pin(async move { Ok(metadata) })
+    })
+}
 
 /// A client transport's settings.
 #[derive(Clone)]
@@ -40,6 +58,10 @@ pub struct ClientOptions {
     pub reconnect_on_connection_drop: bool,
     /// Handshake metadata, if the server wants some.
     pub metadata: Option<MetadataFn>,
+    /// Whether the metadata is built while the connection is dialled rather than once it is up
+    /// (false; River's `eager`): a slow build then overlaps the dial, but runs for every
+    /// attempt, including those that never connect.
+    pub eager_metadata: bool,
     /// Events each subscriber may have waiting before sessions wait for it to read
     /// ([`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
@@ -55,6 +77,7 @@ impl Default for ClientOptions {
             version: ProtocolVersion::V2_0,
             reconnect_on_connection_drop: true,
             metadata: None,
+            eager_metadata: false,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             metrics: None,
         }
@@ -72,6 +95,7 @@ impl std::fmt::Debug for ClientOptions {
                 &self.reconnect_on_connection_drop,
             )
             .field("metadata", &self.metadata.is_some())
+            .field("eager_metadata", &self.eager_metadata)
             .field("event_capacity", &self.event_capacity)
             .field("metrics", &self.metrics.is_some())
             .finish()
@@ -281,6 +305,7 @@ impl SessionTask {
         );
         let mut driver = SessionDriver::client(ctx, side.options.retry.clone());
         driver.set_reconnect(side.options.reconnect_on_connection_drop);
+        driver.set_await_metadata(side.options.metadata.is_some());
         self.driver = Some(driver);
         self.after_step();
     }
@@ -296,16 +321,51 @@ impl SessionTask {
     pub(super) fn client_dial(&mut self, owner: Handle) {
         let side = client_side(&self.shared);
         let to = self.peer.clone().unwrap_or_default();
-        if let Some(metadata) = &side.options.metadata
-            && let Some(driver) = self.driver.as_mut()
-        {
-            driver.set_metadata(metadata(&to));
-        }
+        // An eager build from an earlier attempt is replaced: each attempt builds afresh.
+        self.metadata_build = match &side.options.metadata {
+            Some(build) if side.options.eager_metadata => Some(MetadataBuild::new(build(&to))),
+            _ => None,
+        };
         let dialer = Arc::clone(&side.dialer);
         self.dial = Some(Dial {
             owner,
             fut: Box::pin(async move { dialer.dial(&to).await }),
         });
+    }
+
+    /// The connection `owner` is up and its handshake waits for the metadata: the build made
+    /// while dialling is handed to it, or one starts now.
+    pub(super) fn client_build_metadata(&mut self, owner: Handle) {
+        let side = client_side(&self.shared);
+        let Some(build_fn) = &side.options.metadata else {
+            // Only a client with a metadata function awaits it.
+            if let Some(driver) = self.driver.as_mut() {
+                driver.metadata_built(&owner, Ok(None));
+            }
+            self.after_step();
+            return;
+        };
+        let to = self.peer.clone().unwrap_or_default();
+        let build = self
+            .metadata_build
+            .get_or_insert_with(|| MetadataBuild::new(build_fn(&to)));
+        build.owner = Some(owner);
+    }
+
+    /// A metadata build finished for the handshake `owner`.
+    pub(super) fn client_metadata_built(
+        &mut self,
+        owner: &Handle,
+        result: Result<Option<Value>, MetadataError>,
+    ) {
+        if let Err(e) = &result {
+            let to = self.peer.as_deref().unwrap_or_default();
+            tracing::warn!(server = %to, error = %e, "could not build handshake metadata");
+        }
+        if let Some(driver) = self.driver.as_mut() {
+            driver.metadata_built(owner, result.map_err(|e| e.0));
+        }
+        self.after_step();
     }
 
     pub(super) fn client_dialed(
@@ -338,6 +398,7 @@ impl SessionTask {
     /// for the next `connect` or send.
     pub(super) fn client_session_ended(&mut self, reason: EndReason) {
         self.dial = None;
+        self.metadata_build = None;
         if self.closing {
             return;
         }

@@ -103,7 +103,12 @@ impl SessionSender {
 
     /// Queues a message without waiting for its outcome. `false` when the task is gone.
     pub(crate) fn push(&self, out: Outgoing) -> bool {
-        self.command(Command::Send(Box::new(out))).is_ok()
+        self.info.queue();
+        let pushed = self.command(Command::Send(Box::new(out))).is_ok();
+        if !pushed {
+            self.info.unqueue(1);
+        }
+        pushed
     }
 
     /// Sends `msg` (only on `session`, if given) and waits for the outcome.
@@ -119,7 +124,9 @@ impl SessionSender {
             reply: Some(reply),
             attach: None,
         };
+        self.info.queue();
         if self.command(Command::Send(Box::new(out))).is_err() {
+            self.info.unqueue(1);
             return Err(TransportError::Closed);
         }
         rx.await.map_err(|_| TransportError::Closed)?

@@ -29,10 +29,37 @@
 //!   in flight go out together with one flush. What has not been written yet is the unacknowledged
 //!   part of the send buffer, not a copy. The send buffer reports backpressure at its high-water
 //!   mark ([`SessionOptions::send_buffer_high_water_mark`](crate::session::SessionOptions)):
-//!   `send` says so in [`Sent::backpressured`](crate::session::Sent), and `wait_for_drain` waits.
+//!   `send` says so in [`Sent::backpressured`](crate::session::Sent), and `wait_for_drain` waits
+//!   (counting, besides the buffer, the messages pushed into the session's inbox and not yet
+//!   taken). The router's writers report the same mark ([`crate::router::Written`]).
 //! - **Connection buffers**: tungstenite reads 4 KiB at a time and gathers at most 8 KiB plus one
 //!   frame before writing ([`WsLimits`]); a frame larger than `max_message_size` closes the
 //!   connection.
+//! - **The send buffer** holds at most
+//!   [`SessionOptions::send_buffer_max_messages`](crate::session::SessionOptions) messages
+//!   (16,384) and `send_buffer_max_bytes` (128 MiB); past either, `send` fails with
+//!   [`SendError::BufferFull`](crate::session::SendError) and the message takes no `seq`
+//!   (heartbeats still go out). A connected peer that acknowledges nothing for the liveness
+//!   timeout while the buffer is full ends its session with a protocol error.
+//! - **Decoding** one frame may take at most its
+//!   [`DecodeBudget`](crate::wire::DecodeBudget) (32 bytes per byte of frame, at least 1 MiB);
+//!   a frame over it ends its session with a protocol error. Frames of 1 MiB or more are
+//!   decoded with `block_in_place` on a multi-threaded runtime, so the worker's other sessions
+//!   move to another thread meanwhile.
+//! - **Before a handshake** a server connection may receive at most
+//!   [`ServerOptions::handshake_size_limit`] bytes (64 KiB: the upgrade request and the
+//!   handshake frame); more closes the socket. The upgrade must finish within
+//!   [`ServerOptions::upgrade_timeout`] (10 s) and the handshake within the session's
+//!   `handshake_timeout` (1 s), or the socket is closed. Handshakes with a client id, session id
+//!   or protocol version over [`MAX_ID_BYTES`](crate::session::MAX_ID_BYTES) (256), or a frame
+//!   over [`MAX_HANDSHAKE_BYTES`](crate::session::MAX_HANDSHAKE_BYTES) (32 KiB), are refused as
+//!   `MALFORMED_HANDSHAKE`; what a peer sent is clipped to 64 bytes in errors and logs.
+//! - **Connections and sessions**: at most [`ServerOptions::max_pending_connections`] (1024)
+//!   connections wait for a handshake at once; one more is closed as soon as it is accepted.
+//!   At most [`ServerOptions::max_sessions`] (65,536) sessions are held; a handshake for one
+//!   more is refused with the retriable `SESSION_STATE_MISMATCH` (resumes are always allowed),
+//!   and each client id has one session. Accept errors (out of file descriptors) back off from
+//!   10 ms up to 1 s instead of spinning.
 //! - **Closing** a connection sends its close frame and waits at most
 //!   [`WsLimits::close_timeout`] for the peer's answer before dropping the socket; a dial that
 //!   outlives the connection timeout is cancelled and its socket closed; a TCP connection that
@@ -50,7 +77,7 @@ mod ws;
 
 use std::sync::Arc;
 
-pub use client::{ClientOptions, ClientTransport, MetadataFn};
+pub use client::{ClientOptions, ClientTransport, MetadataError, MetadataFn, metadata_fn};
 pub use dial::{DialError, Dialer, MemoryDialer, UrlFn, WsDialer};
 pub use events::DEFAULT_EVENT_CAPACITY;
 pub use server::{CodecMode, ServerOptions, ServerTransport};
@@ -147,4 +174,8 @@ pub enum TransportError {
     /// The session refused the message.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// The server already has [`ServerOptions::max_pending_connections`] connections waiting
+    /// for their handshake.
+    #[error("{0} connections are already waiting for their handshake")]
+    TooManyPending(usize),
 }

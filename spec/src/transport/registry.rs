@@ -3,7 +3,7 @@
 //! inbox and a few facts the task keeps up to date. Both transports answer their queries from
 //! here the same way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -22,6 +22,8 @@ pub(crate) struct SessionInfo {
     connected: AtomicBool,
     /// Messages in the send buffer.
     buffered: AtomicUsize,
+    /// Messages pushed into the inbox that the task has not yet counted in `buffered`.
+    queued: AtomicUsize,
     high_water_mark: AtomicUsize,
     /// Woken when `buffered` falls below the high-water mark or the session ends.
     drained: Notify,
@@ -66,25 +68,55 @@ impl SessionInfo {
         self.connected.store(on, Ordering::Relaxed);
     }
 
-    /// Records the send buffer's length, waking drain waiters when it falls below the mark.
-    pub(crate) fn set_buffered(&self, n: usize) {
-        let before = self.buffered.swap(n, Ordering::Release);
+    /// A message was pushed into the inbox.
+    pub(crate) fn queue(&self) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes back [`queue`](Self::queue) for messages the task will never see, or `taken` ones
+    /// it has now counted in the buffer.
+    pub(crate) fn unqueue(&self, taken: usize) {
+        if taken == 0 {
+            return;
+        }
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(taken))
+            });
+    }
+
+    /// Records the send buffer's length (`None`: unchanged) after the task took `taken` messages
+    /// from the inbox, waking drain waiters when the messages buffered and queued fall below the
+    /// mark. The buffer is updated first, so that meanwhile they are counted twice, never
+    /// missed.
+    pub(crate) fn set_buffered(&self, n: Option<usize>, taken: usize) {
+        let queued = self.queued.load(Ordering::Acquire);
+        let before = match n {
+            Some(n) => self.buffered.swap(n, Ordering::AcqRel),
+            None => self.buffered.load(Ordering::Acquire),
+        };
+        self.unqueue(taken);
         let mark = self.high_water_mark.load(Ordering::Relaxed);
-        if before >= mark && n < mark {
+        if before + queued >= mark && !self.is_backpressured() {
             self.drained.notify_waiters();
         }
     }
 
-    /// The session is gone: nothing is buffered for it any more.
+    /// The session is gone: nothing is buffered or queued for it any more.
     pub(crate) fn set_ended(&self) {
         self.set_connected(false);
         self.set_session_id(None);
         self.buffered.store(0, Ordering::Release);
+        self.queued.store(0, Ordering::Release);
         self.drained.notify_waiters();
     }
 
-    fn backpressured(&self) -> bool {
-        self.buffered.load(Ordering::Acquire) >= self.high_water_mark.load(Ordering::Relaxed)
+    /// Whether the messages in the send buffer and those pushed for it are at or above the
+    /// high-water mark.
+    pub(crate) fn is_backpressured(&self) -> bool {
+        let pending = self.buffered.load(Ordering::Acquire) + self.queued.load(Ordering::Acquire);
+        pending >= self.high_water_mark.load(Ordering::Relaxed)
     }
 
     /// Waits until the send buffer is below its high-water mark.
@@ -93,7 +125,7 @@ impl SessionInfo {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.backpressured() {
+            if !self.is_backpressured() {
                 return;
             }
             notified.await;
@@ -128,11 +160,30 @@ impl Drop for TaskGuard {
     }
 }
 
+/// How many ended sessions a server remembers (by client and session id), the oldest forgotten
+/// first.
+pub(crate) const ENDED_SESSIONS_REMEMBERED: usize = 8192;
+
+/// The ids of sessions a server ended, so that a handshake for one is refused instead of
+/// starting a new session under that id: a client that resumed it would resend calls the
+/// ended session already ran, and would miss what the ended session had buffered for it,
+/// without ever being told (RELIABILITY.md, "Random faults").
+#[derive(Debug, Default)]
+struct Ended {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+fn ended_key(client: &str, session: &str) -> String {
+    format!("{}:{client}{session}", client.len())
+}
+
 /// The sessions of one transport.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     sessions: Mutex<HashMap<String, Entry>>,
     pending: Mutex<HashMap<u64, Entry>>,
+    ended: Mutex<Ended>,
     next_task: AtomicU64,
     tasks: TaskCount,
     closed: AtomicBool,
@@ -170,6 +221,25 @@ impl Registry {
         }
     }
 
+    /// Remembers that the session `session` with `client` has ended.
+    pub(crate) fn remember_ended(&self, client: &str, session: &str) {
+        let key = ended_key(client, session);
+        let mut ended = lock(&self.ended);
+        if ended.set.insert(key.clone()) {
+            ended.order.push_back(key);
+            if ended.order.len() > ENDED_SESSIONS_REMEMBERED
+                && let Some(old) = ended.order.pop_front()
+            {
+                ended.set.remove(&old);
+            }
+        }
+    }
+
+    /// Whether the session `session` with `client` has ended (as far as it is remembered).
+    pub(crate) fn has_ended(&self, client: &str, session: &str) -> bool {
+        lock(&self.ended).set.contains(&ended_key(client, session))
+    }
+
     pub(crate) fn add_pending(&self, entry: Entry) {
         lock(&self.pending).insert(entry.task, entry);
     }
@@ -178,9 +248,12 @@ impl Registry {
         lock(&self.pending).remove(&task);
     }
 
+    /// Every task, in the order the tasks started, so what is sent to all of them (closing
+    /// above all) reaches them in an order that does not depend on hashing.
     fn all(&self) -> Vec<Entry> {
         let mut all: Vec<Entry> = lock(&self.sessions).values().cloned().collect();
         all.extend(lock(&self.pending).values().cloned());
+        all.sort_unstable_by_key(|e| e.task);
         all
     }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::command::Command;
@@ -26,7 +26,7 @@ use crate::session::{
     Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
 };
-use crate::wire::{CodecKind, PartialMessage, ProtocolVersion, Value};
+use crate::wire::{CodecKind, HandshakeErrorCode, PartialMessage, ProtocolVersion, Value};
 
 /// How a server picks the codec of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,24 @@ pub struct ServerOptions {
     /// Protocol versions clients may speak (v1.1 and v2.0).
     pub accepted_versions: Vec<ProtocolVersion>,
     /// How long a TCP connection may take to finish its WebSocket upgrade before it is
-    /// dropped (10 s).
+    /// dropped (10 s). From then on the session's `handshake_timeout` applies: a connection
+    /// without a handshake by then is closed.
     pub upgrade_timeout: Duration,
+    /// How many bytes a peer may send on a new socket before its handshake is accepted: the
+    /// upgrade request and the handshake frame together (64 KiB). More closes the socket, so
+    /// no connection holds more than this before it has a session; once the handshake is
+    /// accepted, frames up to [`WsLimits::max_message_size`] are read.
+    pub handshake_size_limit: usize,
+    /// How many connections may wait for their handshake at once, from TCP accept to the
+    /// server's answer (1024). A TCP connection over the cap is closed as soon as it is
+    /// accepted; [`accept_connection`](ServerTransport::accept_connection) refuses with
+    /// [`TransportError::TooManyPending`].
+    pub max_pending_connections: usize,
+    /// How many sessions the server holds at once (65,536). A handshake that would start
+    /// one more is refused with `SESSION_STATE_MISMATCH`, which River clients take as
+    /// retriable: they try again with backoff. Resuming a session is always allowed, and each
+    /// client id has at most one session (a new one replaces the old).
+    pub max_sessions: usize,
     /// Events each subscriber may have waiting before sessions wait for it to read
     /// ([`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
@@ -70,6 +86,9 @@ impl Default for ServerOptions {
             validator: None,
             limits: WsLimits::default(),
             upgrade_timeout: Duration::from_secs(10),
+            handshake_size_limit: 64 * 1024,
+            max_pending_connections: 1024,
+            max_sessions: 65_536,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             metrics: None,
         }
@@ -85,6 +104,9 @@ impl std::fmt::Debug for ServerOptions {
             .field("limits", &self.limits)
             .field("accepted_versions", &self.accepted_versions)
             .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("handshake_size_limit", &self.handshake_size_limit)
+            .field("max_pending_connections", &self.max_pending_connections)
+            .field("max_sessions", &self.max_sessions)
             .field("event_capacity", &self.event_capacity)
             .field("metrics", &self.metrics.is_some())
             .finish()
@@ -102,6 +124,8 @@ pub(crate) struct ServerSide {
     listeners: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Set by `stop_accepting`: no new connection is taken.
     draining: std::sync::atomic::AtomicBool,
+    /// One permit per connection waiting for its handshake.
+    pending_slots: Arc<Semaphore>,
 }
 
 /// A River server transport. Cheap to clone; every clone serves the same sessions.
@@ -137,6 +161,7 @@ impl ServerTransport {
             metrics: options.metrics.clone(),
             side: Side::Server(ServerSide {
                 accepted: Arc::from(options.accepted_versions.as_slice()),
+                pending_slots: Arc::new(Semaphore::new(options.max_pending_connections)),
                 options,
                 handlers: RwLock::new(None),
                 listeners: std::sync::Mutex::default(),
@@ -193,7 +218,13 @@ impl ServerTransport {
         if !self.is_accepting() {
             return Err(TransportError::Closed);
         }
-        let task = pending_task(&self.shared, conn).ok_or(TransportError::Closed)?;
+        let side = self.side();
+        let Ok(slot) = Arc::clone(&side.pending_slots).try_acquire_owned() else {
+            return Err(TransportError::TooManyPending(
+                side.options.max_pending_connections,
+            ));
+        };
+        let task = pending_task(&self.shared, conn, slot).ok_or(TransportError::Closed)?;
         tokio::spawn(task);
         Ok(())
     }
@@ -353,16 +384,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// Upgrades one TCP connection to a WebSocket within the upgrade timeout, then serves it as a
 /// pending connection in this same task.
 async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let side = server_side(&shared);
+    let Ok(slot) = Arc::clone(&side.pending_slots).try_acquire_owned() else {
+        tracing::debug!(
+            %peer,
+            cap = side.options.max_pending_connections,
+            "too many connections waiting for their handshake; closing this one"
+        );
+        return;
+    };
     let Some((upgrading, _)) = shared.registry.task() else {
         return;
     };
     let _ = tcp.set_nodelay(true);
-    let side = server_side(&shared);
     let limits = side.options.limits;
+    let (tcp, read_limit) = ws::Limited::new(tcp, side.options.handshake_size_limit);
     let upgraded =
         tokio::time::timeout(side.options.upgrade_timeout, ws::accept(tcp, limits)).await;
     let conn = match upgraded {
-        Ok(Ok(conn)) => conn,
+        Ok(Ok(conn)) => conn.with_read_limit(read_limit),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket upgrade failed");
             return;
@@ -373,13 +413,32 @@ async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         }
     };
     drop(upgrading);
-    if let Some(task) = pending_task(&shared, Box::new(conn)) {
+    if let Some(task) = pending_task(&shared, Box::new(conn), slot) {
         task.await;
     }
 }
 
+/// `decision`, unless it starts one more session than the `cap` a server holding `sessions`
+/// may hold: then a refusal with the retriable `SESSION_STATE_MISMATCH`.
+fn within_cap(decision: Decision, sessions: usize, cap: usize) -> Decision {
+    if matches!(decision, Decision::New { replaces: None }) && sessions >= cap {
+        return Decision::Reject {
+            rejection: Rejection::new(
+                HandshakeErrorCode::SessionStateMismatch,
+                format!("the server holds its maximum of {cap} sessions; try again later"),
+            ),
+            replaces: None,
+        };
+    }
+    decision
+}
+
 /// A task for a connection that has yet to send its handshake.
-fn pending_task(shared: &Arc<Shared>, conn: Box<dyn Connection>) -> Option<SessionTask> {
+fn pending_task(
+    shared: &Arc<Shared>,
+    conn: Box<dyn Connection>,
+    slot: OwnedSemaphorePermit,
+) -> Option<SessionTask> {
     let side = server_side(shared);
     let options = &side.options;
     let mut task = SessionTask::new(shared, options.session.send_buffer_high_water_mark)?;
@@ -398,6 +457,7 @@ fn pending_task(shared: &Arc<Shared>, conn: Box<dyn Connection>) -> Option<Sessi
     driver.share_accepted_versions(Arc::clone(&side.accepted));
     task.driver = Some(driver);
     task.pending = true;
+    task.pending_slot = Some(slot);
     shared.registry.add_pending(Entry {
         sender: task.sender.clone(),
         task: task.task,
@@ -418,9 +478,13 @@ impl SessionTask {
         self.validation = Some(Validation {
             owner,
             fut: Box::pin(async move {
-                let outcome =
-                    validate_metadata(validator.as_deref(), &request.request, previous.as_ref())
-                        .await;
+                let outcome = validate_metadata(
+                    validator.as_deref(),
+                    &request.msg.from,
+                    request.request.metadata.as_ref(),
+                    previous.as_ref(),
+                )
+                .await;
                 (request, outcome)
             }),
         });
@@ -453,6 +517,17 @@ impl SessionTask {
         let mut sessions = registry.sessions();
         let existing = sessions.get(&client).cloned();
         let existing_id = existing.as_ref().and_then(|e| e.sender.info().session_id());
+        let wanted = request.request.session_id.as_str();
+        if existing_id.as_deref() != Some(wanted) && registry.has_ended(&client, wanted) {
+            // A session this server ended is never started again under its id.
+            drop(sessions);
+            let rejection = Rejection::new(
+                HandshakeErrorCode::SessionStateMismatch,
+                format!("session {wanted} has ended"),
+            );
+            self.refuse(&rejection);
+            return;
+        }
         if transparent
             && let Some(entry) = &existing
             && existing_id.as_deref() == Some(request.request.session_id.as_str())
@@ -487,7 +562,11 @@ impl SessionTask {
             ack: 0,
             next_sent_seq: 0,
         });
-        let decision = decide(&request.request, other.as_ref(), transparent);
+        let decision = within_cap(
+            decide(&request.request, other.as_ref(), transparent),
+            sessions.len(),
+            server_side(&self.shared).options.max_sessions,
+        );
         let replaced = match &decision {
             Decision::New { replaces } | Decision::Reject { replaces, .. } => replaces.is_some(),
             Decision::Resume => false,
@@ -527,19 +606,25 @@ impl SessionTask {
             }
             Decision::Reject { rejection, .. } => {
                 drop(sessions);
-                if let Some(driver) = self.driver.as_mut() {
-                    driver.reject(&rejection);
-                }
-                self.after_step();
+                self.refuse(&rejection);
             }
             Decision::Resume => unreachable!("resumes are handed to the session's task above"),
         }
+    }
+
+    /// Refuses the pending connection's handshake with `rejection`.
+    fn refuse(&mut self, rejection: &Rejection) {
+        if let Some(driver) = self.driver.as_mut() {
+            driver.reject(rejection);
+        }
+        self.after_step();
     }
 
     /// This pending connection's task becomes the task of the new session `client`.
     pub(super) fn become_session(&mut self, client: String, request: &ParsedRequest) {
         self.shared.registry.remove_pending(self.task);
         self.pending = false;
+        self.pending_slot = None;
         self.peer = Some(client);
         if self.handler.is_none() {
             let factory = server_side(&self.shared)

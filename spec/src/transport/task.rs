@@ -28,13 +28,15 @@ use super::dial::DialError;
 use super::events::{Emitter, Subscribers};
 use super::handler::{HandlerIo, SessionHandler, Taken};
 use super::registry::{Registry, TaskGuard};
-use super::{ClientSide, ServerSide, SessionSnapshot, TransportError, TransportEvent};
+use super::{
+    ClientSide, MetadataError, ServerSide, SessionSnapshot, TransportError, TransportEvent,
+};
 use crate::metrics::{Metrics, SessionGauge};
 use crate::session::{
     BoxFuture, Connection, EndReason, Output, ParsedRequest, ProtocolError, Rejection, SendError,
     Sent, SessionDriver, SessionStatus,
 };
-use crate::wire::ProtocolVersion;
+use crate::wire::{ProtocolVersion, Value};
 
 /// Rounds of a turn before the task yields to others.
 const ROUNDS: usize = 32;
@@ -81,6 +83,44 @@ pub(super) struct Validation {
     pub(super) fut: BoxFuture<'static, (Box<ParsedRequest>, Result<(), Rejection>)>,
 }
 
+/// Handshake metadata being built (client).
+pub(crate) struct MetadataBuild {
+    /// The `Handshaking` state waiting for it; `None` while it is built ahead, during the dial.
+    pub(super) owner: Option<Handle>,
+    fut: Option<BoxFuture<'static, Result<Option<Value>, MetadataError>>>,
+    done: Option<Result<Option<Value>, MetadataError>>,
+}
+
+impl MetadataBuild {
+    pub(super) fn new(fut: BoxFuture<'static, Result<Option<Value>, MetadataError>>) -> Self {
+        MetadataBuild {
+            owner: None,
+            fut: Some(fut),
+            done: None,
+        }
+    }
+
+    /// Polls the build; once it is done and a handshake waits for it, returns both.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(Handle, Result<Option<Value>, MetadataError>)> {
+        if let Some(fut) = self.fut.as_mut()
+            && let Poll::Ready(result) = fut.as_mut().poll(cx)
+        {
+            self.fut = None;
+            self.done = Some(result);
+        }
+        match (&self.owner, self.done.take()) {
+            (Some(owner), Some(result)) => Poll::Ready((owner.clone(), result)),
+            (_, done) => {
+                self.done = done;
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// A new session waiting for the one it replaces to report its end.
 pub(super) struct Successor {
     pub(super) reported: oneshot::Receiver<()>,
@@ -102,6 +142,8 @@ pub(crate) struct SessionTask {
     pub(super) peer: Option<String>,
     /// Listed among a server's pending connections.
     pub(super) pending: bool,
+    /// Its place among the connections waiting for a handshake, given back once decided.
+    pub(super) pending_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     inbox: mpsc::UnboundedReceiver<Command>,
     pub(super) sender: SessionSender,
     pub(super) driver: Option<SessionDriver>,
@@ -110,6 +152,8 @@ pub(crate) struct SessionTask {
     emitter: Emitter,
     pub(super) dial: Option<Dial>,
     pub(super) validation: Option<Validation>,
+    /// Client: the handshake metadata being built.
+    pub(super) metadata_build: Option<MetadataBuild>,
     /// Server: a new session waits for this one's end to be reported before it starts.
     pub(super) successor: Option<Successor>,
     /// Dropped once this session's end is reported (it was replaced by a new one).
@@ -122,6 +166,8 @@ pub(crate) struct SessionTask {
     session_id: Option<Arc<str>>,
     /// The task has nothing left to do once its events are delivered.
     pub(super) finished: bool,
+    /// Sends taken from the inbox since the registry's facts were last published.
+    taken_sends: usize,
     close_patience: Option<Pin<Box<Sleep>>>,
     /// What this task last told the metrics, when the transport has them.
     gauge: Option<SessionGauge>,
@@ -144,6 +190,7 @@ impl SessionTask {
             task,
             peer: None,
             pending: false,
+            pending_slot: None,
             inbox,
             sender,
             driver: None,
@@ -152,12 +199,14 @@ impl SessionTask {
             emitter: Emitter::default(),
             dial: None,
             validation: None,
+            metadata_build: None,
             successor: None,
             replaced: None,
             closing: false,
             again: false,
             session_id: None,
             finished: false,
+            taken_sends: 0,
             close_patience: None,
             gauge: shared.metrics.clone().map(SessionGauge::new),
             since: SystemTime::now(),
@@ -265,6 +314,15 @@ impl SessionTask {
                 self.dialed(&owner, result);
             }
         }
+        if let Some(build) = self.metadata_build.as_mut() {
+            if build.owner.as_ref().is_some_and(|owner| !owner.is_live()) {
+                // The handshake it was for is over (timed out, or the session ended).
+                self.metadata_build = None;
+            } else if let Poll::Ready((owner, result)) = build.poll(cx) {
+                self.metadata_build = None;
+                self.client_metadata_built(&owner, result);
+            }
+        }
         if let Some(successor) = self.successor.as_mut()
             && Pin::new(&mut successor.reported).poll(cx).is_ready()
             && let Some(Successor {
@@ -339,13 +397,13 @@ impl SessionTask {
 
     /// Keeps the registry's facts about this session current.
     pub(super) fn publish_info(&mut self) {
+        let taken = std::mem::take(&mut self.taken_sends);
         let info = self.sender.info();
         match self.driver.as_ref() {
             Some(driver) if driver.ended().is_none() => {
                 info.set_connected(driver.connection().is_some());
-                if let Some(ctx) = driver.context() {
-                    info.set_buffered(ctx.send_buffer.len());
-                }
+                let buffered = driver.context().map(|ctx| ctx.send_buffer.len());
+                info.set_buffered(buffered, taken);
             }
             _ => info.set_ended(),
         }
@@ -365,7 +423,10 @@ impl SessionTask {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Send(out) => self.send(*out),
+            Command::Send(out) => {
+                self.taken_sends += 1;
+                self.send(*out);
+            }
             Command::Connect => self.connect(),
             Command::HardDisconnect => {
                 if let Some(driver) = self.driver.as_mut() {
@@ -508,31 +569,34 @@ impl SessionTask {
         }
     }
 
+    /// An application message: to the handler, and to subscribers if it does not claim it.
+    fn output_message(&mut self, msg: crate::wire::TransportMessage) {
+        let unclaimed = if self.handler.is_some() {
+            // The handler's calls are polled before the frames are read.
+            self.again = true;
+            self.with_handler(move |handler, io| handler.message(msg, io))
+                .flatten()
+        } else {
+            Some(msg)
+        };
+        if let Some(msg) = unclaimed
+            && self.shared.subscribers.wants_messages()
+        {
+            let event = self.event(|peer, session_id, version| TransportEvent::Message {
+                from: peer.to_owned(),
+                session_id: session_id.to_owned(),
+                version,
+                msg: Arc::from(msg),
+            });
+            self.emitter.push(event);
+        }
+    }
+
     fn output(&mut self, output: Output) {
         let shared = Arc::clone(&self.shared);
         let subscribers = &shared.subscribers;
         match output {
-            Output::Message(msg) => {
-                let unclaimed = if self.handler.is_some() {
-                    // The handler's calls are polled before the frames are read.
-                    self.again = true;
-                    self.with_handler(move |handler, io| handler.message(msg, io))
-                        .flatten()
-                } else {
-                    Some(msg)
-                };
-                if let Some(msg) = unclaimed
-                    && subscribers.wants_messages()
-                {
-                    let event = self.event(|peer, session_id, version| TransportEvent::Message {
-                        from: peer.to_owned(),
-                        session_id: session_id.to_owned(),
-                        version,
-                        msg: Arc::from(msg),
-                    });
-                    self.emitter.push(event);
-                }
-            }
+            Output::Message(msg) => self.output_message(msg),
             Output::Transition {
                 from,
                 to,
@@ -590,6 +654,13 @@ impl SessionTask {
                 // Dials and validations are polled before the driver.
                 self.again = true;
                 self.start_dial(handle);
+            }
+            Output::BuildMetadata(handle) => {
+                // Builds are polled before the driver.
+                self.again = true;
+                if matches!(self.shared.side, Side::Client(_)) {
+                    self.client_build_metadata(handle);
+                }
             }
             Output::HandshakeRequest(request) => {
                 self.again = true;
@@ -698,6 +769,13 @@ impl SessionTask {
         match &self.shared.side {
             Side::Client(_) => self.client_session_ended(reason),
             Side::Server(_) => {
+                if !self.pending
+                    && let Some(driver) = &self.driver
+                    && let (client, session) = driver.identity()
+                    && !session.is_empty()
+                {
+                    self.shared.registry.remember_ended(client, session);
+                }
                 // Gone from the registry at once, so nothing new is routed to it.
                 self.leave_registry();
                 self.finished = true;
@@ -717,6 +795,7 @@ impl SessionTask {
             self.shared.registry.remove_pending(self.task);
             self.pending = false;
         }
+        self.pending_slot = None;
     }
 
     fn exit(&mut self) {

@@ -7,14 +7,16 @@
 //! time for the peer's answer before the socket is dropped.
 
 use std::collections::VecDeque;
+use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -81,6 +83,8 @@ pub(crate) struct WsConnection<S: AsyncRead + AsyncWrite + Unpin + Send + 'stati
     peer_code: Option<CloseCode>,
     phantom: AtomicBool,
     close_timeout: Duration,
+    /// What the peer may still send before its handshake is done, if the socket counts it.
+    read_limit: Option<ReadLimit>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> std::fmt::Debug for WsConnection<S> {
@@ -106,7 +110,14 @@ where
             peer_code: None,
             phantom: AtomicBool::new(false),
             close_timeout: limits.close_timeout,
+            read_limit: None,
         }
+    }
+
+    /// Counts what the peer sends against `limit` until the handshake is done.
+    pub(crate) fn with_read_limit(mut self, limit: ReadLimit) -> Self {
+        self.read_limit = Some(limit);
+        self
     }
 
     /// Gives up the socket at once: it is dropped, which closes it.
@@ -250,6 +261,12 @@ where
         }
     }
 
+    fn lift_handshake_limit(&mut self) {
+        if let Some(limit) = &self.read_limit {
+            limit.lift();
+        }
+    }
+
     fn set_phantom_disconnect(&self, on: bool) {
         self.phantom.store(on, Ordering::Relaxed);
     }
@@ -271,4 +288,107 @@ where
 {
     let ws = tokio_tungstenite::accept_async_with_config(stream, Some(limits.config())).await?;
     Ok(WsConnection::new(ws, limits))
+}
+
+/// The bytes a peer may still send on a socket before its handshake is done, shared between
+/// the socket ([`Limited`]) and its connection, which lifts the limit once the handshake is.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadLimit {
+    left: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl ReadLimit {
+    /// No limit: `left` holds this once lifted.
+    const LIFTED: usize = usize::MAX;
+
+    fn lift(&self) {
+        self.left.store(Self::LIFTED, Ordering::Relaxed);
+    }
+}
+
+/// A socket that fails its reads once the peer has sent more than a limit before the limit is
+/// lifted: the WebSocket upgrade request and the first River frame (the handshake) must fit in
+/// it, so a peer cannot make a connection hold more than that before it has a session.
+#[derive(Debug)]
+pub(crate) struct Limited<S> {
+    inner: S,
+    limit: ReadLimit,
+}
+
+impl<S> Limited<S> {
+    /// `inner`, allowed to receive `limit` bytes until the returned handle lifts the limit.
+    pub(crate) fn new(inner: S, limit: usize) -> (Self, ReadLimit) {
+        let limit = ReadLimit {
+            left: Arc::new(AtomicUsize::new(limit)),
+            limit,
+        };
+        (
+            Limited {
+                inner,
+                limit: limit.clone(),
+            },
+            limit,
+        )
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            let read = buf.filled().len() - before;
+            let left = this.limit.left.load(Ordering::Relaxed);
+            if left != ReadLimit::LIFTED {
+                if read > left {
+                    this.limit.left.store(0, Ordering::Relaxed);
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the peer sent more than {} bytes before its handshake",
+                            this.limit.limit
+                        ),
+                    )));
+                }
+                this.limit.left.store(left - read, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }

@@ -6,6 +6,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::bigint::BIGINT_TAG;
+use super::budget::{self, DecodeBudget};
 use super::envelope::{Fields, Outbound, TransportMessage};
 use super::error::{DecodeError, EncodeError};
 use super::fields::FieldError;
@@ -22,8 +23,19 @@ pub trait Codec: Send + Sync {
     /// Encodes `msg` into one frame.
     fn encode(&self, msg: &TransportMessage) -> Result<Vec<u8>, EncodeError>;
 
-    /// Decodes one frame. Fails on anything but a single well-formed envelope.
-    fn decode(&self, frame: &[u8]) -> Result<TransportMessage, DecodeError>;
+    /// Decodes one frame within `budget`. Fails on anything but a single well-formed envelope,
+    /// and with [`DecodeError::OverBudget`] as soon as the decoded message would take more
+    /// memory than the budget allows for a frame of this size.
+    fn decode_within(
+        &self,
+        frame: &[u8],
+        budget: DecodeBudget,
+    ) -> Result<TransportMessage, DecodeError>;
+
+    /// Decodes one frame within the default [`DecodeBudget`].
+    fn decode(&self, frame: &[u8]) -> Result<TransportMessage, DecodeError> {
+        self.decode_within(frame, DecodeBudget::DEFAULT)
+    }
 }
 
 /// River's default codec (`NaiveJsonCodec` in TypeScript): the message as UTF-8 JSON.
@@ -44,15 +56,29 @@ impl Codec for JsonCodec {
         serde_json::to_vec(msg).map_err(EncodeError::Json)
     }
 
-    fn decode(&self, frame: &[u8]) -> Result<TransportMessage, DecodeError> {
+    fn decode_within(
+        &self,
+        frame: &[u8],
+        budget: DecodeBudget,
+    ) -> Result<TransportMessage, DecodeError> {
         if frame.is_empty() {
             return Err(DecodeError::Empty);
         }
-        if let Ok(JsonEnvelope(checked)) = serde_json::from_slice(frame) {
+        let limit = budget.for_frame(frame.len());
+        // Strings take at most the frame's own bytes; lists and maps pay for their room.
+        let room = limit.saturating_sub(frame.len());
+        let (fast, over) = budget::within(room, || serde_json::from_slice(frame));
+        if over {
+            return Err(DecodeError::OverBudget { limit });
+        }
+        if let Ok(JsonEnvelope(checked)) = fast {
             return Ok(checked?);
         }
-        let value: Value = serde_json::from_slice(frame).map_err(DecodeError::Json)?;
-        TransportMessage::from_value(value)
+        let (value, over) = budget::within(room, || serde_json::from_slice::<Value>(frame));
+        if over {
+            return Err(DecodeError::OverBudget { limit });
+        }
+        TransportMessage::from_value(value.map_err(DecodeError::Json)?)
     }
 }
 
@@ -75,14 +101,19 @@ impl Codec for MsgpackCodec {
         rmp_serde::to_vec(msg).map_err(EncodeError::Msgpack)
     }
 
-    fn decode(&self, frame: &[u8]) -> Result<TransportMessage, DecodeError> {
+    fn decode_within(
+        &self,
+        frame: &[u8],
+        budget: DecodeBudget,
+    ) -> Result<TransportMessage, DecodeError> {
         if frame.is_empty() {
             return Err(DecodeError::Empty);
         }
-        if let Some(checked) = msgpack::read_envelope(frame) {
-            return Ok(checked?);
+        let limit = budget.for_frame(frame.len());
+        if let Some(checked) = msgpack::read_envelope(frame, limit) {
+            return checked;
         }
-        TransportMessage::from_value(msgpack::read(frame)?)
+        TransportMessage::from_value(msgpack::read(frame, limit)?)
     }
 }
 
@@ -226,10 +257,14 @@ impl Codec for CodecKind {
         }
     }
 
-    fn decode(&self, frame: &[u8]) -> Result<TransportMessage, DecodeError> {
+    fn decode_within(
+        &self,
+        frame: &[u8],
+        budget: DecodeBudget,
+    ) -> Result<TransportMessage, DecodeError> {
         match self {
-            CodecKind::Json => JsonCodec.decode(frame),
-            CodecKind::Msgpack => MsgpackCodec.decode(frame),
+            CodecKind::Json => JsonCodec.decode_within(frame, budget),
+            CodecKind::Msgpack => MsgpackCodec.decode_within(frame, budget),
         }
     }
 }
@@ -253,7 +288,7 @@ mod tests {
                 let value: Value = serde_json::from_slice(frame).map_err(DecodeError::Json)?;
                 TransportMessage::from_value(value)
             }
-            CodecKind::Msgpack => TransportMessage::from_value(msgpack::read(frame)?),
+            CodecKind::Msgpack => TransportMessage::from_value(msgpack::read(frame, usize::MAX)?),
         }
     }
 

@@ -31,6 +31,13 @@ pub enum DecodeError {
     /// a decimal string, or one outside the range of `i128`.
     #[error("invalid big integer (msgpack extension type 0): {0}")]
     InvalidBigInt(String),
+    /// Decoding the frame would take more memory than its [`DecodeBudget`](super::DecodeBudget)
+    /// allows (a frame made mostly of one-byte values, such as a long msgpack array of `nil`s).
+    #[error("decoding the frame would take more than {limit} bytes (its decode budget)")]
+    OverBudget {
+        /// The frame's budget in bytes.
+        limit: usize,
+    },
     /// A msgpack map has a key that is not a string.
     #[error("map key must be a string, found {found}")]
     NonStringKey {

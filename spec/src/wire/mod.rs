@@ -29,6 +29,7 @@
 //! ```
 
 mod bigint;
+mod budget;
 mod codec;
 mod control;
 mod envelope;
@@ -40,6 +41,7 @@ mod payload;
 mod value;
 
 pub use bigint::{BIGINT_EXT, BIGINT_TAG, SAFE_INT_MAX};
+pub use budget::DecodeBudget;
 pub use codec::{Codec, CodecKind, JsonCodec, MsgpackCodec};
 pub use control::{
     ControlKind, ControlPayload, ControlPayloadError, ExpectedSessionState, HandshakeErrorCode,
@@ -52,3 +54,28 @@ pub use error::{DecodeError, EncodeError};
 pub use flags::{ControlFlags, ProtocolVersion, UnknownVersion, UnsupportedFlag};
 pub use payload::{PayloadError, from_payload, to_payload};
 pub use value::{BYTES_TAG, Map, Value};
+
+/// `text` for a log line or an error: whole if short, else its first 64 bytes (at a character
+/// boundary) and its length, so that nothing a peer sends is logged unbounded.
+pub(crate) fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 64;
+    if text.len() <= SHOWN {
+        return text.into();
+    }
+    let end = (0..=SHOWN)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes)", &text[..end], text.len()).into()
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn long_text_is_clipped_at_a_character_boundary() {
+        assert_eq!(super::clip("short"), "short");
+        let long = "é".repeat(100);
+        let clipped = super::clip(&long);
+        assert_eq!(clipped, format!("{}… (200 bytes)", "é".repeat(32)));
+    }
+}

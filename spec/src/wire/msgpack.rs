@@ -7,34 +7,27 @@
 //! [`Value::Int`] (see [`bigint`](super::bigint)); other extensions stay [`Value::Ext`].
 
 use super::bigint::{self, BIGINT_EXT};
+use super::budget::{KEY, NODE};
 use super::envelope::{Fields, TransportMessage};
 use super::error::DecodeError;
-use super::fields::FieldError;
 use super::value::{Map, Value};
 
 /// How deep arrays and maps may nest, as in `serde_json`. The limit keeps a hostile frame from
 /// exhausting the stack.
 pub(super) const MAX_DEPTH: usize = 128;
 
-/// Reads exactly one value from `input`.
-pub(super) fn read(input: &[u8]) -> Result<Value, DecodeError> {
-    Reader {
-        input,
-        max_depth: MAX_DEPTH,
-        bigints: true,
-    }
-    .whole()
+/// Reads exactly one value from `input`, taking at most `limit` bytes for it
+/// ([`DecodeBudget`](super::DecodeBudget)).
+pub(super) fn read(input: &[u8], limit: usize) -> Result<Value, DecodeError> {
+    Reader::new(input, MAX_DEPTH, limit).whole()
 }
 
 /// Reads exactly one value that is neither an array nor a map, leaving extensions as they are:
 /// the data of a big-integer extension, which must not nest (a hostile frame could otherwise
 /// nest extensions as deep as its length allows).
 pub(super) fn read_scalar(input: &[u8]) -> Result<Value, DecodeError> {
-    let reader = Reader {
-        input,
-        max_depth: 0,
-        bigints: false,
-    };
+    let mut reader = Reader::new(input, 0, usize::MAX);
+    reader.bigints = false;
     reader.whole().map_err(|e| match e {
         DecodeError::TooDeep(_) => DecodeError::InvalidBigInt(
             "it must hold an integer or a decimal string, found an array or a map".into(),
@@ -46,13 +39,13 @@ pub(super) fn read_scalar(input: &[u8]) -> Result<Value, DecodeError> {
 /// Reads a frame holding one envelope map straight into the envelope's fields, without
 /// building a map for the envelope (its keys are only looked at, never copied). `None` when the
 /// frame is not a map with string keys, or does not read cleanly: the caller then reads it with
-/// [`read`] to find out exactly why. Field values are read as [`read`] reads them.
-pub(super) fn read_envelope(input: &[u8]) -> Option<Result<TransportMessage, FieldError>> {
-    let mut reader = Reader {
-        input,
-        max_depth: MAX_DEPTH,
-        bigints: true,
-    };
+/// [`read`] to find out exactly why. Field values are read as [`read`] reads them, within the
+/// same `limit`; a frame over it fails here, not read a second time.
+pub(super) fn read_envelope(
+    input: &[u8],
+    limit: usize,
+) -> Option<Result<TransportMessage, DecodeError>> {
+    let mut reader = Reader::new(input, MAX_DEPTH, limit);
     let len = match reader.u8().ok()? {
         marker @ 0x80..=0x8f => usize::from(marker & 0x0f),
         0xde => usize::from(reader.u16().ok()?),
@@ -63,7 +56,11 @@ pub(super) fn read_envelope(input: &[u8]) -> Option<Result<TransportMessage, Fie
     for _ in 0..len {
         let key = reader.key()?;
         // The envelope is at depth 0, so its values nest from depth 1, as in `read`.
-        let value = reader.value(1).ok()?;
+        let value = match reader.value(1) {
+            Ok(value) => value,
+            Err(e @ DecodeError::OverBudget { .. }) => return Some(Err(e)),
+            Err(_) => return None,
+        };
         match Fields::index(key) {
             Some(index) => fields.set(index, value),
             // A key that names no field must still be text, as `read` requires.
@@ -73,7 +70,7 @@ pub(super) fn read_envelope(input: &[u8]) -> Option<Result<TransportMessage, Fie
     if !reader.input.is_empty() {
         return None;
     }
-    Some(TransportMessage::from_fields(&mut fields))
+    Some(TransportMessage::from_fields(&mut fields).map_err(DecodeError::from))
 }
 
 struct Reader<'a> {
@@ -81,9 +78,33 @@ struct Reader<'a> {
     max_depth: usize,
     /// Whether extension type 0 is read as a big integer.
     bigints: bool,
+    /// The budget for the whole value, and what is left of it.
+    limit: usize,
+    left: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(input: &'a [u8], max_depth: usize, limit: usize) -> Self {
+        Reader {
+            input,
+            max_depth,
+            bigints: true,
+            limit,
+            left: limit,
+        }
+    }
+
+    /// Counts `n` bytes of decoded value against the budget.
+    fn spend(&mut self, n: usize) -> Result<(), DecodeError> {
+        match self.left.checked_sub(n) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(DecodeError::OverBudget { limit: self.limit }),
+        }
+    }
+
     fn whole(mut self) -> Result<Value, DecodeError> {
         let value = self.value(0)?;
         if self.input.is_empty() {
@@ -144,17 +165,21 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self, len: usize) -> Result<Value, DecodeError> {
         let bytes = self.take(len)?;
+        self.spend(len)?;
         let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
         Ok(Value::String(s.to_owned()))
     }
 
     fn bytes(&mut self, len: usize) -> Result<Value, DecodeError> {
-        Ok(Value::Bytes(self.take(len)?.to_vec()))
+        let bytes = self.take(len)?;
+        self.spend(len)?;
+        Ok(Value::Bytes(bytes.to_vec()))
     }
 
     fn ext(&mut self, len: usize) -> Result<Value, DecodeError> {
         let tag = i8::from_be_bytes(self.array()?);
         let data = self.take(len)?;
+        self.spend(len)?;
         if self.bigints && tag == BIGINT_EXT {
             return bigint::from_ext_data(data).map(Value::Int);
         }
@@ -163,8 +188,9 @@ impl<'a> Reader<'a> {
 
     fn seq(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
         // Every element takes at least one byte, so the input bounds an honest length; a larger
-        // one fails as truncated before it can allocate much.
-        let mut items = Vec::with_capacity(len.min(self.input.len()));
+        // one fails as truncated before it can allocate much. Nor is more reserved than the
+        // budget has left: each element is counted as it is read.
+        let mut items = Vec::with_capacity(len.min(self.input.len()).min(self.left / NODE));
         for _ in 0..len {
             items.push(self.value(depth)?);
         }
@@ -172,8 +198,10 @@ impl<'a> Reader<'a> {
     }
 
     fn map(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
-        let mut map = Map::with_capacity(len.min(self.input.len() / 2));
+        let mut map =
+            Map::with_capacity(len.min(self.input.len() / 2).min(self.left / (NODE + KEY)));
         for _ in 0..len {
+            self.spend(KEY)?;
             let key = match self.value(depth)? {
                 Value::String(key) => key,
                 other => {
@@ -198,6 +226,7 @@ impl<'a> Reader<'a> {
 
     fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
         let marker = self.u8()?;
+        self.spend(NODE)?;
         Ok(match marker {
             0x00..=0x7f => Value::Int(i128::from(marker)),
             0x80..=0x8f => self.map(usize::from(marker & 0x0f), self.nested(depth)?)?,
@@ -314,9 +343,9 @@ mod tests {
             (b"\xdc\x00\x01\xc3", Value::Array(vec![Value::Bool(true)])),
         ];
         for (bytes, expected) in cases {
-            assert_eq!(read(bytes).unwrap(), expected, "{bytes:02x?}");
+            assert_eq!(read(bytes, usize::MAX).unwrap(), expected, "{bytes:02x?}");
         }
-        let m = read(b"\xde\x00\x01\xa1k\xc2").unwrap();
+        let m = read(b"\xde\x00\x01\xa1k\xc2", usize::MAX).unwrap();
         assert_eq!(m.get("k"), Some(&Value::Bool(false)));
     }
 
@@ -330,7 +359,7 @@ mod tests {
             b"\xc9\xff\xff\xff\xff\x01",
         ] {
             assert!(
-                matches!(read(bytes), Err(DecodeError::Truncated)),
+                matches!(read(bytes, usize::MAX), Err(DecodeError::Truncated)),
                 "{bytes:02x?}"
             );
         }
@@ -340,9 +369,12 @@ mod tests {
     fn depth_limit() {
         let mut ok = vec![0x91; MAX_DEPTH];
         ok.push(0xc0);
-        assert!(read(&ok).is_ok());
+        assert!(read(&ok, usize::MAX).is_ok());
         let mut too_deep = vec![0x91; MAX_DEPTH + 1];
         too_deep.push(0xc0);
-        assert!(matches!(read(&too_deep), Err(DecodeError::TooDeep(_))));
+        assert!(matches!(
+            read(&too_deep, usize::MAX),
+            Err(DecodeError::TooDeep(_))
+        ));
     }
 }

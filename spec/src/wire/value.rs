@@ -12,6 +12,7 @@ use serde::ser::{self, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::bigint::{self, BIGINT_EXT, BIGINT_TAG};
+use super::budget::{self, ENTRY, NODE};
 
 /// The key River's JSON codec uses to mark a byte string: `{"$t": "<base64>"}`.
 pub const BYTES_TAG: &str = "$t";
@@ -264,6 +265,27 @@ impl Map {
             Map(Repr::Small(Vec::with_capacity(capacity)))
         } else {
             Map(Repr::Large(Box::new(IndexMap::with_capacity(capacity))))
+        }
+    }
+
+    /// Entries the map holds room for without growing.
+    pub(super) fn capacity(&self) -> usize {
+        match &self.0 {
+            Repr::Small(v) => v.capacity(),
+            Repr::Large(m) => m.capacity(),
+        }
+    }
+
+    /// Makes room for `additional` more entries (an indexed map once past [`Map::SMALL`]).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        match &mut self.0 {
+            Repr::Small(v) if v.len() + additional <= Self::SMALL => v.reserve_exact(additional),
+            Repr::Small(v) => {
+                let mut indexed = IndexMap::with_capacity(v.len() + additional);
+                indexed.extend(v.drain(..));
+                self.0 = Repr::Large(Box::new(indexed));
+            }
+            Repr::Large(m) => m.reserve(additional),
         }
     }
 
@@ -549,19 +571,19 @@ impl<'de> Visitor<'de> for ValueVisitor {
         f.write_str("any River payload value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
         Ok(Value::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
         Ok(Value::Int(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
         Ok(Value::Int(v.into()))
     }
 
-    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
         Ok(Value::Int(v))
     }
 
@@ -573,31 +595,31 @@ impl<'de> Visitor<'de> for ValueVisitor {
         })
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
         Ok(Value::String(v))
     }
 
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
         Ok(Value::Bytes(v.to_vec()))
     }
 
-    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Value, E> {
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
         Ok(Value::Bytes(v))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
 
@@ -606,9 +628,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        // The hint comes from the input, so it is capped rather than trusted.
+        // The hint comes from the input, so it is capped rather than trusted; and the list
+        // grows by no more than the budget has left, so its spare capacity stays within it.
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
         while let Some(item) = seq.next_element()? {
+            if items.len() == items.capacity() {
+                items.reserve_exact(room(items.len(), NODE)?);
+            }
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -617,6 +643,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).min(1024));
         while let Some((k, v)) = access.next_entry::<String, Value>()? {
+            if map.len() == map.capacity() {
+                map.reserve(room(map.len(), ENTRY)?);
+            }
             map.insert(k, v);
         }
         if self.human {
@@ -641,6 +670,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
         }
         Ok(Value::Ext(tag, data))
     }
+}
+
+/// How many more items of `size` bytes a full list or map of `len` makes room for, paid from
+/// the decode budget of the frame this thread is reading, if any.
+fn room<E: de::Error>(len: usize, size: usize) -> Result<usize, E> {
+    budget::grow(len, size).ok_or_else(|| E::custom(budget::SPENT))
 }
 
 /// The data of an extension value: a byte string.

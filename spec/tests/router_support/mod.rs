@@ -1,6 +1,6 @@
 //! Helpers for `router_conformance.rs`.
 //!
-//! - [`Rig`]: a server transport serving the `test` and `probe` services, and a [`RiverClient`]
+//! - [`Rig`]: a server transport serving the `test`, `probe` and `kv` ([`Kv`]) services, and a [`RiverClient`]
 //!   dialling it in memory through a [`TapDialer`], all with one codec and short grace.
 //! - [`Tap`]: every frame the client wrote or read, decoded independently of the crate (`serde_json`
 //!   for JSON, rmpv for msgpack), for checking wire shapes and what was (not) sent.
@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use statebound_river::echo_service::{Count, Empty, Msg, service as test_service};
 use statebound_river::router::{
@@ -285,6 +286,8 @@ pub(crate) struct Probe {
     cancelled: Arc<AtomicUsize>,
     order: Arc<Mutex<Vec<u32>>>,
     requests: Arc<Mutex<Vec<Json>>>,
+    dropped: Arc<Mutex<Vec<u32>>>,
+    flood: Arc<Mutex<Vec<(bool, Duration)>>>,
 }
 
 /// Alive while a handler's future is.
@@ -293,6 +296,18 @@ struct Alive(Arc<AtomicUsize>);
 impl Drop for Alive {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Records its number when dropped.
+struct Recorded(u32, Arc<Mutex<Vec<u32>>>);
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.0);
     }
 }
 
@@ -315,6 +330,23 @@ impl Probe {
     /// The `n`s the `add` rpc saw, in the order it saw them.
     pub(crate) fn order(&self) -> Vec<u32> {
         self.order
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The `n`s of the `held` rpcs whose handlers were dropped, in the order they were dropped.
+    pub(crate) fn dropped(&self) -> Vec<u32> {
+        self.dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// For each response the `flood` subscription sent: whether it reported backpressure, and
+    /// when it was sent, counted from the handler's start.
+    pub(crate) fn flood_log(&self) -> Vec<(bool, Duration)> {
+        self.flood
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -354,6 +386,8 @@ impl Probe {
     /// | `concat` | upload | joins every `{"msg"}` once the client closes |
     /// | `ticks` | subscription | `{"n": 0}`, `{"n": 1}`, ... every 10 ms, forever |
     /// | `anything` | stream | records any request in [`requests`](Self::requests), answers its count |
+    /// | `held` | rpc | never answers; records its `{"n"}` in [`dropped`](Self::dropped) when dropped |
+    /// | `flood` | subscription | `{"n"}`: sends `{"n": 0}` .. `{"n": n - 1}`, waiting for `ready()` whenever a send reports backpressure; logs each in [`flood_log`](Self::flood_log) |
     /// | `panics` | rpc, `panicsStream`, `panicsUpload`, `panicsSub` | panic |
     /// | `mine` | rpc | `Err(MY_CODE)` |
     /// | `mineStream` | stream | one `{"msg":"before"}`, then ends with `Err(MY_CODE)` |
@@ -452,7 +486,42 @@ impl Probe {
             .upload("concat", concat)
             .subscription("ticks", ticks)
             .stream("anything", anything);
-        with_failures(service)
+        with_failures(self.with_held(service))
+    }
+
+    /// `service` with the `held` rpc and the `flood` subscription.
+    fn with_held(&self, service: Service) -> Service {
+        let p = self.clone();
+        let held = move |ctx: CallContext, init: Count| {
+            let alive = p.enter(&ctx);
+            let dropped = Recorded(init.n, Arc::clone(&p.dropped));
+            async move {
+                let _held = (alive, dropped);
+                std::future::pending::<Result<Empty, RiverError>>().await
+            }
+        };
+        let p = self.clone();
+        let flood = move |ctx: CallContext, init: Count, out: Responses<Count>| {
+            let alive = p.enter(&ctx);
+            let log = Arc::clone(&p.flood);
+            async move {
+                let _alive = alive;
+                let start = Instant::now();
+                for n in 0..init.n {
+                    let Ok(written) = out.send(Ok(Count { n })) else {
+                        break;
+                    };
+                    log.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((written.backpressured, start.elapsed()));
+                    if written.backpressured {
+                        out.ready().await;
+                    }
+                }
+                Ok(())
+            }
+        };
+        service.rpc("held", held).subscription("flood", flood)
     }
 }
 
@@ -505,6 +574,88 @@ fn with_failures(service: Service) -> Service {
         )
 }
 
+// ----- the kv service ------------------------------------------------------------------------
+
+/// `{"k": key, "v": value}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KvSet {
+    pub(crate) k: String,
+    pub(crate) v: i64,
+}
+
+/// `{"k": key}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KvKey {
+    pub(crate) k: String,
+}
+
+/// `{"v": value}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KvValue {
+    pub(crate) v: i64,
+}
+
+/// One key: its value and the subscriptions watching it.
+#[derive(Debug)]
+struct Observed {
+    value: i64,
+    watchers: Vec<Responses<KvValue>>,
+}
+
+/// The `kv` service of River's cross-language suite (river-babel's `serviceDefs.ts`), its state
+/// shared by every client of the server:
+///
+/// | procedure | kind | behaviour |
+/// |---|---|---|
+/// | `set` | rpc | `{"k", "v"}`: stores `v`, sends `{"v"}` to every `watch` of `k`, then answers `{"v"}` |
+/// | `watch` | subscription | `{"k"}`: answers the current `{"v"}`, then every later one; `NOT_FOUND` for an unknown key |
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Kv(Arc<Mutex<std::collections::HashMap<String, Observed>>>);
+
+impl Kv {
+    pub(crate) fn service(&self) -> Service {
+        let kv = self.clone();
+        let set = move |_: CallContext, set: KvSet| {
+            {
+                let mut keys = kv.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let observed = keys.entry(set.k).or_insert_with(|| Observed {
+                    value: set.v,
+                    watchers: Vec::new(),
+                });
+                observed.value = set.v;
+                let value = KvValue { v: set.v };
+                observed
+                    .watchers
+                    .retain(|watcher| watcher.send(Ok(value)).is_ok());
+            }
+            async move { Ok::<_, RiverError>(KvValue { v: set.v }) }
+        };
+        let kv = self.clone();
+        let watch = move |ctx: CallContext, key: KvKey, out: Responses<KvValue>| {
+            let found = {
+                let mut keys = kv.0.lock().unwrap_or_else(PoisonError::into_inner);
+                keys.get_mut(&key.k).map(|observed| {
+                    let _ = out.send(Ok(KvValue { v: observed.value }));
+                    observed.watchers.push(out);
+                })
+            };
+            async move {
+                if found.is_none() {
+                    return Err(RiverError::new(
+                        "NOT_FOUND",
+                        format!("key {} wasn't found", key.k),
+                    ));
+                }
+                ctx.cancelled().await;
+                Ok(())
+            }
+        };
+        Service::new("kv")
+            .rpc("set", set)
+            .subscription("watch", watch)
+    }
+}
+
 // ----- the rig -------------------------------------------------------------------------------
 
 /// How a rig's client is set up.
@@ -513,6 +664,8 @@ pub(crate) struct Opts {
     pub(crate) codec: CodecKind,
     pub(crate) version: ProtocolVersion,
     pub(crate) reconnect: bool,
+    /// Both sides' `send_buffer_high_water_mark`.
+    pub(crate) high_water_mark: usize,
 }
 
 impl Opts {
@@ -522,6 +675,15 @@ impl Opts {
             codec,
             version: ProtocolVersion::V2_0,
             reconnect: true,
+            high_water_mark: SessionOptions::default().send_buffer_high_water_mark,
+        }
+    }
+
+    /// With `n` as both sides' send buffer high-water mark.
+    pub(crate) fn high_water_mark(self, n: usize) -> Self {
+        Opts {
+            high_water_mark: n,
+            ..self
         }
     }
 
@@ -539,10 +701,11 @@ impl Opts {
     }
 }
 
-pub(crate) fn session_options(codec: CodecKind) -> SessionOptions {
+pub(crate) fn session_options(opts: Opts) -> SessionOptions {
     SessionOptions {
-        codec,
+        codec: opts.codec,
         session_disconnect_grace: GRACE,
+        send_buffer_high_water_mark: opts.high_water_mark,
         ..SessionOptions::default()
     }
 }
@@ -567,13 +730,16 @@ impl Rig {
         let server = ServerTransport::new(
             SERVER,
             ServerOptions {
-                session: session_options(opts.codec),
+                session: session_options(opts),
                 codec: CodecMode::Fixed(opts.codec),
                 ..ServerOptions::default()
             },
         );
         let probe = Probe::default();
-        let router = serve(&server, vec![test_service(), probe.service()]);
+        let router = serve(
+            &server,
+            vec![test_service(), probe.service(), Kv::default().service()],
+        );
         let (client, tap) = client_of(&server, CLIENT, opts);
         Rig {
             client,
@@ -633,7 +799,7 @@ fn client_of(server: &ServerTransport, id: &str, opts: Opts) -> (RiverClient, Ta
         id,
         Arc::new(dialer),
         ClientOptions {
-            session: session_options(opts.codec),
+            session: session_options(opts),
             version: opts.version,
             reconnect_on_connection_drop: opts.reconnect,
             ..ClientOptions::default()

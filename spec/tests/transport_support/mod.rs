@@ -786,6 +786,7 @@ impl HandshakeValidator for TestValidator {
 
     fn validate<'a>(
         &'a self,
+        _from: &'a str,
         metadata: Option<&'a Value>,
         previous: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>> {

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, mpsc};
 
 use crate::router::{
-    RiverError, ValidationError, codes, err_result, from_payload, ok_result, stream_message,
-    to_payload,
+    RiverError, ValidationError, Written, codes, err_result, from_payload, ok_result,
+    stream_message, to_payload,
 };
 use crate::transport::{Outgoing, SessionSender};
 use crate::wire::{ControlFlags, ProtocolVersion, Value};
@@ -61,6 +61,19 @@ impl CallShared {
     pub(super) fn register(&self, cx: &Context<'_>) {
         self.waker.register(cx.waker());
     }
+
+    /// Resolves once the call is cancelled.
+    async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// What a handler knows about its call.
@@ -84,15 +97,7 @@ impl CallContext {
     /// Resolves once the call is cancelled. The handler's future is dropped at that point
     /// anyway; this is for work the handler started elsewhere.
     pub async fn cancelled(&self) {
-        loop {
-            let notified = self.shared.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.shared.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
+        self.shared.cancelled().await;
     }
 }
 
@@ -172,6 +177,12 @@ pub struct StreamClosed;
 /// Sending never waits: the item joins the session's one ordered queue at once, so responses
 /// pushed into several calls (this one and others, of any session) go out in the order they
 /// were pushed, and before the result of a handler that pushed them and then returned.
+///
+/// Backpressure is River's, advisory: each [`send`](Self::send) reports in [`Written`] whether
+/// the session's send buffer (with what is queued for it) has reached its high-water mark, and
+/// [`ready`](Self::ready) waits until it is below again. The buffer holds what the client has
+/// not acknowledged, so it drains as the client acknowledges (with every message it sends,
+/// heartbeats included). The [`Sink`](futures_util::Sink) implementation does not wait.
 pub struct Responses<T> {
     pub(super) out: CallOut,
     pub(super) _t: PhantomData<fn(T)>,
@@ -192,9 +203,32 @@ impl<T> std::fmt::Debug for Responses<T> {
     }
 }
 
+impl<T> Responses<T> {
+    /// Whether the session's send buffer, with what is queued for it, is at or above its
+    /// high-water mark.
+    pub fn is_backpressured(&self) -> bool {
+        self.out.sender.info().is_backpressured()
+    }
+
+    /// Resolves once the session's send buffer is below its high-water mark, at once if it is;
+    /// also once the call is cancelled or the session ends. A call whose handler returned meanwhile
+    /// still waits for the buffer.
+    pub async fn ready(&self) {
+        if self.is_closed() {
+            return;
+        }
+        let drained = self.out.sender.info().drained();
+        let cancelled = self.out.shared.cancelled();
+        tokio::select! {
+            () = drained => {}
+            () = cancelled => {}
+        }
+    }
+}
+
 impl<T: Serialize> Responses<T> {
-    /// Sends one response.
-    pub fn send(&self, item: Result<T, RiverError>) -> Result<(), StreamClosed> {
+    /// Sends one response, and reports whether the send buffer has reached its high-water mark.
+    pub fn send(&self, item: Result<T, RiverError>) -> Result<Written, StreamClosed> {
         if self.out.shared.is_closed() {
             return Err(StreamClosed);
         }
@@ -209,13 +243,17 @@ impl<T: Serialize> Responses<T> {
             Err(e) => err_result(&e),
         };
         if self.out.push(ControlFlags::NONE, payload) {
-            Ok(())
+            Ok(Written {
+                backpressured: self.is_backpressured(),
+            })
         } else {
             Err(StreamClosed)
         }
     }
+}
 
-    /// Whether the call still takes responses.
+impl<T> Responses<T> {
+    /// Whether the call no longer takes responses.
     pub fn is_closed(&self) -> bool {
         self.out.shared.is_closed() || self.out.sender.is_closed()
     }
@@ -233,7 +271,7 @@ impl<T: Serialize> futures_util::Sink<Result<T, RiverError>> for Responses<T> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Result<T, RiverError>) -> Result<(), StreamClosed> {
-        self.send(item)
+        self.send(item).map(|_| ())
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), StreamClosed>> {

@@ -1,9 +1,10 @@
 //! The dispatcher of one session: routes its messages to calls and runs the calls' handlers,
 //! on the session's own task.
 //!
-//! Handlers start in the order their opening frames arrive (each new call is polled before
-//! the frames after it are read), and everything they send goes through the session's one
-//! ordered queue.
+//! Handlers start in the order their opening frames arrive (new calls are first polled in that
+//! order, before any later call's handler runs), everything they send goes through the
+//! session's one ordered queue, and a session that ends stops its calls in the order they were
+//! opened.
 
 use foldhash::HashMap;
 use std::future::Future;
@@ -20,20 +21,23 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::call::{CallContext, CallOut, CallShared};
-use super::service::{Call, Finish, Kind, Service};
+use super::cancelled::{CANCELLED_STREAMS_REMEMBERED, CancelledStreams};
+use super::service::{Call, Finish, FitsRequest, Kind, Service};
 use crate::metrics::ProcedureMetrics;
 use crate::router::{
     RiverError, close_message, codes, err_result, is_close_control, ok_result, stream_message,
 };
 use crate::session::{BoxFuture, SendError};
 use crate::transport::{Attachment, HandlerIo, Outgoing, SessionHandler, Taken};
-use crate::wire::{ControlFlags, ProtocolVersion, TransportMessage, Value};
+use crate::wire::{ControlFlags, Map, ProtocolVersion, TransportMessage, Value};
 
 /// Requests of one stream or upload call that may wait for its handler.
 pub(super) const REQUEST_QUEUE: usize = 64;
 
 /// One running call, as the dispatcher tracks it.
 struct CallEntry {
+    /// Where the call stands among the session's calls, by the arrival of its opening frame.
+    order: u64,
     kind: Kind,
     /// Requests go here until the client closes its side.
     requests: Option<mpsc::Sender<Value>>,
@@ -51,6 +55,8 @@ enum Outcome {
 
 /// A call's handler, stopped at its next poll once the call is cancelled.
 struct CallFuture {
+    /// As [`CallEntry::order`].
+    order: u64,
     stream_id: Arc<str>,
     shared: Arc<CallShared>,
     handler: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Finish>>>,
@@ -126,6 +132,33 @@ struct Stalled {
     room: Room,
 }
 
+/// The init of a call and the request its opening frame carries instead, if any.
+///
+/// River's Python v1.1 client leaves out an init that is falsy (`{}` among others): a stream or
+/// upload it opens with the init `{}` has its first request as the opening frame (or, with no
+/// requests, its close). In a v1.1 session, for a stream or upload whose init type takes `{}`,
+/// an opening payload that is a close control is such a close, and one that decodes as a
+/// request is such a request; the init is then `{}`. A payload that fits both the init and the
+/// request types counts as a request, as River's TypeScript server counts it. v2.0 sessions
+/// always carry the init.
+fn opening(
+    payload: Value,
+    opening_request: Option<FitsRequest>,
+    flags: ControlFlags,
+    io: &HandlerIo<'_>,
+) -> (Value, Option<Value>) {
+    let Some(fits_request) = opening_request.filter(|_| io.version == ProtocolVersion::V1_1) else {
+        return (payload, None);
+    };
+    if flags.closed && is_close_control(&payload) {
+        (Value::Map(Map::new()), None)
+    } else if fits_request(&payload) {
+        (Value::Map(Map::new()), Some(payload))
+    } else {
+        (payload, None)
+    }
+}
+
 pub(super) struct Dispatcher {
     services: Arc<HashMap<String, Service>>,
     /// Keyed by the stream id the call's messages share. The ids are the client's, but the table
@@ -133,8 +166,12 @@ pub(super) struct Dispatcher {
     /// `foldhash` is seeded at random per process.
     calls: HashMap<Arc<str>, CallEntry>,
     running: FuturesUnordered<CallFuture>,
+    /// The next call's [`CallEntry::order`].
+    next_order: u64,
     open: Arc<AtomicUsize>,
     stalled: Option<Stalled>,
+    /// Streams this side cancelled: later frames on them are dropped quietly.
+    cancelled: CancelledStreams,
 }
 
 impl Dispatcher {
@@ -143,8 +180,10 @@ impl Dispatcher {
             services,
             calls: HashMap::default(),
             running: FuturesUnordered::new(),
+            next_order: 0,
             open,
             stalled: None,
+            cancelled: CancelledStreams::new(CANCELLED_STREAMS_REMEMBERED),
         }
     }
 
@@ -159,14 +198,42 @@ impl Dispatcher {
         io.sender.push(Outgoing::new(reply));
     }
 
+    /// Cancels the stream of `msg` from this side with `error`: stops its call, if any, and
+    /// remembers the stream.
     fn abort(&mut self, msg: &TransportMessage, io: &HandlerIo<'_>, error: &RiverError) {
-        if let Some(call) = self.calls.remove(msg.stream_id.as_str()) {
-            call.shared.cancel();
-        }
+        self.remember_cancelled(&msg.stream_id);
         Self::reply_error(msg, io, error);
     }
 
+    /// Stops the call of `stream_id`, if any, and remembers the stream as cancelled by this
+    /// side.
+    fn remember_cancelled(&mut self, stream_id: &str) {
+        let id = match self.calls.remove_entry(stream_id) {
+            Some((id, call)) => {
+                call.shared.cancel();
+                id
+            }
+            None => Arc::from(stream_id),
+        };
+        self.cancelled.insert(id);
+    }
+
     fn open_call(&mut self, msg: TransportMessage, flags: ControlFlags, io: &HandlerIo<'_>) {
+        if self.cancelled.contains(&msg.stream_id) {
+            return;
+        }
+        // The call already open on this stream is left alone.
+        if self.calls.contains_key(msg.stream_id.as_str()) {
+            let error = RiverError::new(
+                codes::INVALID_REQUEST,
+                format!(
+                    "stream `{}` is already open",
+                    crate::wire::clip(&msg.stream_id)
+                ),
+            );
+            Self::reply_error(&msg, io, &error);
+            return;
+        }
         let procedure = msg
             .service_name
             .as_deref()
@@ -181,19 +248,12 @@ impl Dispatcher {
                     msg.service_name.as_deref().unwrap_or_default()
                 ),
             );
-            Self::reply_error(&msg, io, &error);
+            self.abort(&msg, io, &error);
             return;
         };
-        if self.calls.contains_key(msg.stream_id.as_str()) {
-            let error = RiverError::new(
-                codes::INVALID_REQUEST,
-                format!("stream `{}` is already open", msg.stream_id),
-            );
-            Self::reply_error(&msg, io, &error);
-            return;
-        }
         let kind = procedure.kind;
         let handler = Arc::clone(&procedure.handler);
+        let (init, first_request) = opening(msg.payload, procedure.opening_request, flags, io);
         let metered = procedure
             .metrics
             .as_ref()
@@ -202,13 +262,20 @@ impl Dispatcher {
         let stream_id: Arc<str> = Arc::from(msg.stream_id.as_str());
         let (requests_tx, requests_rx) = if kind.takes_requests() {
             let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+            if let Some(request) = first_request {
+                // The queue is new and empty, so there is room.
+                let _ = tx.try_send(request);
+            }
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
+        let order = self.next_order;
+        self.next_order += 1;
         self.calls.insert(
             Arc::clone(&stream_id),
             CallEntry {
+                order,
                 kind,
                 requests: requests_tx.filter(|_| !flags.closed),
                 shared: Arc::clone(&shared),
@@ -223,7 +290,7 @@ impl Dispatcher {
                 metadata: io.metadata.cloned(),
                 shared: Arc::clone(&shared),
             },
-            init: msg.payload,
+            init,
             requests: requests_rx,
             out: CallOut {
                 sender: io.sender.clone(),
@@ -233,6 +300,7 @@ impl Dispatcher {
             },
         };
         self.running.push(CallFuture {
+            order,
             stream_id,
             shared,
             handler: AssertUnwindSafe(handler(call)).catch_unwind(),
@@ -253,15 +321,9 @@ impl Dispatcher {
             return;
         };
         call.shared.close();
-        let aborted = call.shared.is_aborted();
-        if let Outcome::Cancelled = outcome {
-            if aborted {
-                self.calls.remove(stream_id);
-            }
-            return;
-        }
-        if aborted {
-            self.calls.remove(stream_id);
+        if call.shared.is_aborted() {
+            // A request did not fit: the call's requests cancelled it already.
+            self.remember_cancelled(stream_id);
             return;
         }
         let Outcome::Finished(finish) = outcome else {
@@ -272,11 +334,9 @@ impl Dispatcher {
                 stream_id, flags, version, payload,
             )));
         };
-        match finish {
-            Err(_) => {
-                let error = RiverError::new(codes::UNCAUGHT_ERROR, "the handler panicked");
-                send(ControlFlags::CANCEL, err_result(&error));
-            }
+        let cancel = match finish {
+            Err(_) => RiverError::new(codes::UNCAUGHT_ERROR, "the handler panicked"),
+            Ok(Finish::Abort(error)) => error,
             Ok(Finish::Result(result)) => {
                 debug_assert!(matches!(call.kind, Kind::Rpc | Kind::Upload));
                 let payload = match result {
@@ -284,16 +344,26 @@ impl Dispatcher {
                     Err(e) => err_result(&e),
                 };
                 send(ControlFlags::CLOSED, payload);
+                self.half_closed(stream_id);
+                return;
             }
-            Ok(Finish::Abort(error)) => send(ControlFlags::CANCEL, err_result(&error)),
             Ok(Finish::Done(result)) => {
                 if let Err(e) = result {
                     send(ControlFlags::NONE, err_result(&e));
                 }
                 io.sender
                     .push(Outgoing::new(close_message(stream_id, version)));
+                self.half_closed(stream_id);
+                return;
             }
-        }
+        };
+        send(ControlFlags::CANCEL, err_result(&cancel));
+        self.remember_cancelled(stream_id);
+    }
+
+    /// The server closed its half of `stream_id`; the call is over once the client's is closed
+    /// too.
+    fn half_closed(&mut self, stream_id: &str) {
         match self.calls.get_mut(stream_id) {
             Some(call) if call.requests.is_some() => call.finished = true,
             _ => {
@@ -337,14 +407,15 @@ impl SessionHandler for Dispatcher {
             return None;
         }
         let Some(call) = self.calls.get_mut(msg.stream_id.as_str()) else {
-            // A close or cancel for a call that already ended is the normal end of a race;
-            // anything else names a stream the server never opened.
-            if !(flags.closed || flags.cancel) {
+            // Frames on a stream this side cancelled were sent before the client saw the
+            // cancel, and a close or cancel for a call that already ended is the normal end of
+            // a race; anything else names a stream the server never opened.
+            if !(flags.closed || flags.cancel || self.cancelled.contains(&msg.stream_id)) {
                 let error = RiverError::new(
                     codes::INVALID_REQUEST,
-                    format!("no open stream `{}`", msg.stream_id),
+                    format!("no open stream `{}`", crate::wire::clip(&msg.stream_id)),
                 );
-                Self::reply_error(&msg, io, &error);
+                self.abort(&msg, io, &error);
             }
             return None;
         };
@@ -429,11 +500,17 @@ impl SessionHandler for Dispatcher {
     }
 
     fn session_ended(&mut self, _: &HandlerIo<'_>) {
-        for (_, call) in self.calls.drain() {
+        // In the order the calls were opened: each is cancelled, then each handler is dropped.
+        let mut calls: Vec<CallEntry> = self.calls.drain().map(|(_, call)| call).collect();
+        calls.sort_unstable_by_key(|call| call.order);
+        for call in calls {
             call.shared.cancel();
         }
         self.stalled = None;
-        // Dropping the futures drops the handlers.
-        self.running = FuturesUnordered::new();
+        let mut running: Vec<CallFuture> = std::mem::take(&mut self.running).into_iter().collect();
+        running.sort_unstable_by_key(|call| call.order);
+        for call in running {
+            drop(call);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! bounded queue, and its responses join the session's one ordered queue.
 
 mod call;
+mod cancelled;
 mod dispatch;
 mod service;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use call::{CallContext, Requests, Responses, StreamClosed};
+pub use cancelled::CANCELLED_STREAMS_REMEMBERED;
 pub use service::Service;
 
 use crate::transport::{ServerTransport, SessionHandler};

@@ -13,7 +13,7 @@ use super::call::{CallContext, CallOut, Requests, Responses};
 use crate::metrics::ProcedureMetrics;
 use crate::router::{RiverError, codes, from_payload, to_payload};
 use crate::session::BoxFuture;
-use crate::wire::Value;
+use crate::wire::{Map, Value};
 
 /// What a type-erased handler gets for one call.
 pub(super) struct Call {
@@ -50,11 +50,27 @@ impl Kind {
 
 type ErasedHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, Finish> + Send + Sync>;
 
+/// Whether a payload decodes as a procedure's request type.
+pub(super) type FitsRequest = fn(&Value) -> bool;
+
 pub(super) struct Procedure {
     pub(super) kind: Kind,
     pub(super) handler: ErasedHandler,
+    /// For a stream or upload whose init type takes the empty map `{}`: whether a payload is
+    /// one of its requests. A v1.1 session may open such a call with its first request (see
+    /// the dispatcher).
+    pub(super) opening_request: Option<FitsRequest>,
     /// Where its calls are counted, once served by a transport with metrics.
     pub(super) metrics: Option<Arc<ProcedureMetrics>>,
+}
+
+fn fits<T: DeserializeOwned>(payload: &Value) -> bool {
+    from_payload::<T>(payload).is_ok()
+}
+
+/// [`Procedure::opening_request`] for a procedure with init `I` and requests `R`.
+fn opening_request<I: DeserializeOwned, R: DeserializeOwned>() -> Option<FitsRequest> {
+    fits::<I>(&Value::Map(Map::new())).then_some(fits::<R> as FitsRequest)
 }
 
 /// A named group of procedures.
@@ -122,15 +138,20 @@ impl Service {
         &self.name
     }
 
-    fn add(&mut self, name: &str, kind: Kind, handler: ErasedHandler) {
-        let previous = self.procedures.insert(
-            name.to_owned(),
-            Procedure {
-                kind,
-                handler,
-                metrics: None,
-            },
-        );
+    fn add(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        handler: ErasedHandler,
+        opening_request: Option<FitsRequest>,
+    ) {
+        let procedure = Procedure {
+            kind,
+            handler,
+            opening_request,
+            metrics: None,
+        };
+        let previous = self.procedures.insert(name.to_owned(), procedure);
         assert!(
             previous.is_none(),
             "procedure `{name}` is registered twice in service `{}`",
@@ -164,6 +185,7 @@ impl Service {
                     }
                 })
             }),
+            None,
         );
         self
     }
@@ -198,6 +220,7 @@ impl Service {
                     }
                 })
             }),
+            opening_request::<I, R>(),
         );
         self
     }
@@ -230,6 +253,7 @@ impl Service {
                     }
                 })
             }),
+            None,
         );
         self
     }
@@ -264,6 +288,7 @@ impl Service {
                     }
                 })
             }),
+            opening_request::<I, R>(),
         );
         self
     }

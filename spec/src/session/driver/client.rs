@@ -11,7 +11,9 @@ use crate::graph::session::{
 use crate::session::connection::{CloseCode, Connection};
 use crate::session::context::generate_id;
 use crate::session::handshake::{ClientOutcome, evaluate_response};
-use crate::wire::{ExpectedSessionState, HandshakeRequest, PartialMessage};
+use crate::wire::{
+    ExpectedSessionState, HandshakeErrorCode, HandshakeRequest, PartialMessage, Value,
+};
 
 impl SessionDriver {
     /// Starts connecting: backs off as the retry budget says, then asks for a dial. Does
@@ -83,10 +85,42 @@ impl SessionDriver {
                     m.connection_established(|_| Handshaking { conn })
                 }) {
                     self.arm();
-                    self.send_handshake_request();
+                    if self.await_metadata {
+                        if let Some(handle) = self.handle() {
+                            self.push(Output::BuildMetadata(handle));
+                        }
+                    } else {
+                        self.send_handshake_request();
+                    }
                 }
             }
             Err(_) => self.connection_failed(),
+        }
+    }
+
+    /// The answer to [`Output::BuildMetadata`]: sends the handshake request with `result`'s
+    /// metadata, or, when it could not be built, reports `handshake_failed` (with no code, as
+    /// River's client does) and ends the session. An answer for a state that has been left
+    /// (the handshake timed out, or the session ended) is discarded.
+    pub fn metadata_built(&mut self, handle: &Handle, result: Result<Option<Value>, String>) {
+        if !self.state.is_current(handle)
+            || !matches!(self.state.get(), Some(AnySession::Handshaking(_)))
+        {
+            self.stale_events += 1;
+            return;
+        }
+        match result {
+            Ok(metadata) => {
+                self.set_metadata(metadata);
+                self.send_handshake_request();
+            }
+            Err(reason) => {
+                self.push(Output::ProtocolError(ProtocolError::HandshakeFailed {
+                    code: HandshakeErrorCode::Unknown(String::new()),
+                    message: format!("failed to construct handshake metadata: {reason}"),
+                }));
+                self.end(EndReason::MetadataFailed(reason));
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use super::{EndReason, Output, ProtocolError, Role, SessionDriver, TimerKind};
 use crate::graph::session::{AnySession, Connected, Handshaking, NoConnection, Session};
 use crate::session::connection::CloseCode;
 use crate::session::context::Receipt;
-use crate::wire::Codec;
+use crate::wire::{Codec, CodecKind, DecodeBudget, DecodeError, TransportMessage};
 
 impl SessionDriver {
     pub(super) fn handshake_timed_out(&mut self) {
@@ -63,8 +63,18 @@ impl SessionDriver {
             return;
         };
         let ctx = m.context();
-        let deadline = m.last_inbound + ctx.options.liveness_timeout_for(ctx.version);
-        if Instant::now() >= deadline {
+        let timeout = ctx.options.liveness_timeout_for(ctx.version);
+        let deadline = m.last_inbound + timeout;
+        let now = Instant::now();
+        if let Some(since) = ctx.full_since
+            && now >= since + timeout
+        {
+            let reason = format!(
+                "the peer acknowledged none of the {} buffered messages for {timeout:?} while the send buffer was full",
+                ctx.send_buffer.len()
+            );
+            self.invalid(reason);
+        } else if now >= deadline {
             self.lose_connection();
         } else {
             let handle = m.handle();
@@ -85,7 +95,8 @@ impl SessionDriver {
         let Some(AnySession::Connected(m)) = self.state.get_mut() else {
             return;
         };
-        let msg = match m.context().codec.decode(frame) {
+        let ctx = m.context();
+        let msg = match decode(ctx.codec, frame, ctx.options.decode_budget) {
             Ok(msg) => msg,
             Err(e) => {
                 return self.invalid(format!("could not decode message: {e}"));
@@ -95,7 +106,7 @@ impl SessionDriver {
             Receipt::NotFromPeer => {
                 let reason = format!(
                     "received message from {}, but the session's peer is {}",
-                    msg.from,
+                    crate::wire::clip(&msg.from),
                     m.context().to
                 );
                 self.invalid(reason);
@@ -108,6 +119,14 @@ impl SessionDriver {
                     if self.role == Role::Client {
                         self.send_heartbeat();
                     }
+                } else if msg.to != m.context().from {
+                    // Counted and acknowledged like any other, but addressed to someone else:
+                    // dropped, as River's routers drop it.
+                    tracing::debug!(
+                        to = %msg.to,
+                        ours = %m.context().from,
+                        "dropped a message addressed to another id"
+                    );
                 } else {
                     self.push(Output::Message(msg));
                 }
@@ -120,5 +139,26 @@ impl SessionDriver {
             reason.clone(),
         )));
         self.end(EndReason::InvalidMessage(reason));
+    }
+}
+
+/// Frames at least this large are decoded off the runtime's shared path (1 MiB).
+const LARGE_FRAME: usize = 1024 * 1024;
+
+/// Decodes one inbound frame within `budget`. On a multi-threaded runtime a large frame is
+/// decoded with [`tokio::task::block_in_place`], so the worker hands its other tasks (other
+/// sessions) to another thread while this one decodes.
+fn decode(
+    codec: CodecKind,
+    frame: &[u8],
+    budget: DecodeBudget,
+) -> Result<TransportMessage, DecodeError> {
+    let multi_thread = frame.len() >= LARGE_FRAME
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(|| codec.decode_within(frame, budget))
+    } else {
+        codec.decode_within(frame, budget)
     }
 }

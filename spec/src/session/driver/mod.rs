@@ -116,6 +116,9 @@ pub enum EndReason {
     ConnectionLost,
     /// A pending server connection failed its handshake; there never was a session.
     HandshakeFailed,
+    /// The client could not build its handshake metadata (the reason): the session ends, as
+    /// River's client ends it when its `construct` throws.
+    MetadataFailed(String),
 }
 
 /// What the driver has to tell its owner.
@@ -138,6 +141,10 @@ pub enum Output {
     ProtocolError(ProtocolError),
     /// Client: dial the server now and answer with [`SessionDriver::dialed`] and this handle.
     Dial(Handle),
+    /// Client: the connection is up and the handshake request waits for its metadata (see
+    /// [`SessionDriver::set_await_metadata`]). Build it and answer with
+    /// [`SessionDriver::metadata_built`] and this handle; the handshake timeout runs meanwhile.
+    BuildMetadata(Handle),
     /// Server: a valid handshake request arrived on this pending connection. Decide (see
     /// [`decide`](super::decide)) and answer with [`SessionDriver::accept`],
     /// [`SessionDriver::adopt`] or [`SessionDriver::reject`].
@@ -167,6 +174,20 @@ pub enum SendError {
     /// The message is not valid for the session's protocol version.
     #[error("{0}")]
     Invalid(String),
+    /// The send buffer is full (see
+    /// [`SessionOptions::send_buffer_max_messages`](crate::session::SessionOptions)): the
+    /// peer has not acknowledged what was sent. The message took no sequence number; try
+    /// again once [`wait_for_drain`](crate::transport::ServerTransport::wait_for_drain)
+    /// returns.
+    #[error(
+        "the send buffer is full: {messages} messages ({bytes} bytes) wait for the peer's acknowledgement"
+    )]
+    BufferFull {
+        /// Messages in the buffer.
+        messages: usize,
+        /// Their bytes.
+        bytes: u64,
+    },
 }
 
 /// A message accepted for sending.
@@ -227,6 +248,10 @@ impl StepSink {
 }
 
 /// One River session and everything it owns. See the module docs.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent settings and facts of the session; an enum would spell out their combinations"
+)]
 pub struct SessionDriver {
     role: Role,
     /// The machine in its current state; empty once the session has ended.
@@ -238,6 +263,8 @@ pub struct SessionDriver {
     budget: Option<RetryBudget>,
     reconnect: bool,
     retries_reported: bool,
+    /// Client: the handshake request waits for [`SessionDriver::metadata_built`].
+    await_metadata: bool,
     sniff_codec: bool,
     accepted_versions: Arc<[ProtocolVersion]>,
     ended: Option<EndReason>,
@@ -270,6 +297,7 @@ impl SessionDriver {
             budget: None,
             reconnect: true,
             retries_reported: false,
+            await_metadata: false,
             sniff_codec: false,
             accepted_versions: Arc::from(ProtocolVersion::ALL),
             ended: None,
@@ -313,6 +341,13 @@ impl SessionDriver {
     /// Whether a lost connection is followed by a new attempt (client; default true).
     pub fn set_reconnect(&mut self, on: bool) {
         self.reconnect = on;
+    }
+
+    /// Client: on each new connection, ask for the handshake metadata with
+    /// [`Output::BuildMetadata`] and send the request once it is built, instead of sending the
+    /// context's metadata at once (off by default).
+    pub fn set_await_metadata(&mut self, on: bool) {
+        self.await_metadata = on;
     }
 
     /// Server: take the codec from the first frame of the connection (see
@@ -637,6 +672,9 @@ impl SessionDriver {
             .map_err(|e| match e {
                 SequenceError::Encode(e) => SendError::Encode(e.to_string()),
                 SequenceError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
+                SequenceError::BufferFull { messages, bytes } => {
+                    SendError::BufferFull { messages, bytes }
+                }
             })?
             .frame
             .clone();
@@ -684,6 +722,8 @@ impl SessionDriver {
 
 /// Writes the whole send buffer on the connection of a state that just connected.
 fn resend_buffer(m: &mut Session<crate::graph::session::Connected>) {
+    // The new connection gives the peer a fresh chance to acknowledge what is buffered.
+    m.context_mut().full_since = None;
     let frames: Vec<bytes::Bytes> = m
         .context()
         .send_buffer

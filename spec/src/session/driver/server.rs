@@ -133,6 +133,7 @@ impl SessionDriver {
             Ok(frame) => m.conn.send(frame.into()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        m.conn.lift_handshake_limit();
         if let Err(e) = written {
             self.push(Output::ProtocolError(ProtocolError::MessageSendFailure(e)));
             self.end(EndReason::HandshakeFailed);
