@@ -28,6 +28,7 @@ fi
 
 # name  N: each workload runs N and 2N units.
 workloads="rpc 1000
+rpc-metrics 1000
 heartbeat 1000
 codec-msgpack 10000
 plain-msgpack 10000

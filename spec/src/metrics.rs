@@ -24,7 +24,10 @@
 //!
 //! Every handle a session updates is resolved when the metrics are registered, so an event
 //! costs an atomic add: per state change one gauge move and one counter, per turn of a session
-//! task the frames and bytes it moved. A transport without metrics does none of this.
+//! task the frames and bytes it moved. A transport without metrics does none of this. With
+//! metrics on both sides an rpc round trip makes no more allocations than without, and runs
+//! about 3% more instructions (`rpc-metrics` against `rpc` in `bash benches/river/cost.sh`,
+//! which holds both to `benches/river/baseline.txt`).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;

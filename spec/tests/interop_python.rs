@@ -14,7 +14,7 @@ mod interop_support;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use interop_support::{Cast, Peer, Proxy, river_echo, ws_url};
+use interop_support::{Cast, Peer, Proxy, python_v1_server, river_echo, ws_url};
 use serde_json::Value as Json;
 use statebound_river::echo_service::{Empty, FailInit, Msg};
 use statebound_river::router::RiverClient;
@@ -657,32 +657,6 @@ fn record(mut events: tokio::sync::mpsc::Receiver<TransportEvent>) -> Arc<Mutex<
         }
     });
     log
-}
-
-/// Starts River's Python v1.1 server (`v1_server.py`) and waits for its address.
-async fn python_v1_server(server_id: &str) -> (Peer, std::net::SocketAddr) {
-    let py = Peer::python_script(
-        "v1_server.py",
-        [
-            "--server-id",
-            server_id,
-            "--heartbeat-ms",
-            "500",
-            "--timeout",
-            "90",
-        ],
-    );
-    let Some(line) = py
-        .wait_for_stdout(STEP, |l| l.starts_with("listening on "))
-        .await
-    else {
-        Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`")
-    };
-    let addr = line["listening on ".len()..].trim().to_owned();
-    match addr.parse() {
-        Ok(addr) => (py, addr),
-        Err(e) => Cast(vec![&py]).fail(&format!("bad address {addr}: {e}")),
-    }
 }
 
 /// Calls `test.echo` with `text` and checks the answer.

@@ -6,7 +6,7 @@ mod interop_support;
 
 use std::time::Duration;
 
-use interop_support::{Cast, Peer, Proxy, river_echo, workspace_root};
+use interop_support::{Cast, Peer, Proxy, python_v1_server, river_echo, workspace_root};
 use serde_json::{Value as Json, json};
 
 /// How long one `river` run may take.
@@ -291,24 +291,7 @@ async fn python_v1_server_answers_the_cli() {
         );
         return;
     }
-    let py = Peer::python_script(
-        "v1_server.py",
-        [
-            "--server-id",
-            "PYSERVER",
-            "--heartbeat-ms",
-            "500",
-            "--timeout",
-            "90",
-        ],
-    );
-    let Some(line) = py
-        .wait_for_stdout(RUN, |l| l.starts_with("listening on "))
-        .await
-    else {
-        Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`");
-    };
-    let addr = line["listening on ".len()..].trim().to_owned();
+    let (py, addr) = python_v1_server("PYSERVER").await;
     let url = format!("ws://{addr}");
     let v1 = [
         "--protocol",
@@ -338,4 +321,68 @@ async fn python_v1_server_answers_the_cli() {
         code == 1 && cli.stderr().iter().any(|l| l == "river: error PY_NOPE: no"),
         || format!("fail answered {code}"),
     );
+}
+
+/// The binaries log through `tracing-subscriber`, filtered by `RUST_LOG`: river-echo's
+/// transitions show up on stderr inside their session's span only when asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn river_echo_logs_sessions_as_rust_log_says() {
+    // An empty RUST_LOG counts as unset, whatever the test's own environment says.
+    for (rust_log, shown) in [("statebound_river=info", true), ("", false)] {
+        let env = [("RUST_LOG", rust_log)];
+        let echo = Peer::spawn_with_env(
+            "river-echo",
+            env!("CARGO_BIN_EXE_river-echo"),
+            ["--listen", "127.0.0.1:0"],
+            &env,
+        );
+        let Some(line) = echo
+            .wait_for_stdout(RUN, |l| l.starts_with("listening on "))
+            .await
+        else {
+            Cast(vec![&echo]).fail("river-echo did not start");
+        };
+        let addr: std::net::SocketAddr = line["listening on ".len()..].trim().parse().unwrap();
+        let (code, _, _) = run(
+            &[
+                "call",
+                &ws(addr),
+                "test",
+                "echo",
+                r#"{"msg":"log"}"#,
+                "--client-id",
+                "logged-client",
+            ],
+            &[],
+            &[&echo],
+        )
+        .await;
+        assert_eq!(code, 0);
+        let logged = echo
+            .wait_for_stderr(
+                "transition",
+                Duration::from_secs(if shown { 20 } else { 1 }),
+            )
+            .await;
+        Cast(vec![&echo]).check(logged == shown, || {
+            format!("RUST_LOG={rust_log:?}: transition lines shown: {logged}")
+        });
+        if shown {
+            let line = echo
+                .stderr()
+                .into_iter()
+                .find(|l| l.contains("handshake_ok"))
+                .unwrap_or_default();
+            for part in [
+                "session{",
+                "role=\"server\"",
+                "peer=logged-client",
+                "session=session-",
+            ] {
+                Cast(vec![&echo]).check(line.contains(part), || {
+                    format!("{part} missing from the transition line {line:?}")
+                });
+            }
+        }
+    }
 }

@@ -6,6 +6,10 @@
 //! Chromium is looked for on `PATH`; when it is missing the test tries `apt-get install
 //! chromium`, and only if that fails too does it skip, saying so.
 
+mod common {
+    pub(crate) mod programs;
+}
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,43 +32,6 @@ use statebound_river::transport::{
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-// ----- finding (or installing) chromium ---------------------------------------------------
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn find_chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|n| on_path(n))
-}
-
-/// Chromium, installed from Debian's packages if it is missing and apt can install it.
-fn chromium() -> Option<PathBuf> {
-    if let Some(found) = find_chromium() {
-        return Some(found);
-    }
-    if on_path("apt-get").is_some() {
-        eprintln!(
-            "status_page: chromium is missing; installing it with apt-get (Debian package `chromium`)"
-        );
-        let installed = Command::new("sh")
-            .args([
-                "-c",
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            eprintln!("status_page: apt-get could not install chromium");
-        }
-    }
-    find_chromium()
-}
 
 // ----- a small `DevTools` protocol client ---------------------------------------------------
 
@@ -249,7 +216,11 @@ async fn echo(client: &RiverClient, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_follows_sessions_as_they_connect_drop_and_resume() {
-    let Some(program) = chromium() else {
+    let Some(program) = common::programs::find_or_install(
+        "status_page",
+        "chromium",
+        &["chromium", "chromium-browser"],
+    ) else {
         eprintln!(
             "status_page: SKIPPED: chromium is not installed and could not be installed \
              (apt-get install chromium); the status page was not tested in a browser"
@@ -276,6 +247,7 @@ async fn the_page_follows_sessions_as_they_connect_drop_and_resume() {
         .wait_for("document.getElementById('live').textContent", json!("live"))
         .await;
     browser.wait_for(&count("Connected"), json!("0")).await;
+    assert_offline(&mut browser, http).await;
 
     // Two clients connect.
     let online = Arc::new(AtomicBool::new(true));
@@ -328,7 +300,34 @@ async fn the_page_follows_sessions_as_they_connect_drop_and_resume() {
         .await;
     assert_ne!(seq_ack, json!("0 / 0"), "seq/ack shown: {seq_ack}");
 
-    let png = browser.screenshot().await;
+    save_screenshot(&browser.screenshot().await);
+}
+
+/// Everything the page loaded came from the status server itself.
+async fn assert_offline(browser: &mut Browser, http: SocketAddr) {
+    let loaded = browser
+        .eval("performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
+        .await;
+    let own = format!("http://{http}/");
+    for url in loaded.as_array().unwrap() {
+        let url = url.as_str().unwrap();
+        assert!(
+            url.starts_with(&own),
+            "the page loaded {url} from elsewhere"
+        );
+    }
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('script[src], link[href], img[src]').length")
+            .await,
+        json!(0),
+        "no external script, style sheet or image"
+    );
+}
+
+/// Writes the screenshot to `docs/` with `UPDATE_SCREENSHOT=1`, beside the test binaries
+/// otherwise.
+fn save_screenshot(png: &[u8]) {
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     let out = if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/status-page.png")

@@ -144,6 +144,8 @@ async fn receive(mut events: Receiver<TransportEvent>, total: u64) -> Delivery {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `RUST_LOG` filters the log on stderr (`statebound_river::logging`).
+    statebound_river::logging::init("warn");
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

@@ -5,12 +5,18 @@
 //! [--reject-count N]] [--metrics ADDR] [--rehandshake-every MS]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
+//! The log goes to stderr, filtered by `RUST_LOG` (warnings by default;
+//! `RUST_LOG=statebound_river=info` adds every transition inside its session's span).
 //! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
 //!
 //! `--accept-versions` narrows the protocol versions accepted (a client speaking another gets
 //! `PROTOCOL_VERSION_MISMATCH`). `--reject-handshakes CODE` makes the validation hook refuse
 //! handshakes with `CODE` (the first `N` only, with `--reject-count N`), to exercise clients'
 //! handshake failure paths.
+//!
+//! On SIGTERM or SIGINT it drains: prints `draining`, stops accepting connections (its
+//! `/healthz` answers 503), lets the sessions it has go on until each has ended or
+//! `--drain-timeout SECS` (30) has passed, then closes what is left, prints `drained` and exits.
 //!
 //! `--metrics ADDR` (feature `status`) serves the status page, `/metrics`, `/events` and
 //! `/healthz` on `ADDR` (see `statebound_river::status`) and prints `status page on
@@ -26,13 +32,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
 use statebound_river::session::{BoxFuture, HandshakeValidator, Rejection};
 use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport, TransportEvent};
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, ProtocolVersion, Value};
 
 const USAGE: &str = "usage: river-echo --listen ADDR [--codec json|msgpack|auto] \
                      [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]] \
-                     [--metrics ADDR] [--rehandshake-every MS]";
+                     [--metrics ADDR] [--drain-timeout SECS] [--rehandshake-every MS]";
 
 struct Args {
     listen: SocketAddr,
@@ -41,6 +50,12 @@ struct Args {
     reject: Option<(HandshakeErrorCode, Option<u64>)>,
     metrics: Option<SocketAddr>,
     rehandshake_every: Option<Duration>,
+    drain_timeout: Duration,
+}
+
+fn address(flag: &str, addr: &str) -> Result<SocketAddr, String> {
+    addr.parse::<SocketAddr>()
+        .map_err(|e| format!("{flag} {addr}: {e}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,17 +66,12 @@ fn parse_args() -> Result<Args, String> {
     let mut reject_count = None;
     let mut metrics = None;
     let mut rehandshake_every = None;
+    let mut drain_timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--listen" => {
-                let addr = value()?;
-                listen = Some(
-                    addr.parse::<SocketAddr>()
-                        .map_err(|e| format!("--listen {addr}: {e}"))?,
-                );
-            }
+            "--listen" => listen = Some(address(&flag, &value()?)?),
             "--codec" => {
                 codec = match value()?.as_str() {
                     "json" => CodecMode::Fixed(CodecKind::Json),
@@ -91,12 +101,13 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--reject-count: {e}"))?,
                 );
             }
-            "--metrics" => {
-                let addr = value()?;
-                metrics = Some(
-                    addr.parse::<SocketAddr>()
-                        .map_err(|e| format!("--metrics {addr}: {e}"))?,
-                );
+            "--metrics" => metrics = Some(address(&flag, &value()?)?),
+            "--drain-timeout" => {
+                let secs = value()?
+                    .parse::<f64>()
+                    .map_err(|e| format!("--drain-timeout: {e}"))?;
+                drain_timeout = Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--drain-timeout: {e}"))?;
             }
             "--rehandshake-every" => {
                 let ms = value()?
@@ -124,6 +135,7 @@ fn parse_args() -> Result<Args, String> {
         reject: reject_code.map(|code| (code, reject_count)),
         metrics,
         rehandshake_every,
+        drain_timeout,
     })
 }
 
@@ -170,6 +182,8 @@ impl HandshakeValidator for Hook {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `RUST_LOG` filters the log on stderr (`statebound_river::logging`).
+    statebound_river::logging::init("warn");
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
@@ -224,26 +238,82 @@ async fn main() -> ExitCode {
     }
     #[cfg(not(feature = "status"))]
     drop(registry);
-    while let Some(event) = events.recv().await {
-        match event {
-            TransportEvent::SessionTransition {
-                peer,
-                session_id,
-                from,
-                to,
-                transition,
-            } => println!("{peer} {session_id}: {from} -> {to} ({transition})"),
-            TransportEvent::SessionStatus {
-                peer,
-                session_id,
-                status,
-            } => println!("{peer} {session_id}: session {status:?}"),
-            TransportEvent::ProtocolError { peer, error } => {
-                println!("{peer}: protocol error {error:?}");
-            }
-            TransportEvent::Message { .. } => {}
-            TransportEvent::TransportClosed => break,
+    match serve_until_drained(&server, &mut events, args.drain_timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("river-echo: {e}");
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// Prints the server's events until a signal says to drain, then until its sessions are gone
+/// (or `drain_timeout` passed); then closes the server.
+async fn serve_until_drained(
+    server: &ServerTransport,
+    events: &mut mpsc::Receiver<TransportEvent>,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let until =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    if !print_event(event) {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = term.recv(), if deadline.is_none() => deadline = Some(drain(server, drain_timeout).await),
+            _ = int.recv(), if deadline.is_none() => deadline = Some(drain(server, drain_timeout).await),
+            () = tokio::time::sleep_until(until), if deadline.is_some() => {
+                println!("drain timeout: closing the sessions left");
+                break;
+            }
+        }
+        if deadline.is_some() && server.sessions().await.is_empty() {
+            break;
+        }
+    }
+    server.close().await;
+    if deadline.is_some() {
+        println!("drained");
+    }
+    Ok(())
+}
+
+async fn drain(server: &ServerTransport, timeout: Duration) -> tokio::time::Instant {
+    server.stop_accepting();
+    let left = server.sessions().await.len();
+    println!("draining: no new connections; {left} sessions left");
+    tokio::time::Instant::now() + timeout
+}
+
+/// Prints one event; `false` once the transport closed.
+fn print_event(event: TransportEvent) -> bool {
+    match event {
+        TransportEvent::SessionTransition {
+            peer,
+            session_id,
+            from,
+            to,
+            transition,
+        } => println!("{peer} {session_id}: {from} -> {to} ({transition})"),
+        TransportEvent::SessionStatus {
+            peer,
+            session_id,
+            status,
+        } => println!("{peer} {session_id}: session {status:?}"),
+        TransportEvent::ProtocolError { peer, error } => {
+            println!("{peer}: protocol error {error:?}");
+        }
+        TransportEvent::Message { .. } => {}
+        TransportEvent::TransportClosed => return false,
+    }
+    true
 }

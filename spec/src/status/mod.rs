@@ -11,7 +11,8 @@
 //!   every change (at most ten a second) and at least once a second.
 //! - `/api/status`: `{"states": [{"name", "count"}], "sessions": [...], "transitions": [...]}`.
 //! - `/metrics`: the registry in the `OpenMetrics` text format, for Prometheus.
-//! - `/healthz`: `ok` while the transport is open, 503 once it is closed.
+//! - `/healthz`: `ok` while the transport takes connections, 503 (`draining` or `closed`) once
+//!   it [stops accepting](ServerTransport::stop_accepting) or is closed.
 //!
 //! `river-echo --metrics ADDR` serves this page for its server.
 
@@ -269,6 +270,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "closed\n").into_response()
+    } else if !shared.server.is_accepting() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         (StatusCode::OK, "ok\n").into_response()
     }

@@ -132,6 +132,8 @@ pub(crate) struct ServerSide {
     accepted: Arc<[ProtocolVersion]>,
     handlers: RwLock<Option<HandlerFactory>>,
     listeners: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Set by `stop_accepting`: no new connection is taken.
+    draining: std::sync::atomic::AtomicBool,
     /// One permit per connection waiting for its handshake.
     pending_slots: Arc<Semaphore>,
 }
@@ -173,6 +175,7 @@ impl ServerTransport {
                 options,
                 handlers: RwLock::new(None),
                 listeners: std::sync::Mutex::default(),
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         });
         ServerTransport { shared }
@@ -222,6 +225,9 @@ impl ServerTransport {
     /// Takes a connection to serve (a WebSocket accepted elsewhere, or one end of an in-memory
     /// pair). It must complete its handshake within the handshake timeout.
     pub fn accept_connection(&self, conn: Box<dyn Connection>) -> Result<(), TransportError> {
+        if !self.is_accepting() {
+            return Err(TransportError::Closed);
+        }
         let side = self.side();
         let Ok(slot) = Arc::clone(&side.pending_slots).try_acquire_owned() else {
             return Err(TransportError::TooManyPending(
@@ -341,11 +347,15 @@ impl ServerTransport {
             .unwrap_or_else(PoisonError::into_inner) = Some(factory);
     }
 
-    /// Stops listening, ends every session and pending connection, and reports the transport
-    /// closed. Returns once every session task has finished. Closing twice is harmless.
-    pub async fn close(&self) {
-        for task in self
-            .side()
+    /// Starts draining: stops listening and refuses connections from now on, while the
+    /// sessions it has go on (each until its client leaves and its grace passes, or until
+    /// [`close`](Self::close)). A load balancer's health check sees it in
+    /// [`is_accepting`](Self::is_accepting).
+    pub fn stop_accepting(&self) {
+        let side = self.side();
+        side.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        for task in side
             .listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -353,6 +363,21 @@ impl ServerTransport {
         {
             task.abort();
         }
+    }
+
+    /// Whether new connections are taken: neither draining nor closed.
+    pub fn is_accepting(&self) -> bool {
+        !self.shared.registry.is_closed()
+            && !self
+                .side()
+                .draining
+                .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Stops listening, ends every session and pending connection, and reports the transport
+    /// closed. Returns once every session task has finished. Closing twice is harmless.
+    pub async fn close(&self) {
+        self.stop_accepting();
         let first = !self.shared.registry.is_closed();
         self.shared.registry.close().await;
         if first {

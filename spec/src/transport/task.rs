@@ -61,6 +61,16 @@ pub(crate) enum Side {
     Server(ServerSide),
 }
 
+impl Side {
+    /// `client` or `server`, as the session spans say.
+    fn role(&self) -> &'static str {
+        match self {
+            Side::Client(_) => "client",
+            Side::Server(_) => "server",
+        }
+    }
+}
+
 /// A dial in flight for the `Connecting` state `owner`.
 pub(super) struct Dial {
     pub(super) owner: Handle,
@@ -181,6 +191,9 @@ pub(crate) struct SessionTask {
     since: SystemTime,
     /// The current session's span ([`crate::trace`]); none between sessions.
     pub(super) session_span: tracing::Span,
+    /// The span of the current session (`session{role peer session}`), which the task's work
+    /// runs in and its session's events belong to. A new one starts with each new session.
+    span: tracing::Span,
 }
 
 impl SessionTask {
@@ -218,6 +231,12 @@ impl SessionTask {
             gauge: shared.metrics.clone().map(SessionGauge::new),
             since: SystemTime::now(),
             session_span: tracing::Span::none(),
+            span: tracing::info_span!(
+                "session",
+                role = shared.side.role(),
+                peer = tracing::field::Empty,
+                session = tracing::field::Empty
+            ),
         })
     }
 
@@ -638,8 +657,7 @@ impl SessionTask {
                 if let Some(gauge) = self.gauge.as_mut() {
                     gauge.transition(from, transition, to);
                 }
-                let (peer, session) = self.identity();
-                tracing::info!(%peer, %session, from, to, transition, "session transition");
+                tracing::info!(parent: &self.span, transition, from, to, "transition");
                 if subscribers.any() {
                     let event =
                         self.event(|peer, session_id, _| TransportEvent::SessionTransition {
@@ -653,23 +671,15 @@ impl SessionTask {
                 }
             }
             Output::Status(status) => {
-                let (peer, session) = self.identity();
-                tracing::info!(%peer, %session, ?status, "session status");
                 match status {
-                    SessionStatus::Created => {
-                        self.since = SystemTime::now();
-                        if let Some(gauge) = self.gauge.as_mut() {
-                            gauge.session_created();
-                        }
-                        self.sender.info().set_session_id(Some(&session));
-                        self.session_id = Some(Arc::from(session.as_str()));
-                    }
+                    SessionStatus::Created => self.session_created(),
                     SessionStatus::Closed => {
                         self.session_id = None;
                         self.session_span = tracing::Span::none();
                     }
                     SessionStatus::Closing => {}
                 }
+                tracing::info!(parent: &self.span, ?status, "session status");
                 if subscribers.any() {
                     let event = self.event(|peer, session_id, _| TransportEvent::SessionStatus {
                         peer: peer.to_owned(),
@@ -682,7 +692,7 @@ impl SessionTask {
             Output::ProtocolError(error) => {
                 self.count_rejection(&error);
                 let (peer, _) = self.identity();
-                tracing::warn!(%peer, ?error, "protocol error");
+                tracing::warn!(parent: &self.span, %peer, ?error, "protocol error");
                 if subscribers.any() {
                     let event = self.event(|peer, _, _| TransportEvent::ProtocolError {
                         peer: peer.to_owned(),
@@ -706,6 +716,24 @@ impl SessionTask {
                 self.ended(reason);
             }
         }
+    }
+
+    /// A new session started in this task: its span, its start, what the registry and the
+    /// metrics know of it.
+    fn session_created(&mut self) {
+        let (peer, session) = self.identity();
+        self.span = tracing::info_span!(
+            "session",
+            role = self.shared.side.role(),
+            %peer,
+            %session
+        );
+        self.since = SystemTime::now();
+        if let Some(gauge) = self.gauge.as_mut() {
+            gauge.session_created();
+        }
+        self.sender.info().set_session_id(Some(&session));
+        self.session_id = Some(Arc::from(session.as_str()));
     }
 
     /// Queues an event about the current session, made by `make(peer, session_id, version)`.
@@ -840,7 +868,10 @@ impl Future for SessionTask {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.get_mut().turn(cx)
+        let task = self.get_mut();
+        let span = task.span.clone();
+        let _entered = span.enter();
+        task.turn(cx)
     }
 }
 

@@ -138,6 +138,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         f.write_str("a River envelope")
     }
 
+    #[inline]
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<JsonEnvelope, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = access.next_key_seed(KeySeed)? {
@@ -164,6 +165,7 @@ struct KeySeed;
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Key;
 
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
         deserializer.deserialize_str(self)
     }

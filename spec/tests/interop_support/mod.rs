@@ -111,7 +111,18 @@ impl Peer {
         program: impl AsRef<OsStr>,
         args: impl IntoIterator<Item = S>,
     ) -> Peer {
+        Peer::spawn_with_env(name, program, args, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with `env` added to the environment.
+    pub(crate) fn spawn_with_env<S: AsRef<OsStr>>(
+        name: &str,
+        program: impl AsRef<OsStr>,
+        args: impl IntoIterator<Item = S>,
+        env: &[(&str, &str)],
+    ) -> Peer {
         let mut cmd = Command::new(program.as_ref());
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .current_dir(workspace_root())
             .env("PYTHONUNBUFFERED", "1")
@@ -159,6 +170,14 @@ impl Peer {
         Peer::spawn(file, python(), all)
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id()
+    }
+
     /// The label given at start.
     pub(crate) fn name(&self) -> &str {
         &self.name
@@ -166,20 +185,19 @@ impl Peer {
 
     /// Stdout so far, line by line.
     pub(crate) fn stdout(&self) -> Vec<String> {
-        self.lock_captured()
-            .lines
-            .iter()
-            .filter(|(pipe, _)| *pipe == Pipe::Out)
-            .map(|(_, line)| line.clone())
-            .collect()
+        self.lines(Pipe::Out)
     }
 
     /// Stderr so far, line by line.
     pub(crate) fn stderr(&self) -> Vec<String> {
+        self.lines(Pipe::Err)
+    }
+
+    fn lines(&self, which: Pipe) -> Vec<String> {
         self.lock_captured()
             .lines
             .iter()
-            .filter(|(pipe, _)| *pipe == Pipe::Err)
+            .filter(|(pipe, _)| *pipe == which)
             .map(|(_, line)| line.clone())
             .collect()
     }
@@ -423,6 +441,32 @@ pub(crate) async fn river_echo(args: &[&str]) -> (Peer, SocketAddr) {
         .parse()
         .unwrap_or_else(|e| Cast(vec![&peer]).fail(&format!("bad address in {line:?}: {e}")));
     (peer, addr)
+}
+
+/// Starts River's Python v1.1 server (`v1_server.py`) and waits for its address.
+pub(crate) async fn python_v1_server(server_id: &str) -> (Peer, SocketAddr) {
+    let py = Peer::python_script(
+        "v1_server.py",
+        [
+            "--server-id",
+            server_id,
+            "--heartbeat-ms",
+            "500",
+            "--timeout",
+            "90",
+        ],
+    );
+    let Some(line) = py
+        .wait_for_stdout(Duration::from_secs(20), |l| l.starts_with("listening on "))
+        .await
+    else {
+        Cast(vec![&py]).fail("the Python server did not print `listening on ADDR`")
+    };
+    let addr = line["listening on ".len()..].trim().to_owned();
+    match addr.parse() {
+        Ok(addr) => (py, addr),
+        Err(e) => Cast(vec![&py]).fail(&format!("bad address {addr}: {e}")),
+    }
 }
 
 /// A websocket URL for `addr`.

@@ -10,6 +10,8 @@
 //!
 //! What:
 //! - `rpc`: one rpc round trip of a 32-byte message, our client to our server.
+//! - `rpc-metrics`: the same with both transports counting into Prometheus metrics
+//!   (`statebound_river::metrics`).
 //! - `heartbeat`: one heartbeat round trip (the server's heartbeat and the client's answer).
 //! - `codec-msgpack`, `codec-json`: encoding and decoding one rpc request frame with our
 //!   codecs; `plain-msgpack`, `plain-json`: the same message as a plain serde struct with a
@@ -23,11 +25,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::registry::Registry;
 use statebound_bench::{
     codec_round_trips, graph_transitions, hand_written_transitions, plain_json_round_trips,
     plain_msgpack_round_trips,
 };
 use statebound_river::echo_service::Msg;
+use statebound_river::metrics::Metrics;
 use statebound_river::router::{RiverClient, serve};
 use statebound_river::session::SessionOptions;
 use statebound_river::transport::{
@@ -40,7 +44,7 @@ use tokio::time::Instant;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const USAGE: &str = "usage: river-cost rpc|heartbeat|codec-msgpack|codec-json|plain-msgpack|\
+const USAGE: &str = "usage: river-cost rpc|rpc-metrics|heartbeat|codec-msgpack|codec-json|plain-msgpack|\
                      plain-json|transition|transition-plain --count N";
 
 fn main() -> ExitCode {
@@ -59,7 +63,8 @@ fn main() -> ExitCode {
         }
     };
     let allocations = match what.as_str() {
-        "rpc" => in_runtime(|| Box::pin(rpc(count))),
+        "rpc" => in_runtime(|| Box::pin(rpc(count, false))),
+        "rpc-metrics" => in_runtime(|| Box::pin(rpc(count, true))),
         "heartbeat" => in_runtime(|| Box::pin(heartbeat(count))),
         "codec-msgpack" => Ok(counted(|| codec_round_trips(CodecKind::Msgpack, count))),
         "codec-json" => Ok(counted(|| codec_round_trips(CodecKind::Json, count))),
@@ -104,8 +109,10 @@ fn counted(f: impl FnOnce()) -> usize {
     region.change().allocations
 }
 
-/// A server and a client over an in-memory pair, with heartbeats every `heartbeat`.
-fn pair(heartbeat: Duration) -> (ServerTransport, RiverClient) {
+/// A server and a client over an in-memory pair, with heartbeats every `heartbeat`, both
+/// counting into one set of metrics if `metrics`.
+fn pair(heartbeat: Duration, metrics: bool) -> (ServerTransport, RiverClient) {
+    let metrics = metrics.then(|| Metrics::register(&mut Registry::default()));
     let session = SessionOptions {
         heartbeat_interval: heartbeat,
         codec: CodecKind::Msgpack,
@@ -115,6 +122,7 @@ fn pair(heartbeat: Duration) -> (ServerTransport, RiverClient) {
         "SERVER",
         ServerOptions {
             session: session.clone(),
+            metrics: metrics.clone(),
             ..ServerOptions::default()
         },
     );
@@ -123,15 +131,16 @@ fn pair(heartbeat: Duration) -> (ServerTransport, RiverClient) {
         Arc::new(MemoryDialer::new(server.clone())),
         ClientOptions {
             session,
+            metrics,
             ..ClientOptions::default()
         },
     );
     (server, RiverClient::new(transport, "SERVER"))
 }
 
-async fn rpc(count: usize) -> Measured {
+async fn rpc(count: usize, metrics: bool) -> Measured {
     // No heartbeat falls inside the measured calls.
-    let (server, client) = pair(Duration::from_secs(3600));
+    let (server, client) = pair(Duration::from_secs(3600), metrics);
     let _router = serve(&server, vec![statebound_river::echo_service::service()]);
     let msg = Msg {
         msg: "x".repeat(32),
@@ -154,7 +163,7 @@ async fn rpc(count: usize) -> Measured {
 
 async fn heartbeat(count: usize) -> Measured {
     let interval = Duration::from_secs(1);
-    let (server, client) = pair(interval);
+    let (server, client) = pair(interval, false);
     let _router = serve(&server, vec![statebound_river::echo_service::service()]);
     client
         .rpc::<_, Msg>("test", "echo", &Msg { msg: "up".into() })
