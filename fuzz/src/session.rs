@@ -298,7 +298,11 @@ impl Harness {
                 );
                 self.last_delivered = Some(msg.seq);
             }
-            Output::ProtocolError(_) => {}
+            // Peers that never rehandshake: a request is ignored, as by a client that builds no
+            // metadata.
+            Output::ProtocolError(_)
+            | Output::RehandshakeRequested
+            | Output::RehandshakeResponse(_) => {}
             Output::Dial(handle) => {
                 if self.fail_next_dial {
                     self.driver.dialed(&handle, Err("fuzz: dial failed".into()));

@@ -48,6 +48,11 @@ impl Principals {
         }
     }
 
+    /// The validator of this example: `tok-alice` is alice's token, `tok-bob` bob's.
+    pub(crate) fn alice_and_bob() -> Self {
+        Principals::new([("tok-alice", "alice"), ("tok-bob", "bob")])
+    }
+
     /// The principal `metadata`'s token belongs to.
     pub(crate) fn principal(&self, metadata: Option<&Value>) -> Option<&str> {
         let token = metadata?.get("token")?.as_str()?;
@@ -146,10 +151,7 @@ pub(crate) async fn refusal(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let principals = Arc::new(Principals::new([
-        ("tok-alice", "alice"),
-        ("tok-bob", "bob"),
-    ]));
+    let principals = Arc::new(Principals::alice_and_bob());
     let server = ServerTransport::new(
         "SERVER",
         ServerOptions {

@@ -11,7 +11,12 @@
 //! - [`metrics`]: Prometheus metrics of sessions and calls.
 //! - `status` (feature `status`): an HTTP status page with the graph, the live sessions and
 //!   `/metrics`.
+//! - [`trace`]: River's trace context and the `tracing` spans of sessions and calls (with the
+//!   `otel` feature, their OpenTelemetry parents).
 //! - [`echo_service`]: the `test` service the `river-echo` binary serves.
+//!
+//! Cargo feature `otel`: the trace context River peers send becomes the OpenTelemetry parent
+//! of the session and call spans, and our client sends its own ([`trace`]).
 //!
 //! A server with one rpc, and a client calling it (in memory here; `ServerTransport::bind` and
 //! `WsDialer` do the same over WebSocket):
@@ -59,5 +64,6 @@ pub mod router;
 pub mod session;
 #[cfg(feature = "status")]
 pub mod status;
+pub mod trace;
 pub mod transport;
 pub mod wire;

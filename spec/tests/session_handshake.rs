@@ -237,6 +237,7 @@ enum Ev {
     OtherError(ProtocolError),
     Dial,
     BuildMetadata,
+    Rehandshake,
     HandshakeRequest,
     Ended(End),
 }
@@ -264,6 +265,7 @@ fn summarize(outputs: Vec<Output>) -> Vec<Ev> {
             Output::ProtocolError(other) => Ev::OtherError(other),
             Output::Dial(_) => Ev::Dial,
             Output::BuildMetadata(_) => Ev::BuildMetadata,
+            Output::RehandshakeRequested | Output::RehandshakeResponse(_) => Ev::Rehandshake,
             Output::HandshakeRequest(_) => Ev::HandshakeRequest,
             Output::Ended(reason) => Ev::Ended(match reason {
                 EndReason::Retry(r) => End::Retry(r.code),

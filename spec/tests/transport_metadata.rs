@@ -15,9 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use statebound_river::router::{RiverClient, serve};
-use statebound_river::session::{
-    BoxFuture, Connection, HandshakeValidator, ProtocolError, SessionStatus,
-};
+use statebound_river::session::{BoxFuture, Connection, HandshakeValidator, SessionStatus};
 use statebound_river::transport::{
     ClientOptions, ClientTransport, DialError, Dialer, MetadataError, MetadataFn, ServerOptions,
     ServerTransport, TransportEvent, metadata_fn,
@@ -25,29 +23,9 @@ use statebound_river::transport::{
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::{Instant, sleep};
 use transport_support::{
-    CLIENT, Cell, Events, Net, Pair, SERVER, TestValidator, Verdict, entered, handshake_failed,
-    left, meta, ms, status,
+    CLIENT, Cell, Events, Net, Pair, SERVER, TestValidator, Verdict, both_connected, entered,
+    handshake_failed, left, meta, ms, status,
 };
-
-/// Runs each scenario `async fn name(cell: Cell)` in memory on the paused clock, in JSON and
-/// msgpack.
-macro_rules! paused {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test(start_paused = true)]
-            async fn json() {
-                super::$name(Cell::new(CodecKind::Json, Net::Memory)).await;
-            }
-
-            #[tokio::test(start_paused = true)]
-            async fn msgpack() {
-                super::$name(Cell::new(CodecKind::Msgpack, Net::Memory)).await;
-            }
-        }
-    )*};
-}
 
 paused!(
     async_metadata_is_awaited_before_the_handshake,
@@ -181,33 +159,17 @@ async fn failing_metadata_ends_the_session_with_handshake_failed(cell: Cell) {
     let mut p = pair_building(cell, validator.clone(), metadata, false).await;
     p.client.connect(SERVER);
     let first = created(&mut p).await;
-    let event = p
+    let message = p
         .client_events
-        .until("the metadata build to fail", |e| {
-            matches!(
-                e,
-                TransportEvent::ProtocolError {
-                    error: ProtocolError::HandshakeFailed { .. },
-                    ..
-                }
-            )
-        })
+        .handshake_failed_then_closed(
+            "the metadata build to fail",
+            HandshakeErrorCode::Unknown(String::new()),
+        )
         .await;
-    let TransportEvent::ProtocolError {
-        error: ProtocolError::HandshakeFailed { code, message },
-        ..
-    } = event
-    else {
-        unreachable!("matched above")
-    };
-    assert_eq!(code, HandshakeErrorCode::Unknown(String::new()));
     assert!(
         message.contains("the token service is down"),
         "the reason is reported: {message}"
     );
-    p.client_events
-        .until("the session to close", status(SessionStatus::Closed))
-        .await;
     p.cell.settle().await;
     p.client_events.drain();
     assert_eq!(p.dialer.calls(), 1, "a failed build is not retried");
@@ -306,10 +268,7 @@ async fn principals_server(
     Arc<principals::Principals>,
     Events,
 ) {
-    let validator = Arc::new(principals::Principals::new([
-        ("tok-alice", "alice"),
-        ("tok-bob", "bob"),
-    ]));
+    let validator = Arc::new(principals::Principals::alice_and_bob());
     let (server, dialer) = cell
         .server(ServerOptions {
             validator: Some(Arc::clone(&validator) as Arc<dyn HandshakeValidator>),
@@ -357,19 +316,12 @@ async fn the_hook_binds_a_client_id_to_its_principal(cell: Cell) {
     let (impostor, mut impostor_events) =
         principal_client(cell, &dialer, "bob:phone", || "tok-alice");
     impostor.connect(SERVER);
-    let event = impostor_events
-        .until(
+    let message = impostor_events
+        .handshake_failed_then_closed(
             "the impostor to be refused",
-            handshake_failed(HandshakeErrorCode::RejectedByCustomHandler),
+            HandshakeErrorCode::RejectedByCustomHandler,
         )
         .await;
-    let TransportEvent::ProtocolError {
-        error: ProtocolError::HandshakeFailed { message, .. },
-        ..
-    } = event
-    else {
-        unreachable!("matched above")
-    };
     assert!(
         message.contains("a token of alice cannot be used as client bob:phone"),
         "{message}"
@@ -401,26 +353,22 @@ async fn a_resume_by_another_principal_is_refused(cell: Cell) {
         }
     });
     client.connect(SERVER);
-    client_events
-        .until("the client to connect", entered("Connected"))
-        .await;
-    server_events
-        .until("the server to connect", entered("Connected"))
-        .await;
+    both_connected(&mut client_events, &mut server_events).await;
     let id = server.session_id("alice:laptop");
     assert!(id.is_some());
 
     stolen.store(true, Ordering::SeqCst);
     client.drop_connections();
-    client_events
-        .until(
+    let message = client_events
+        .handshake_failed_then_closed(
             "the resume to be refused",
-            handshake_failed(HandshakeErrorCode::RejectedByCustomHandler),
+            HandshakeErrorCode::RejectedByCustomHandler,
         )
         .await;
-    client_events
-        .until("the client's session to end", status(SessionStatus::Closed))
-        .await;
+    assert!(
+        message.contains("a token of bob cannot be used as client alice:laptop"),
+        "{message}"
+    );
     assert_eq!(validator.validations.load(Ordering::SeqCst), 2);
     assert_eq!(
         server.metadata("alice:laptop"),

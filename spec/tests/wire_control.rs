@@ -211,6 +211,13 @@ fn control_payloads_round_trip() {
             code: HandshakeErrorCode::Unknown("FUTURE_CODE".into()),
             reason: "r".into(),
         }),
+        ControlPayload::RehandshakeRequest,
+        ControlPayload::RehandshakeResponse(statebound_river::wire::RehandshakeResponse {
+            metadata: None,
+        }),
+        ControlPayload::RehandshakeResponse(statebound_river::wire::RehandshakeResponse {
+            metadata: Some(Value::Null),
+        }),
     ];
     for p in payloads {
         assert_eq!(ControlPayload::parse(&p.to_payload()), Ok(p.clone()));
@@ -389,8 +396,14 @@ fn malformed_handshake_responses() {
 
 #[test]
 fn unknown_control_payloads() {
-    expect![[r#"not a control payload: unknown type "REHANDSHAKE_REQ""#]].assert_eq(
-        &ControlPayload::parse(&map(&[("type", "REHANDSHAKE_REQ".into())]))
+    expect![[r#"not a control payload: unknown type "FUTURE_REQ""#]].assert_eq(
+        &ControlPayload::parse(&map(&[("type", "FUTURE_REQ".into())]))
+            .unwrap_err()
+            .to_string(),
+    );
+    // A rehandshake response that is not a map is malformed, not unknown.
+    expect!["malformed REHANDSHAKE_RESP payload: expected a map, found a string"].assert_eq(
+        &statebound_river::wire::RehandshakeResponse::from_payload(&Value::from("x"))
             .unwrap_err()
             .to_string(),
     );

@@ -11,8 +11,8 @@ use expect_test::expect;
 use statebound_river::wire::{
     Codec, CodecKind, ControlFlags, ControlPayload, ExpectedSessionState, HandshakeErrorCode,
     HandshakeRequest, HandshakeResponse, JsonCodec, Map, MessageHeader, MsgpackCodec,
-    PartialMessage, ProtocolVersion, Tracing, TransportMessage, Value, parse_handshake_request,
-    parse_handshake_response,
+    PartialMessage, ProtocolVersion, RehandshakeResponse, Tracing, TransportMessage, Value,
+    parse_handshake_request, parse_handshake_response,
 };
 
 /// A msgpack value with its map keys in a fixed order, for building frames by hand.
@@ -817,4 +817,109 @@ fn malformed_msgpack_bigints_are_refused() {
     // An extension inside the data is not followed: it is just not a number.
     expect!["invalid big integer (msgpack extension type 0): it must hold an integer or a decimal string, found an extension value"]
         .assert_eq(&decode(b"\xd4\x00\x01").unwrap_err().to_string());
+}
+
+// --- Rehandshakes -----------------------------------------------------------------------------
+
+/// A TypeScript server's `REHANDSHAKE_REQ`: `rehandshakeRequestMessage` (transport/message.ts)
+/// is `{streamId: "rehandshake", controlFlags: 0, payload: {type: "REHANDSHAKE_REQ"}}`, sent
+/// as an ordinary sequenced message, so `encodeMsg` adds the header fields after it.
+fn ts_rehandshake_request() -> P {
+    P::Map(vec![
+        ("streamId", P::Str("rehandshake")),
+        ("controlFlags", P::UInt(0)),
+        ("payload", P::Map(vec![("type", P::Str("REHANDSHAKE_REQ"))])),
+        ("id", P::Str("Rq7Lm2Xc9vBn")),
+        ("to", P::Str("client")),
+        ("from", P::Str("SERVER")),
+        ("seq", P::UInt(5)),
+        ("ack", P::UInt(3)),
+    ])
+}
+
+/// The TypeScript client's `REHANDSHAKE_RESP` (`rehandshakeResponseMessage`): the same shape,
+/// with the freshly built metadata.
+fn ts_rehandshake_response() -> P {
+    P::Map(vec![
+        ("streamId", P::Str("rehandshake")),
+        ("controlFlags", P::UInt(0)),
+        (
+            "payload",
+            P::Map(vec![
+                ("type", P::Str("REHANDSHAKE_RESP")),
+                ("metadata", P::Map(vec![("token", P::Str("t-2"))])),
+            ]),
+        ),
+        ("id", P::Str("Rs4Kd8Wq1zPo")),
+        ("to", P::Str("SERVER")),
+        ("from", P::Str("client")),
+        ("seq", P::UInt(3)),
+        ("ack", P::UInt(6)),
+    ])
+}
+
+/// The same frames as TypeScript's `JSON.stringify` writes them.
+const TS_REHANDSHAKE_REQ_JSON: &str = r#"{"streamId":"rehandshake","controlFlags":0,"payload":{"type":"REHANDSHAKE_REQ"},"id":"Rq7Lm2Xc9vBn","to":"client","from":"SERVER","seq":5,"ack":3}"#;
+const TS_REHANDSHAKE_RESP_JSON: &str = r#"{"streamId":"rehandshake","controlFlags":0,"payload":{"type":"REHANDSHAKE_RESP","metadata":{"token":"t-2"}},"id":"Rs4Kd8Wq1zPo","to":"SERVER","from":"client","seq":3,"ack":6}"#;
+
+/// Both codecs read River's rehandshake frames as the control payloads they are, and our
+/// builders write the same messages (the frames differ from TypeScript's in field order only).
+#[test]
+fn ts_rehandshake_frames_in_both_codecs() {
+    let ours_req = PartialMessage::rehandshake_request().into_message(MessageHeader {
+        id: "Rq7Lm2Xc9vBn".into(),
+        from: "SERVER".into(),
+        to: "client".into(),
+        seq: 5,
+        ack: 3,
+    });
+    let ours_resp = PartialMessage::rehandshake_response(Some(map(&[("token", "t-2".into())])))
+        .into_message(MessageHeader {
+            id: "Rs4Kd8Wq1zPo".into(),
+            from: "client".into(),
+            to: "SERVER".into(),
+            seq: 3,
+            ack: 6,
+        });
+    let frames: [(&dyn Codec, Vec<u8>, Vec<u8>); 2] = [
+        (
+            &JsonCodec,
+            TS_REHANDSHAKE_REQ_JSON.as_bytes().to_vec(),
+            TS_REHANDSHAKE_RESP_JSON.as_bytes().to_vec(),
+        ),
+        (
+            &MsgpackCodec,
+            packed(&ts_rehandshake_request()),
+            packed(&ts_rehandshake_response()),
+        ),
+    ];
+    for (codec, req_frame, resp_frame) in frames {
+        let req = codec.decode(&req_frame).unwrap();
+        assert_eq!(req, ours_req);
+        assert_eq!(
+            ControlPayload::parse(&req.payload),
+            Ok(ControlPayload::RehandshakeRequest)
+        );
+        let resp = codec.decode(&resp_frame).unwrap();
+        assert_eq!(resp, ours_resp);
+        assert_eq!(
+            ControlPayload::parse(&resp.payload),
+            Ok(ControlPayload::RehandshakeResponse(RehandshakeResponse {
+                metadata: Some(map(&[("token", "t-2".into())])),
+            }))
+        );
+        // Ours round-trips; peers read fields by name.
+        assert_eq!(
+            codec.decode(&codec.encode(&ours_resp).unwrap()).unwrap(),
+            ours_resp
+        );
+    }
+    expect![[r#"{"id":"Rq7Lm2Xc9vBn","from":"SERVER","to":"client","seq":5,"ack":3,"streamId":"rehandshake","controlFlags":0,"payload":{"type":"REHANDSHAKE_REQ"}}"#]]
+    .assert_eq(&String::from_utf8(JsonCodec.encode(&ours_req).unwrap()).unwrap());
+    expect![[r#"{"id":"Rs4Kd8Wq1zPo","from":"client","to":"SERVER","seq":3,"ack":6,"streamId":"rehandshake","controlFlags":0,"payload":{"type":"REHANDSHAKE_RESP","metadata":{"token":"t-2"}}}"#]]
+    .assert_eq(&String::from_utf8(JsonCodec.encode(&ours_resp).unwrap()).unwrap());
+    // A client whose metadata function built nothing leaves `metadata` out, as TypeScript
+    // leaves out `undefined`.
+    let empty = PartialMessage::rehandshake_response(None);
+    assert_eq!(empty.payload, map(&[("type", "REHANDSHAKE_RESP".into())]));
 }

@@ -2,11 +2,11 @@
 //!
 //! `cargo run --release -p statebound-river --bin river-echo -- --listen ADDR
 //! [--codec json|msgpack|auto] [--accept-versions v1.1,v2.0] [--reject-handshakes CODE
-//! [--reject-count N]]`
+//! [--reject-count N]] [--metrics ADDR] [--drain-timeout SECS] [--rehandshake-every MS]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
 //! The log goes to stderr, filtered by `RUST_LOG` (warnings by default;
-//! `RUST_LOG=statebound_river=info` adds every transition inside its session's span).
+//! `RUST_LOG=statebound_river=info` adds every transition inside its `river.session` span).
 //! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
 //!
 //! `--accept-versions` narrows the protocol versions accepted (a client speaking another gets
@@ -21,12 +21,16 @@
 //! `--metrics ADDR` (feature `status`) serves the status page, `/metrics`, `/events` and
 //! `/healthz` on `ADDR` (see `statebound_river::status`) and prints `status page on
 //! http://ADDR/`.
+//!
+//! `--rehandshake-every MS` turns rehandshakes on, with a credential
+//! that expires `MS` after each accepted (re)handshake, so each client is asked one handshake
+//! timeout before that (to show what clients that ignore the request do).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -37,7 +41,7 @@ use statebound_river::wire::{CodecKind, HandshakeErrorCode, ProtocolVersion, Val
 
 const USAGE: &str = "usage: river-echo --listen ADDR [--codec json|msgpack|auto] \
                      [--accept-versions v1.1,v2.0] [--reject-handshakes CODE [--reject-count N]] \
-                     [--metrics ADDR] [--drain-timeout SECS]";
+                     [--metrics ADDR] [--drain-timeout SECS] [--rehandshake-every MS]";
 
 struct Args {
     listen: SocketAddr,
@@ -46,6 +50,7 @@ struct Args {
     reject: Option<(HandshakeErrorCode, Option<u64>)>,
     metrics: Option<SocketAddr>,
     drain_timeout: Duration,
+    rehandshake_every: Option<Duration>,
 }
 
 fn address(flag: &str, addr: &str) -> Result<SocketAddr, String> {
@@ -61,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
     let mut reject_count = None;
     let mut metrics = None;
     let mut drain_timeout = Duration::from_secs(30);
+    let mut rehandshake_every = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -103,6 +109,12 @@ fn parse_args() -> Result<Args, String> {
                 drain_timeout = Duration::try_from_secs_f64(secs)
                     .map_err(|e| format!("--drain-timeout: {e}"))?;
             }
+            "--rehandshake-every" => {
+                let ms = value()?
+                    .parse::<u64>()
+                    .map_err(|e| format!("--rehandshake-every: {e}"))?;
+                rehandshake_every = Some(Duration::from_millis(ms));
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
@@ -113,6 +125,9 @@ fn parse_args() -> Result<Args, String> {
     if reject_count.is_some() && reject_code.is_none() {
         return Err("--reject-count needs --reject-handshakes".into());
     }
+    if rehandshake_every.is_some() && reject_code.is_some() {
+        return Err("--rehandshake-every and --reject-handshakes exclude each other".into());
+    }
     Ok(Args {
         listen,
         codec,
@@ -120,17 +135,19 @@ fn parse_args() -> Result<Args, String> {
         reject: reject_code.map(|code| (code, reject_count)),
         metrics,
         drain_timeout,
+        rehandshake_every,
     })
 }
 
-/// Refuses handshakes with one code, the first `limit` of them or all.
-struct Refuse {
-    code: HandshakeErrorCode,
-    limit: Option<u64>,
+/// river-echo's validation hook: refuses with one code (the first `limit` handshakes, or all),
+/// or accepts, with a credential that expires `expires_after` after each accepted handshake.
+struct Hook {
+    refuse: Option<(HandshakeErrorCode, Option<u64>)>,
     seen: AtomicU64,
+    expires_after: Option<Duration>,
 }
 
-impl HandshakeValidator for Refuse {
+impl HandshakeValidator for Hook {
     fn check_schema(&self, _: Option<&Value>) -> Result<(), String> {
         Ok(())
     }
@@ -142,18 +159,24 @@ impl HandshakeValidator for Refuse {
         _: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>> {
         let n = self.seen.fetch_add(1, Ordering::SeqCst);
-        let refuse = self.limit.is_none_or(|limit| n < limit);
-        let code = self.code.clone();
+        let refusal = self
+            .refuse
+            .as_ref()
+            .filter(|(_, limit)| limit.is_none_or(|limit| n < limit))
+            .map(|(code, _)| code.clone());
         Box::pin(async move {
-            if refuse {
-                Err(Rejection::new(
+            match refusal {
+                Some(code) => Err(Rejection::new(
                     code,
                     "river-echo was told to refuse this handshake",
-                ))
-            } else {
-                Ok(())
+                )),
+                None => Ok(()),
             }
         })
+    }
+
+    fn expiry(&self, _: Option<&Value>) -> Option<SystemTime> {
+        self.expires_after.map(|after| SystemTime::now() + after)
     }
 }
 
@@ -168,13 +191,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let validator = args.reject.map(|(code, limit)| {
-        let refuse: Arc<dyn HandshakeValidator> = Arc::new(Refuse {
-            code,
-            limit,
+    let validator = (args.reject.is_some() || args.rehandshake_every.is_some()).then(|| {
+        let hook: Arc<dyn HandshakeValidator> = Arc::new(Hook {
+            refuse: args.reject,
             seen: AtomicU64::new(0),
+            expires_after: args.rehandshake_every,
         });
-        refuse
+        hook
     });
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = args
@@ -187,6 +210,7 @@ async fn main() -> ExitCode {
             accepted_versions: args.versions,
             validator,
             metrics,
+            rehandshake: args.rehandshake_every.is_some(),
             ..ServerOptions::default()
         },
     );

@@ -393,6 +393,7 @@ impl RiverClient {
         let mut msg = stream_message(stream_id, flags, self.version(), payload);
         msg.service_name = Some(service.to_owned());
         msg.procedure_name = Some(procedure.to_owned());
+        msg.tracing = crate::trace::current();
         Ok(msg)
     }
 

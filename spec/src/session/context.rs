@@ -7,7 +7,8 @@ use tokio::time::Instant;
 
 use super::options::SessionOptions;
 use crate::wire::{
-    CodecKind, EncodeError, Outbound, PartialMessage, ProtocolVersion, TransportMessage, Value,
+    CodecKind, EncodeError, Outbound, PartialMessage, ProtocolVersion, Tracing, TransportMessage,
+    Value,
 };
 
 /// A message that was sequenced and encoded, kept until the peer acknowledges it.
@@ -55,6 +56,8 @@ pub struct SessionContext {
     /// connected peer that acknowledges nothing for the liveness timeout after that ends the
     /// session.
     pub full_since: Option<Instant>,
+    /// The trace context sent with this session's handshakes (client side).
+    pub tracing: Option<Tracing>,
 }
 
 /// Why a message could not be sequenced. Either way it took no `seq`.
@@ -125,6 +128,7 @@ impl SessionContext {
             grace_deadline: None,
             metadata: None,
             full_since: None,
+            tracing: None,
         }
     }
 

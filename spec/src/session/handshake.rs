@@ -8,6 +8,7 @@ use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use std::panic::AssertUnwindSafe;
+use std::time::SystemTime;
 
 use futures_util::FutureExt as _;
 
@@ -167,6 +168,17 @@ pub trait HandshakeValidator: Send + Sync + 'static {
         metadata: Option<&'a Value>,
         previous: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), Rejection>>;
+
+    /// When the credential in `metadata` expires, if it does (River's `expiry`). On a server
+    /// with [`ServerOptions::rehandshake`](crate::transport::ServerOptions::rehandshake), a
+    /// rehandshake is requested one handshake timeout before, so that fresh metadata is in
+    /// place (or the session is over) by then. Asked after every accepted (re)handshake. It
+    /// only schedules: a validator should refuse metadata that has already expired. The
+    /// default: never.
+    fn expiry(&self, metadata: Option<&Value>) -> Option<SystemTime> {
+        let _ = metadata;
+        None
+    }
 }
 
 /// Steps three and four for the metadata `metadata` of the client `from`, with `validator` (if

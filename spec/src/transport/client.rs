@@ -15,7 +15,7 @@ use super::dial::{DialError, Dialer};
 use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
-use super::task::{Dial, MetadataBuild, SessionTask, Shared, Side};
+use super::task::{Dial, MetadataBuild, Rebuild, SessionTask, Shared, Side};
 use super::{SessionSnapshot, TransportError, TransportEvent};
 use crate::metrics::Metrics;
 use crate::session::{
@@ -296,13 +296,15 @@ impl SessionTask {
         }
         let side = client_side(&self.shared);
         let to = self.peer.clone().unwrap_or_default();
-        let ctx = SessionContext::new(
+        let mut ctx = SessionContext::new(
             format!("session-{}", generate_id()),
             self.shared.id.clone(),
             to,
             side.options.version,
             side.options.session.clone(),
         );
+        self.session_span = crate::trace::session_span("client", &ctx.to, &ctx.id, None);
+        ctx.tracing = crate::trace::context_of(&self.session_span);
         let mut driver = SessionDriver::client(ctx, side.options.retry.clone());
         driver.set_reconnect(side.options.reconnect_on_connection_drop);
         driver.set_await_metadata(side.options.metadata.is_some());
@@ -368,6 +370,50 @@ impl SessionTask {
         self.after_step();
     }
 
+    /// The server asked for a rehandshake: fresh metadata is built for the current session,
+    /// and sent on it once built. A client without a metadata function ignores the request, as
+    /// River's does (the server will end the session when its window passes).
+    pub(super) fn client_rehandshake(&mut self) {
+        let side = client_side(&self.shared);
+        let to = self.peer.clone().unwrap_or_default();
+        let Some(build) = &side.options.metadata else {
+            tracing::warn!(server = %to, "rehandshake requested, but this client builds no metadata; ignored");
+            return;
+        };
+        let Some(session_id) = self.driver.as_ref().map(|d| d.identity().1.to_owned()) else {
+            return;
+        };
+        self.rehandshake_build = Some(Rebuild {
+            session_id,
+            fut: build(&to),
+        });
+    }
+
+    /// The metadata for a rehandshake of `session_id` is built: it is sent, unless that
+    /// session is over (a hard reconnect meanwhile must not hand it stale metadata). A build
+    /// that fails is only logged, as River's client logs it.
+    pub(super) fn client_rehandshake_built(
+        &mut self,
+        session_id: &str,
+        result: Result<Option<Value>, MetadataError>,
+    ) {
+        let to = self.peer.clone().unwrap_or_default();
+        let metadata = match result {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                tracing::error!(server = %to, error = %e, "could not build metadata for a rehandshake");
+                return;
+            }
+        };
+        let Some(driver) = self.live_driver(session_id) else {
+            return;
+        };
+        if let Err(e) = driver.send_unreported(PartialMessage::rehandshake_response(metadata)) {
+            tracing::error!(server = %to, error = %e, "could not send the rehandshake response");
+        }
+        self.after_step();
+    }
+
     pub(super) fn client_dialed(
         &mut self,
         owner: &Handle,
@@ -399,6 +445,7 @@ impl SessionTask {
     pub(super) fn client_session_ended(&mut self, reason: EndReason) {
         self.dial = None;
         self.metadata_build = None;
+        self.rehandshake_build = None;
         if self.closing {
             return;
         }

@@ -53,6 +53,8 @@ pub(crate) enum Command {
     /// Server: the client connected with another session id; this one ends. The sender is
     /// dropped once the end is reported, so the new session is reported after it.
     Replace(oneshot::Sender<()>),
+    /// Server: ask the client for a rehandshake now; the answer says whether it was asked.
+    Rehandshake(oneshot::Sender<bool>),
     /// Installs the handler of application messages (client: the router of one server).
     Install(Box<dyn SessionHandler>),
     /// The transport is closing: end the session and stop.
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Command {
             Command::Phantom(_) => "Phantom",
             Command::Adopt(_) => "Adopt",
             Command::Replace(_) => "Replace",
+            Command::Rehandshake(_) => "Rehandshake",
             Command::Install(_) => "Install",
             Command::Close => "Close",
             Command::Inspect(_) => "Inspect",

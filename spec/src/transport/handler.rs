@@ -26,6 +26,8 @@ pub(crate) struct HandlerIo<'a> {
     pub(crate) version: ProtocolVersion,
     /// The handshake metadata the session was accepted with (server).
     pub(crate) metadata: Option<&'a Value>,
+    /// The session's span ([`crate::trace`]).
+    pub(crate) span: &'a tracing::Span,
 }
 
 /// What became of a message a session took.

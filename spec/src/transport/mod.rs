@@ -64,6 +64,21 @@
 //!   [`WsLimits::close_timeout`] for the peer's answer before dropping the socket; a dial that
 //!   outlives the connection timeout is cancelled and its socket closed; a TCP connection that
 //!   does not finish its WebSocket upgrade within [`ServerOptions::upgrade_timeout`] is dropped.
+//!
+//! # Handshake metadata, identity and rehandshakes
+//!
+//! - A client builds its metadata with [`ClientOptions::metadata`] before every handshake; the
+//!   function may be asynchronous and may fail, which ends the session with a `handshake_failed`
+//!   protocol error. [`ClientOptions::eager_metadata`] builds it while dialling.
+//! - A server's [`HandshakeValidator`](crate::session::HandshakeValidator) gets the client id,
+//!   the metadata and the metadata accepted for that id before, so it can bind the id (and the
+//!   session kept under it) to a principal; `spec/examples/principals.rs` shows how. Messages
+//!   addressed to another id than this transport's are dropped.
+//! - With [`ServerOptions::rehandshake`], a server asks connected clients for fresh metadata
+//!   ([`ServerTransport::request_rehandshake`], or before the metadata's
+//!   [`expiry`](crate::session::HandshakeValidator::expiry)), validates it again and stores it
+//!   for the calls opened from then on; our client answers with its metadata function.
+//!   `docs/protocol.md` section 4 has the details.
 
 mod client;
 mod command;

@@ -8,17 +8,18 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::command::Command;
 use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
 use super::registry::{Entry, Registry};
-use super::task::{SessionTask, Shared, Side, Successor, Validation};
+use super::task::{Revalidation, SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
 use super::{SessionSnapshot, TransportError, TransportEvent};
 use crate::metrics::Metrics;
@@ -75,6 +76,13 @@ pub struct ServerOptions {
     pub event_capacity: usize,
     /// Where sessions and calls are counted ([`crate::metrics`]); none by default.
     pub metrics: Option<Metrics>,
+    /// Whether this server rehandshakes (false): it then asks a client for fresh metadata when
+    /// [`ServerTransport::request_rehandshake`] says so, and one handshake timeout before the
+    /// [`HandshakeValidator::expiry`] of its metadata; validates the answer again (with the
+    /// metadata it replaces as the previous one), and ends the session when the answer is
+    /// refused, malformed, or late. Only for clients that answer: River's Python client
+    /// ignores the request, so its sessions would end.
+    pub rehandshake: bool,
 }
 
 impl Default for ServerOptions {
@@ -91,6 +99,7 @@ impl Default for ServerOptions {
             max_sessions: 65_536,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             metrics: None,
+            rehandshake: false,
         }
     }
 }
@@ -109,6 +118,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("max_sessions", &self.max_sessions)
             .field("event_capacity", &self.event_capacity)
             .field("metrics", &self.metrics.is_some())
+            .field("rehandshake", &self.rehandshake)
             .finish()
     }
 }
@@ -288,6 +298,23 @@ impl ServerTransport {
     /// now: state, counters, buffer, version and codec.
     pub async fn sessions(&self) -> Vec<SessionSnapshot> {
         self.shared.registry.snapshots().await
+    }
+
+    /// Asks the client `to` to rehandshake now (River's `requestRehandshake`): it builds fresh
+    /// metadata and sends it, the server validates it again and, once accepted, stores it for
+    /// the calls opened from then on. A refused, malformed or missing answer (within the
+    /// handshake timeout) ends the session. `false` when nothing was asked: the server does
+    /// not rehandshake ([`ServerOptions::rehandshake`]), or the client has no connected
+    /// session.
+    pub async fn request_rehandshake(&self, to: &str) -> bool {
+        let Some(entry) = self.shared.registry.session(to) else {
+            return false;
+        };
+        let (reply, asked) = oneshot::channel();
+        if entry.sender.command(Command::Rehandshake(reply)).is_err() {
+            return false;
+        }
+        asked.await.unwrap_or(false)
     }
 
     /// Test aid: how many connections are open (pending handshakes included).
@@ -634,10 +661,17 @@ impl SessionTask {
                 .clone();
             self.handler = factory.map(|make| make());
         }
+        self.session_span = crate::trace::session_span(
+            "server",
+            &request.msg.from,
+            &request.request.session_id,
+            request.msg.tracing.as_ref(),
+        );
         if let Some(driver) = self.driver.as_mut() {
             driver.accept(request);
             self.sender.info().set_metadata(driver.metadata());
         }
+        self.schedule_rehandshake();
         self.after_step();
     }
 
@@ -655,6 +689,7 @@ impl SessionTask {
             Decision::Resume => {
                 driver.adopt(pending, &request);
                 self.sender.info().set_metadata(driver.metadata());
+                self.schedule_rehandshake();
                 self.after_step();
             }
             Decision::Reject { rejection, .. } => {
@@ -690,5 +725,104 @@ impl SessionTask {
             task.decide(request);
             task.await;
         });
+    }
+}
+
+/// `at` on tokio's clock (now, if it has passed).
+fn instant_of(at: SystemTime) -> Instant {
+    let now = Instant::now();
+    at.duration_since(SystemTime::now())
+        .map_or(now, |left| now + left)
+}
+
+impl SessionTask {
+    /// After an accepted (re)handshake: the next rehandshake is due one handshake timeout
+    /// before the metadata's credential expires.
+    fn schedule_rehandshake(&mut self) {
+        let options = &server_side(&self.shared).options;
+        let (true, Some(validator)) = (options.rehandshake, options.validator.as_ref()) else {
+            return;
+        };
+        if let Some(driver) = self.driver.as_mut() {
+            let expiry = validator.expiry(driver.metadata()).map(instant_of);
+            driver.schedule_rehandshake(expiry);
+        }
+    }
+
+    /// `request_rehandshake`: whether the client was asked.
+    pub(super) fn server_rehandshake(&mut self) -> bool {
+        if !server_side(&self.shared).options.rehandshake {
+            return false;
+        }
+        let asked = self
+            .driver
+            .as_mut()
+            .is_some_and(SessionDriver::request_rehandshake);
+        self.after_step();
+        asked
+    }
+
+    /// The client answered a rehandshake with `metadata`: validate it again, with the metadata
+    /// it would replace as the previous one. A server that does not rehandshake, or has no
+    /// validator, ignores the answer (as River's server without handshake options does).
+    pub(super) fn server_revalidate(&mut self, metadata: Option<Value>) {
+        let options = &server_side(&self.shared).options;
+        let (true, Some(validator)) = (options.rehandshake, options.validator.clone()) else {
+            tracing::debug!(peer = ?self.peer, "ignored an unasked rehandshake response");
+            return;
+        };
+        let Some(driver) = self.driver.as_ref() else {
+            return;
+        };
+        let (from, session_id) = driver.identity();
+        let (from, session_id) = (from.to_owned(), session_id.to_owned());
+        let previous = driver.metadata().cloned();
+        // A newer answer supersedes one still being validated.
+        self.revalidation = Some(Revalidation {
+            session_id,
+            fut: Box::pin(async move {
+                let outcome = validate_metadata(
+                    Some(validator.as_ref()),
+                    &from,
+                    metadata.as_ref(),
+                    previous.as_ref(),
+                )
+                .await;
+                (metadata, outcome)
+            }),
+        });
+    }
+
+    /// A rehandshake's validation finished for `session_id`: the metadata replaces the
+    /// session's, or the session ends. Nothing happens if the session is another one by now.
+    pub(super) fn server_revalidated(
+        &mut self,
+        session_id: &str,
+        metadata: Option<Value>,
+        outcome: Result<(), Rejection>,
+    ) {
+        let validator = server_side(&self.shared).options.validator.clone();
+        let peer = self.peer.clone();
+        let Some(driver) = self.live_driver(session_id) else {
+            return;
+        };
+        match outcome {
+            Ok(()) => {
+                let expiry = validator
+                    .and_then(|v| v.expiry(metadata.as_ref()))
+                    .map(instant_of);
+                tracing::info!(?peer, "rehandshake accepted");
+                driver.rehandshake_accepted(metadata, expiry);
+                self.sender
+                    .info()
+                    .set_metadata(self.driver.as_ref().and_then(SessionDriver::metadata));
+            }
+            Err(rejection) => {
+                driver.fail_rehandshake(format!(
+                    "re-handshake metadata rejected by handshake handler: {rejection}"
+                ));
+            }
+        }
+        self.after_step();
     }
 }

@@ -61,16 +61,6 @@ pub(crate) enum Side {
     Server(ServerSide),
 }
 
-impl Side {
-    /// `client` or `server`, as the session spans say.
-    fn role(&self) -> &'static str {
-        match self {
-            Side::Client(_) => "client",
-            Side::Server(_) => "server",
-        }
-    }
-}
-
 /// A dial in flight for the `Connecting` state `owner`.
 pub(super) struct Dial {
     pub(super) owner: Handle,
@@ -121,6 +111,18 @@ impl MetadataBuild {
     }
 }
 
+/// Metadata being built for a rehandshake of the session `session_id` (client).
+pub(super) struct Rebuild {
+    pub(super) session_id: String,
+    pub(super) fut: BoxFuture<'static, Result<Option<Value>, MetadataError>>,
+}
+
+/// A rehandshake's metadata being validated for the session `session_id` (server).
+pub(super) struct Revalidation {
+    pub(super) session_id: String,
+    pub(super) fut: BoxFuture<'static, (Option<Value>, Result<(), Rejection>)>,
+}
+
 /// A new session waiting for the one it replaces to report its end.
 pub(super) struct Successor {
     pub(super) reported: oneshot::Receiver<()>,
@@ -154,6 +156,10 @@ pub(crate) struct SessionTask {
     pub(super) validation: Option<Validation>,
     /// Client: the handshake metadata being built.
     pub(super) metadata_build: Option<MetadataBuild>,
+    /// Client: metadata being built to answer a rehandshake request of this session.
+    pub(super) rehandshake_build: Option<Rebuild>,
+    /// Server: a rehandshake's metadata being validated for this session.
+    pub(super) revalidation: Option<Revalidation>,
     /// Server: a new session waits for this one's end to be reported before it starts.
     pub(super) successor: Option<Successor>,
     /// Dropped once this session's end is reported (it was replaced by a new one).
@@ -173,9 +179,9 @@ pub(crate) struct SessionTask {
     gauge: Option<SessionGauge>,
     /// When the session entered its current state.
     since: SystemTime,
-    /// The span of the current session (`session{role peer session}`), which the task's work
-    /// runs in and its session's events belong to. A new one starts with each new session.
-    span: tracing::Span,
+    /// The current session's span ([`crate::trace`]); none between sessions. The task's work
+    /// runs in it, and the session's transitions are events inside it.
+    pub(super) session_span: tracing::Span,
 }
 
 impl SessionTask {
@@ -200,6 +206,8 @@ impl SessionTask {
             dial: None,
             validation: None,
             metadata_build: None,
+            rehandshake_build: None,
+            revalidation: None,
             successor: None,
             replaced: None,
             closing: false,
@@ -210,12 +218,7 @@ impl SessionTask {
             close_patience: None,
             gauge: shared.metrics.clone().map(SessionGauge::new),
             since: SystemTime::now(),
-            span: tracing::info_span!(
-                "session",
-                role = shared.side.role(),
-                peer = tracing::field::Empty,
-                session = tracing::field::Empty
-            ),
+            session_span: tracing::Span::none(),
         })
     }
 
@@ -248,8 +251,16 @@ impl SessionTask {
             session_id,
             version,
             metadata: self.driver.as_ref().and_then(SessionDriver::metadata),
+            span: &self.session_span,
         };
         Some(f(handler, &io))
+    }
+
+    /// The driver, while its session is `session_id` and has not ended.
+    pub(super) fn live_driver(&mut self, session_id: &str) -> Option<&mut SessionDriver> {
+        self.driver
+            .as_mut()
+            .filter(|d| d.ended().is_none() && d.identity().1 == session_id)
     }
 
     // ----- one turn -------------------------------------------------------------------------
@@ -322,6 +333,20 @@ impl SessionTask {
                 self.metadata_build = None;
                 self.client_metadata_built(&owner, result);
             }
+        }
+        if let Some(build) = self.rehandshake_build.as_mut()
+            && let Poll::Ready(result) = build.fut.as_mut().poll(cx)
+        {
+            let session_id = build.session_id.clone();
+            self.rehandshake_build = None;
+            self.client_rehandshake_built(&session_id, result);
+        }
+        if let Some(check) = self.revalidation.as_mut()
+            && let Poll::Ready((metadata, outcome)) = check.fut.as_mut().poll(cx)
+        {
+            let session_id = check.session_id.clone();
+            self.revalidation = None;
+            self.server_revalidated(&session_id, metadata, outcome);
         }
         if let Some(successor) = self.successor.as_mut()
             && Pin::new(&mut successor.reported).poll(cx).is_ready()
@@ -455,6 +480,11 @@ impl SessionTask {
                     driver.replace();
                 }
                 self.after_step();
+            }
+            Command::Rehandshake(reply) => {
+                let asked =
+                    matches!(self.shared.side, Side::Server(_)) && self.server_rehandshake();
+                let _ = reply.send(asked);
             }
             Command::Install(handler) => self.handler = Some(handler),
             Command::Close => self.start_closing(),
@@ -609,7 +639,7 @@ impl SessionTask {
                 if let Some(gauge) = self.gauge.as_mut() {
                     gauge.transition(from, transition, to);
                 }
-                tracing::info!(parent: &self.span, transition, from, to, "transition");
+                tracing::info!(parent: &self.session_span, transition, from, to, "transition");
                 if subscribers.any() {
                     let event =
                         self.event(|peer, session_id, _| TransportEvent::SessionTransition {
@@ -628,7 +658,10 @@ impl SessionTask {
                     SessionStatus::Closed => self.session_id = None,
                     SessionStatus::Closing => {}
                 }
-                tracing::info!(parent: &self.span, ?status, "session status");
+                tracing::info!(parent: &self.session_span, ?status, "session status");
+                if status == SessionStatus::Closed {
+                    self.session_span = tracing::Span::none();
+                }
                 if subscribers.any() {
                     let event = self.event(|peer, session_id, _| TransportEvent::SessionStatus {
                         peer: peer.to_owned(),
@@ -641,7 +674,7 @@ impl SessionTask {
             Output::ProtocolError(error) => {
                 self.count_rejection(&error);
                 let (peer, _) = self.identity();
-                tracing::warn!(parent: &self.span, %peer, ?error, "protocol error");
+                tracing::warn!(parent: &self.session_span, %peer, ?error, "protocol error");
                 if subscribers.any() {
                     let event = self.event(|peer, _, _| TransportEvent::ProtocolError {
                         peer: peer.to_owned(),
@@ -650,21 +683,14 @@ impl SessionTask {
                     self.emitter.push(event);
                 }
             }
-            Output::Dial(handle) => {
-                // Dials and validations are polled before the driver.
+            Output::Dial(_)
+            | Output::BuildMetadata(_)
+            | Output::HandshakeRequest(_)
+            | Output::RehandshakeRequested
+            | Output::RehandshakeResponse(_) => {
+                // Dials, builds and validations are polled before the driver.
                 self.again = true;
-                self.start_dial(handle);
-            }
-            Output::BuildMetadata(handle) => {
-                // Builds are polled before the driver.
-                self.again = true;
-                if matches!(self.shared.side, Side::Client(_)) {
-                    self.client_build_metadata(handle);
-                }
-            }
-            Output::HandshakeRequest(request) => {
-                self.again = true;
-                self.start_validation(request);
+                self.side_output(output);
             }
             Output::Ended(reason) => {
                 self.again = true;
@@ -674,16 +700,10 @@ impl SessionTask {
         }
     }
 
-    /// A new session started in this task: its span, its start, what the registry and the
-    /// metrics know of it.
+    /// A new session started in this task: its start, and what the registry and the metrics
+    /// know of it.
     fn session_created(&mut self) {
-        let (peer, session) = self.identity();
-        self.span = tracing::info_span!(
-            "session",
-            role = self.shared.side.role(),
-            %peer,
-            %session
-        );
+        let (_, session) = self.identity();
         self.since = SystemTime::now();
         if let Some(gauge) = self.gauge.as_mut() {
             gauge.session_created();
@@ -825,7 +845,7 @@ impl Future for SessionTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let task = self.get_mut();
-        let span = task.span.clone();
+        let span = task.session_span.clone();
         let _entered = span.enter();
         task.turn(cx)
     }
@@ -833,6 +853,19 @@ impl Future for SessionTask {
 
 /// The side-specific parts of the task, as the two transports define them.
 impl SessionTask {
+    /// The outputs that only one side acts on.
+    fn side_output(&mut self, output: Output) {
+        let client = matches!(self.shared.side, Side::Client(_));
+        match output {
+            Output::Dial(handle) if client => self.client_dial(handle),
+            Output::BuildMetadata(handle) if client => self.client_build_metadata(handle),
+            Output::RehandshakeRequested if client => self.client_rehandshake(),
+            Output::HandshakeRequest(request) if !client => self.server_validate(request),
+            Output::RehandshakeResponse(metadata) if !client => self.server_revalidate(metadata),
+            _ => {}
+        }
+    }
+
     fn connect(&mut self) {
         if matches!(self.shared.side, Side::Client(_)) {
             self.client_connect();
@@ -846,21 +879,9 @@ impl SessionTask {
         }
     }
 
-    fn start_dial(&mut self, handle: Handle) {
-        if matches!(self.shared.side, Side::Client(_)) {
-            self.client_dial(handle);
-        }
-    }
-
     fn dialed(&mut self, owner: &Handle, result: Result<Box<dyn Connection>, DialError>) {
         if matches!(self.shared.side, Side::Client(_)) {
             self.client_dialed(owner, result);
-        }
-    }
-
-    fn start_validation(&mut self, request: Box<ParsedRequest>) {
-        if matches!(self.shared.side, Side::Server(_)) {
-            self.server_validate(request);
         }
     }
 

@@ -17,6 +17,10 @@ pub enum ControlKind {
     HandshakeRequest,
     /// `"HANDSHAKE_RESP"`: a server's first frame on a connection.
     HandshakeResponse,
+    /// `"REHANDSHAKE_REQ"`: a server asks a connected client for fresh metadata.
+    RehandshakeRequest,
+    /// `"REHANDSHAKE_RESP"`: the client's fresh metadata.
+    RehandshakeResponse,
 }
 
 impl ControlKind {
@@ -27,6 +31,8 @@ impl ControlKind {
             ControlKind::Close => "CLOSE",
             ControlKind::HandshakeRequest => "HANDSHAKE_REQ",
             ControlKind::HandshakeResponse => "HANDSHAKE_RESP",
+            ControlKind::RehandshakeRequest => "REHANDSHAKE_REQ",
+            ControlKind::RehandshakeResponse => "REHANDSHAKE_RESP",
         }
     }
 
@@ -36,6 +42,8 @@ impl ControlKind {
             ControlKind::Close => "\"CLOSE\"",
             ControlKind::HandshakeRequest => "\"HANDSHAKE_REQ\"",
             ControlKind::HandshakeResponse => "\"HANDSHAKE_RESP\"",
+            ControlKind::RehandshakeRequest => "\"REHANDSHAKE_REQ\"",
+            ControlKind::RehandshakeResponse => "\"REHANDSHAKE_RESP\"",
         }
     }
 }
@@ -111,6 +119,43 @@ pub fn ack_payload() -> Value {
 /// The stream-close payload `{"type":"CLOSE"}`.
 pub fn close_payload() -> Value {
     Value::Map(typed(ControlKind::Close))
+}
+
+/// The rehandshake request payload `{"type":"REHANDSHAKE_REQ"}`.
+pub fn rehandshake_request_payload() -> Value {
+    Value::Map(typed(ControlKind::RehandshakeRequest))
+}
+
+/// Reads `payload` as a `REHANDSHAKE_REQ`; extra keys are ignored.
+pub fn parse_rehandshake_request(payload: &Value) -> Result<(), MalformedControl> {
+    control_map(payload, ControlKind::RehandshakeRequest).map(|_| ())
+}
+
+/// The `REHANDSHAKE_RESP` payload: the client's freshly built metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RehandshakeResponse {
+    /// `metadata`: `None` when absent (a client whose metadata function built none).
+    pub metadata: Option<Value>,
+}
+
+impl RehandshakeResponse {
+    /// The payload: `{"type":"REHANDSHAKE_RESP","metadata":...}`, `metadata` left out when
+    /// `None`.
+    pub fn to_payload(&self) -> Value {
+        let mut map = typed(ControlKind::RehandshakeResponse);
+        if let Some(metadata) = &self.metadata {
+            map.insert("metadata", metadata.clone());
+        }
+        Value::Map(map)
+    }
+
+    /// Reads a `REHANDSHAKE_RESP` payload.
+    pub fn from_payload(payload: &Value) -> Result<RehandshakeResponse, MalformedControl> {
+        let map = control_map(payload, ControlKind::RehandshakeResponse)?;
+        Ok(RehandshakeResponse {
+            metadata: map.get("metadata").cloned(),
+        })
+    }
 }
 
 /// `expectedSessionState` in a [`HandshakeRequest`]: the client's view of the session.
@@ -387,6 +432,10 @@ pub enum ControlPayload {
     HandshakeRequest(HandshakeRequest),
     /// `{"type":"HANDSHAKE_RESP",...}`.
     HandshakeResponse(HandshakeResponse),
+    /// `{"type":"REHANDSHAKE_REQ"}`.
+    RehandshakeRequest,
+    /// `{"type":"REHANDSHAKE_RESP",...}`.
+    RehandshakeResponse(RehandshakeResponse),
 }
 
 impl ControlPayload {
@@ -397,6 +446,8 @@ impl ControlPayload {
             ControlPayload::Close => ControlKind::Close,
             ControlPayload::HandshakeRequest(_) => ControlKind::HandshakeRequest,
             ControlPayload::HandshakeResponse(_) => ControlKind::HandshakeResponse,
+            ControlPayload::RehandshakeRequest => ControlKind::RehandshakeRequest,
+            ControlPayload::RehandshakeResponse(_) => ControlKind::RehandshakeResponse,
         }
     }
 
@@ -407,6 +458,8 @@ impl ControlPayload {
             ControlPayload::Close => close_payload(),
             ControlPayload::HandshakeRequest(r) => r.to_payload(),
             ControlPayload::HandshakeResponse(r) => r.to_payload(),
+            ControlPayload::RehandshakeRequest => rehandshake_request_payload(),
+            ControlPayload::RehandshakeResponse(r) => r.to_payload(),
         }
     }
 
@@ -422,6 +475,8 @@ impl ControlPayload {
             ControlKind::Close,
             ControlKind::HandshakeRequest,
             ControlKind::HandshakeResponse,
+            ControlKind::RehandshakeRequest,
+            ControlKind::RehandshakeResponse,
         ]
         .into_iter()
         .find(|k| Some(k.as_str()) == ty)
@@ -434,6 +489,10 @@ impl ControlPayload {
             }
             ControlKind::HandshakeResponse => {
                 ControlPayload::HandshakeResponse(HandshakeResponse::from_payload(payload)?)
+            }
+            ControlKind::RehandshakeRequest => ControlPayload::RehandshakeRequest,
+            ControlKind::RehandshakeResponse => {
+                ControlPayload::RehandshakeResponse(RehandshakeResponse::from_payload(payload)?)
             }
         })
     }

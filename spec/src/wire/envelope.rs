@@ -43,6 +43,10 @@ mod name {
 /// The `streamId` of every heartbeat.
 pub const HEARTBEAT_STREAM_ID: &str = "heartbeat";
 
+/// The `streamId` of rehandshake requests and responses. Messages on it belong to the
+/// transport, never to a procedure.
+pub const REHANDSHAKE_STREAM_ID: &str = "rehandshake";
+
 /// One River message: what one binary WebSocket frame carries (`docs/protocol.md` section 2).
 ///
 /// Serde maps it to River's camelCase wire names. Absent optional fields are left out when
@@ -430,6 +434,29 @@ impl PartialMessage {
             procedure_name: None,
             tracing: None,
             payload: control::ack_payload(),
+        }
+    }
+
+    /// A server's rehandshake request: payload `{"type":"REHANDSHAKE_REQ"}`, flags 0, stream
+    /// [`REHANDSHAKE_STREAM_ID`]. Sequenced and buffered like any message.
+    pub fn rehandshake_request() -> PartialMessage {
+        PartialMessage::rehandshake(control::rehandshake_request_payload())
+    }
+
+    /// A client's answer to a rehandshake request, carrying `metadata`; flags 0, stream
+    /// [`REHANDSHAKE_STREAM_ID`].
+    pub fn rehandshake_response(metadata: Option<Value>) -> PartialMessage {
+        PartialMessage::rehandshake(control::RehandshakeResponse { metadata }.to_payload())
+    }
+
+    fn rehandshake(payload: Value) -> PartialMessage {
+        PartialMessage {
+            stream_id: REHANDSHAKE_STREAM_ID.to_owned(),
+            control_flags: 0,
+            service_name: None,
+            procedure_name: None,
+            tracing: None,
+            payload,
         }
     }
 

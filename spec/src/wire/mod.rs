@@ -45,11 +45,15 @@ pub use budget::DecodeBudget;
 pub use codec::{Codec, CodecKind, JsonCodec, MsgpackCodec};
 pub use control::{
     ControlKind, ControlPayload, ControlPayloadError, ExpectedSessionState, HandshakeErrorCode,
-    HandshakeRequest, HandshakeResponse, MalformedControl, ack_payload, close_payload,
-    parse_handshake_request, parse_handshake_response,
+    HandshakeRequest, HandshakeResponse, MalformedControl, RehandshakeResponse, ack_payload,
+    close_payload, parse_handshake_request, parse_handshake_response, parse_rehandshake_request,
+    rehandshake_request_payload,
 };
 pub(crate) use envelope::Outbound;
-pub use envelope::{HEARTBEAT_STREAM_ID, MessageHeader, PartialMessage, Tracing, TransportMessage};
+pub use envelope::{
+    HEARTBEAT_STREAM_ID, MessageHeader, PartialMessage, REHANDSHAKE_STREAM_ID, Tracing,
+    TransportMessage,
+};
 pub use error::{DecodeError, EncodeError};
 pub use flags::{ControlFlags, ProtocolVersion, UnknownVersion, UnsupportedFlag};
 pub use payload::{PayloadError, from_payload, to_payload};

@@ -106,6 +106,27 @@ macro_rules! matrix {
     )*};
 }
 
+/// Runs each named scenario `async fn name(cell: Cell)` in memory on the paused clock only, in
+/// JSON and msgpack: a module per scenario holding `json` and `msgpack`, for scenarios whose
+/// timings only the paused clock can check.
+macro_rules! paused {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(start_paused = true)]
+            async fn json() {
+                super::$name(Cell::new(CodecKind::Json, Net::Memory)).await;
+            }
+
+            #[tokio::test(start_paused = true)]
+            async fn msgpack() {
+                super::$name(Cell::new(CodecKind::Msgpack, Net::Memory)).await;
+            }
+        }
+    )*};
+}
+
 impl Cell {
     pub(crate) fn new(codec: CodecKind, net: Net) -> Self {
         Cell { codec, net }
@@ -240,12 +261,7 @@ impl Pair {
     /// checked equal on both sides.
     pub(crate) async fn connect(&mut self) -> String {
         self.client.connect(SERVER);
-        self.client_events
-            .until("the client to connect", entered("Connected"))
-            .await;
-        self.server_events
-            .until("the server to connect", entered("Connected"))
-            .await;
+        both_connected(&mut self.client_events, &mut self.server_events).await;
         self.agreed_id()
     }
 
@@ -295,6 +311,16 @@ impl Pair {
             .until("the server transport to close", is_transport_closed)
             .await;
     }
+}
+
+/// Waits until a client's and a server's events both say `Connected`.
+pub(crate) async fn both_connected(client: &mut Events, server: &mut Events) {
+    client
+        .until("the client to connect", entered("Connected"))
+        .await;
+    server
+        .until("the server to connect", entered("Connected"))
+        .await;
 }
 
 /// An application message with a string payload.
@@ -371,6 +397,25 @@ impl Events {
         {
             self.unread
                 .push_back((session_id.clone(), payload_text(msg)));
+        }
+    }
+
+    /// Reads events until a `handshake_failed` with `code`, then until a session closes;
+    /// returns the error's message.
+    pub(crate) async fn handshake_failed_then_closed(
+        &mut self,
+        what: &str,
+        code: HandshakeErrorCode,
+    ) -> String {
+        let event = self.until(what, handshake_failed(code)).await;
+        self.until("the session to close", status(SessionStatus::Closed))
+            .await;
+        match event {
+            TransportEvent::ProtocolError {
+                error: ProtocolError::HandshakeFailed { message, .. },
+                ..
+            } => message,
+            _ => unreachable!("matched a handshake_failed event"),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::router::{
     stream_message, to_payload,
 };
 use crate::transport::{Outgoing, SessionSender};
-use crate::wire::{ControlFlags, ProtocolVersion, Value};
+use crate::wire::{ControlFlags, ProtocolVersion, Tracing, Value};
 
 /// The state of one call that its handler's pieces and the dispatcher share.
 #[derive(Debug, Default)]
@@ -83,8 +83,14 @@ pub struct CallContext {
     pub client_id: String,
     /// The session the call arrived on.
     pub session_id: String,
-    /// The handshake metadata the client connected with.
+    /// The handshake metadata the client connected with (or rehandshook with last) when the
+    /// call opened.
     pub metadata: Option<Value>,
+    /// The trace context the call's opening frame carried (W3C `traceparent` and
+    /// `tracestate`), if any.
+    pub trace: Option<Tracing>,
+    /// The call's span, which the handler runs in; see [`crate::trace`].
+    pub span: tracing::Span,
     pub(super) shared: Arc<CallShared>,
 }
 

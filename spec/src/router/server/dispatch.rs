@@ -60,6 +60,8 @@ struct CallFuture {
     stream_id: Arc<str>,
     shared: Arc<CallShared>,
     handler: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Finish>>>,
+    /// The call's span, entered while the handler runs.
+    span: tracing::Span,
     _open: OpenGuard,
     /// The procedure's metrics and when the call opened, when the server counts calls.
     metered: Option<(Arc<ProcedureMetrics>, Instant)>,
@@ -73,7 +75,9 @@ impl Future for CallFuture {
         let outcome = if self.shared.is_cancelled() {
             Outcome::Cancelled
         } else {
-            match Pin::new(&mut self.handler).poll(cx) {
+            let this = &mut *self;
+            let _entered = this.span.enter();
+            match Pin::new(&mut this.handler).poll(cx) {
                 Poll::Ready(finish) => Outcome::Finished(finish),
                 Poll::Pending => return Poll::Pending,
             }
@@ -283,11 +287,20 @@ impl Dispatcher {
             },
         );
         self.open.fetch_add(1, Ordering::SeqCst);
+        let span = crate::trace::call_span(
+            io.span,
+            msg.service_name.as_deref().unwrap_or_default(),
+            msg.procedure_name.as_deref().unwrap_or_default(),
+            &stream_id,
+            msg.tracing.as_ref(),
+        );
         let call = Call {
             ctx: CallContext {
                 client_id: io.peer.to_owned(),
                 session_id: io.session_id.to_owned(),
                 metadata: io.metadata.cloned(),
+                trace: msg.tracing,
+                span: span.clone(),
                 shared: Arc::clone(&shared),
             },
             init,
@@ -299,11 +312,13 @@ impl Dispatcher {
                 shared: Arc::clone(&shared),
             },
         };
+        let handler = span.in_scope(|| AssertUnwindSafe(handler(call)).catch_unwind());
         self.running.push(CallFuture {
             order,
             stream_id,
             shared,
-            handler: AssertUnwindSafe(handler(call)).catch_unwind(),
+            handler,
+            span,
             _open: OpenGuard(Arc::clone(&self.open)),
             metered,
         });

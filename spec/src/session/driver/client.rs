@@ -140,7 +140,8 @@ impl SessionDriver {
         if let Some(metadata) = &ctx.metadata {
             request = request.with_metadata(metadata.clone());
         }
-        let msg = PartialMessage::handshake_request(generate_id(), &request);
+        let mut msg = PartialMessage::handshake_request(generate_id(), &request);
+        msg.tracing.clone_from(&ctx.tracing);
         match ctx.encode_handshake(msg) {
             Ok(frame) => {
                 // A failed write shows up as the connection closing.

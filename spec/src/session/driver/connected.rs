@@ -6,7 +6,9 @@ use super::{EndReason, Output, ProtocolError, Role, SessionDriver, TimerKind};
 use crate::graph::session::{AnySession, Connected, Handshaking, NoConnection, Session};
 use crate::session::connection::CloseCode;
 use crate::session::context::Receipt;
-use crate::wire::{Codec, CodecKind, DecodeBudget, DecodeError, TransportMessage};
+use crate::wire::{
+    Codec, CodecKind, DecodeBudget, DecodeError, REHANDSHAKE_STREAM_ID, TransportMessage,
+};
 
 impl SessionDriver {
     pub(super) fn handshake_timed_out(&mut self) {
@@ -127,6 +129,8 @@ impl SessionDriver {
                         ours = %m.context().from,
                         "dropped a message addressed to another id"
                     );
+                } else if msg.stream_id == REHANDSHAKE_STREAM_ID {
+                    self.on_rehandshake(&msg);
                 } else {
                     self.push(Output::Message(msg));
                 }

@@ -22,6 +22,7 @@
 
 mod client;
 mod connected;
+mod rehandshake;
 mod server;
 mod timers;
 
@@ -65,6 +66,10 @@ pub enum TimerKind {
     Heartbeat,
     /// Time to check liveness (`Connected`).
     Watchdog,
+    /// Time to ask the client for a rehandshake (server, `Connected`).
+    Rehandshake,
+    /// The client did not answer the rehandshake request in time (server, `Connected`).
+    RehandshakeDeadline,
 }
 
 /// Lifecycle of a session, as River's `session_status` event reports it.
@@ -119,6 +124,8 @@ pub enum EndReason {
     /// The client could not build its handshake metadata (the reason): the session ends, as
     /// River's client ends it when its `construct` throws.
     MetadataFailed(String),
+    /// Server: the client's rehandshake was refused, malformed or unanswered (the reason).
+    RehandshakeFailed(String),
 }
 
 /// What the driver has to tell its owner.
@@ -149,6 +156,13 @@ pub enum Output {
     /// [`decide`](super::decide)) and answer with [`SessionDriver::accept`],
     /// [`SessionDriver::adopt`] or [`SessionDriver::reject`].
     HandshakeRequest(Box<ParsedRequest>),
+    /// Client: the server asked for a rehandshake. Build fresh metadata and send it with
+    /// [`PartialMessage::rehandshake_response`] on this session.
+    RehandshakeRequested,
+    /// Server: the client answered a rehandshake with this metadata. Validate it again and
+    /// answer with [`SessionDriver::rehandshake_accepted`] or
+    /// [`SessionDriver::fail_rehandshake`].
+    RehandshakeResponse(Option<Value>),
     /// The session ended; the driver is done.
     Ended(EndReason),
 }
@@ -265,6 +279,12 @@ pub struct SessionDriver {
     retries_reported: bool,
     /// Client: the handshake request waits for [`SessionDriver::metadata_built`].
     await_metadata: bool,
+    /// Server: when the session's credential expires, if it does.
+    credential_expiry: Option<Instant>,
+    /// Server: when the next rehandshake request is due.
+    rehandshake_due: Option<Instant>,
+    /// Server: when the rehandshake request in flight must have been answered.
+    rehandshake_deadline: Option<Instant>,
     sniff_codec: bool,
     accepted_versions: Arc<[ProtocolVersion]>,
     ended: Option<EndReason>,
@@ -298,6 +318,9 @@ impl SessionDriver {
             reconnect: true,
             retries_reported: false,
             await_metadata: false,
+            credential_expiry: None,
+            rehandshake_due: None,
+            rehandshake_deadline: None,
             sniff_codec: false,
             accepted_versions: Arc::from(ProtocolVersion::ALL),
             ended: None,
@@ -554,6 +577,12 @@ impl SessionDriver {
             TimerKind::HandshakeTimeout => self.handshake_timed_out(),
             TimerKind::Heartbeat => self.send_heartbeat(),
             TimerKind::Watchdog => self.check_liveness(),
+            TimerKind::Rehandshake => {
+                self.request_rehandshake();
+            }
+            TimerKind::RehandshakeDeadline => {
+                self.fail_rehandshake("the client did not answer the re-handshake in time".into());
+            }
         }
     }
 
@@ -620,6 +649,12 @@ impl SessionDriver {
         );
         if without_connection && let Some(deadline) = ctx.grace_deadline {
             self.timers.arm(&handle, TimerKind::Grace, deadline, None);
+        }
+        if self.role == Role::Server && matches!(state, AnySession::Connected(_)) {
+            // A request in flight was abandoned with its connection, as River abandons it; the
+            // owner reschedules from the metadata the new handshake was accepted with.
+            self.rehandshake_deadline = None;
+            self.arm_rehandshake_for(&handle);
         }
     }
 

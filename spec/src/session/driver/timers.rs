@@ -39,6 +39,15 @@ impl Timers {
         self.waiting = None;
     }
 
+    /// Disarms the timers of `kind`.
+    pub(super) fn disarm(&mut self, kind: TimerKind) {
+        let before = self.armed.len();
+        self.armed.retain(|a| a.kind != kind);
+        if self.armed.len() != before {
+            self.waiting = None;
+        }
+    }
+
     /// Arms a timer that comes due at `at` (and, with `every`, again after each firing).
     pub(super) fn arm(
         &mut self,
