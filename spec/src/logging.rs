@@ -3,10 +3,10 @@
 //! `RUST_LOG=info,statebound_river::transport=trace`). Without `RUST_LOG` each binary shows
 //! what it passes as the default (`warn` for the servers, `error` for `river`).
 //!
-//! What the sessions log: each session task runs inside a `session` span with the peer's id
-//! and the session's id (filled in at the handshake on a server), and every transition is an
-//! `info` event naming its edge (`transition`, `from`, `to`); status changes are `info`,
-//! protocol errors `warn`.
+//! What the sessions log: each session task runs inside its session's `river.session` span
+//! (`role`, `peer`, `session_id`; see `crate::trace`), and every transition is an `info` event
+//! in it naming its edge (`transition`, `from`, `to`); status changes are `info`, protocol
+//! errors `warn`.
 
 use std::io::IsTerminal as _;
 

@@ -374,10 +374,10 @@ async fn river_echo_logs_sessions_as_rust_log_says() {
                 .find(|l| l.contains("handshake_ok"))
                 .unwrap_or_default();
             for part in [
-                "session{",
+                "river.session{",
                 "role=\"server\"",
-                "peer=logged-client",
-                "session=session-",
+                "peer=\"logged-client\"",
+                "session_id=\"session-",
             ] {
                 Cast(vec![&echo]).check(line.contains(part), || {
                     format!("{part} missing from the transition line {line:?}")

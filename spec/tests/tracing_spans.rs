@@ -1,6 +1,7 @@
-//! What the sessions log, seen through a capturing `tracing` subscriber: one `session` span
-//! per session (role, peer, session id), the session's transitions as events inside it naming
-//! their edge, and `RUST_LOG`-style filtering (`EnvFilter`) deciding what is kept.
+//! What the sessions log, seen through a capturing `tracing` subscriber: one `river.session`
+//! span per session (role, peer, session id; `crate::trace`), the session's transitions as
+//! events inside it naming their edge, and `RUST_LOG`-style filtering (`EnvFilter`) deciding
+//! what is kept.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -153,7 +154,7 @@ async fn echo(client: &RiverClient) {
 fn spans_of(seen: &[Seen], role: &str, session: &str) -> Vec<u64> {
     let mut ids: Vec<u64> = seen
         .iter()
-        .filter(|s| s.span_field("role") == role && s.span_field("session") == session)
+        .filter(|s| s.span_field("role") == role && s.span_field("session_id") == session)
         .filter_map(|s| s.span.as_ref().map(|(id, _, _)| *id))
         .collect();
     ids.dedup();
@@ -182,16 +183,16 @@ async fn each_session_has_one_span_holding_its_transitions() {
     for t in &transitions {
         assert_eq!(t.level, Level::INFO);
         let (_, name, _) = t.span.as_ref().expect("a transition is inside a span");
-        assert_eq!(name, "session");
+        assert_eq!(name, "river.session");
         for field in ["transition", "from", "to"] {
             assert!(t.fields.contains_key(field), "{t:?} has {field}");
         }
-        assert!(!t.span_field("session").is_empty(), "{t:?}");
+        assert!(!t.span_field("session_id").is_empty(), "{t:?}");
     }
     let edges = |role: &str, session: &str| -> Vec<String> {
         transitions
             .iter()
-            .filter(|t| t.span_field("role") == role && t.span_field("session") == session)
+            .filter(|t| t.span_field("role") == role && t.span_field("session_id") == session)
             .map(|t| t.fields["transition"].clone())
             .collect()
     };

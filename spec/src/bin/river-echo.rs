@@ -2,11 +2,11 @@
 //!
 //! `cargo run --release -p statebound-river --bin river-echo -- --listen ADDR
 //! [--codec json|msgpack|auto] [--accept-versions v1.1,v2.0] [--reject-handshakes CODE
-//! [--reject-count N]] [--metrics ADDR] [--rehandshake-every MS]`
+//! [--reject-count N]] [--metrics ADDR] [--drain-timeout SECS] [--rehandshake-every MS]`
 //!
 //! Prints `listening on ADDR` once it accepts connections, then one line per session event.
 //! The log goes to stderr, filtered by `RUST_LOG` (warnings by default;
-//! `RUST_LOG=statebound_river=info` adds every transition inside its session's span).
+//! `RUST_LOG=statebound_river=info` adds every transition inside its `river.session` span).
 //! Serves the service `test` (see `statebound_river::echo_service`); runs until killed.
 //!
 //! `--accept-versions` narrows the protocol versions accepted (a client speaking another gets
@@ -49,8 +49,8 @@ struct Args {
     versions: Vec<ProtocolVersion>,
     reject: Option<(HandshakeErrorCode, Option<u64>)>,
     metrics: Option<SocketAddr>,
-    rehandshake_every: Option<Duration>,
     drain_timeout: Duration,
+    rehandshake_every: Option<Duration>,
 }
 
 fn address(flag: &str, addr: &str) -> Result<SocketAddr, String> {
@@ -65,8 +65,8 @@ fn parse_args() -> Result<Args, String> {
     let mut reject_code = None;
     let mut reject_count = None;
     let mut metrics = None;
-    let mut rehandshake_every = None;
     let mut drain_timeout = Duration::from_secs(30);
+    let mut rehandshake_every = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -134,8 +134,8 @@ fn parse_args() -> Result<Args, String> {
         versions,
         reject: reject_code.map(|code| (code, reject_count)),
         metrics,
-        rehandshake_every,
         drain_timeout,
+        rehandshake_every,
     })
 }
 

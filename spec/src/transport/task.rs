@@ -61,16 +61,6 @@ pub(crate) enum Side {
     Server(ServerSide),
 }
 
-impl Side {
-    /// `client` or `server`, as the session spans say.
-    fn role(&self) -> &'static str {
-        match self {
-            Side::Client(_) => "client",
-            Side::Server(_) => "server",
-        }
-    }
-}
-
 /// A dial in flight for the `Connecting` state `owner`.
 pub(super) struct Dial {
     pub(super) owner: Handle,
@@ -189,11 +179,9 @@ pub(crate) struct SessionTask {
     gauge: Option<SessionGauge>,
     /// When the session entered its current state.
     since: SystemTime,
-    /// The current session's span ([`crate::trace`]); none between sessions.
+    /// The current session's span ([`crate::trace`]); none between sessions. The task's work
+    /// runs in it, and the session's transitions are events inside it.
     pub(super) session_span: tracing::Span,
-    /// The span of the current session (`session{role peer session}`), which the task's work
-    /// runs in and its session's events belong to. A new one starts with each new session.
-    span: tracing::Span,
 }
 
 impl SessionTask {
@@ -231,12 +219,6 @@ impl SessionTask {
             gauge: shared.metrics.clone().map(SessionGauge::new),
             since: SystemTime::now(),
             session_span: tracing::Span::none(),
-            span: tracing::info_span!(
-                "session",
-                role = shared.side.role(),
-                peer = tracing::field::Empty,
-                session = tracing::field::Empty
-            ),
         })
     }
 
@@ -657,7 +639,7 @@ impl SessionTask {
                 if let Some(gauge) = self.gauge.as_mut() {
                     gauge.transition(from, transition, to);
                 }
-                tracing::info!(parent: &self.span, transition, from, to, "transition");
+                tracing::info!(parent: &self.session_span, transition, from, to, "transition");
                 if subscribers.any() {
                     let event =
                         self.event(|peer, session_id, _| TransportEvent::SessionTransition {
@@ -673,13 +655,13 @@ impl SessionTask {
             Output::Status(status) => {
                 match status {
                     SessionStatus::Created => self.session_created(),
-                    SessionStatus::Closed => {
-                        self.session_id = None;
-                        self.session_span = tracing::Span::none();
-                    }
+                    SessionStatus::Closed => self.session_id = None,
                     SessionStatus::Closing => {}
                 }
-                tracing::info!(parent: &self.span, ?status, "session status");
+                tracing::info!(parent: &self.session_span, ?status, "session status");
+                if status == SessionStatus::Closed {
+                    self.session_span = tracing::Span::none();
+                }
                 if subscribers.any() {
                     let event = self.event(|peer, session_id, _| TransportEvent::SessionStatus {
                         peer: peer.to_owned(),
@@ -692,7 +674,7 @@ impl SessionTask {
             Output::ProtocolError(error) => {
                 self.count_rejection(&error);
                 let (peer, _) = self.identity();
-                tracing::warn!(parent: &self.span, %peer, ?error, "protocol error");
+                tracing::warn!(parent: &self.session_span, %peer, ?error, "protocol error");
                 if subscribers.any() {
                     let event = self.event(|peer, _, _| TransportEvent::ProtocolError {
                         peer: peer.to_owned(),
@@ -718,16 +700,10 @@ impl SessionTask {
         }
     }
 
-    /// A new session started in this task: its span, its start, what the registry and the
-    /// metrics know of it.
+    /// A new session started in this task: its start, and what the registry and the metrics
+    /// know of it.
     fn session_created(&mut self) {
-        let (peer, session) = self.identity();
-        self.span = tracing::info_span!(
-            "session",
-            role = self.shared.side.role(),
-            %peer,
-            %session
-        );
+        let (_, session) = self.identity();
         self.since = SystemTime::now();
         if let Some(gauge) = self.gauge.as_mut() {
             gauge.session_created();
@@ -869,7 +845,7 @@ impl Future for SessionTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let task = self.get_mut();
-        let span = task.span.clone();
+        let span = task.session_span.clone();
         let _entered = span.enter();
         task.turn(cx)
     }
