@@ -26,7 +26,7 @@
 //! - When a session ends, its calls are cancelled, and their handlers dropped, in the order they
 //!   were opened; on the client, they fail with `UNEXPECTED_DISCONNECT` in that order.
 //!
-//! `spec/tests/router_order.rs` checks this with a `kv` service shaped like the one of River's
+//! `spec/tests/router/order.rs` checks this with a `kv` service shaped like the one of River's
 //! cross-language suite (`set` tells every `watch` of its key, then answers).
 
 pub(crate) mod client;

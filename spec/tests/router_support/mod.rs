@@ -1,4 +1,4 @@
-//! Helpers for `router_conformance.rs`.
+//! Helpers for `router/conformance.rs`.
 //!
 //! - [`Rig`]: a server transport serving the `test`, `probe` and `kv` ([`Kv`]) services, and a [`RiverClient`]
 //!   dialling it in memory through a [`TapDialer`], all with one codec and short grace.

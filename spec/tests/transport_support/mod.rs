@@ -1,4 +1,4 @@
-//! Shared helpers for the transport tests (`transport_conformance.rs`, `transport_negative.rs`).
+//! Shared helpers for the transport tests (`transport/conformance.rs`, `transport/negative.rs`).
 //!
 //! - [`Cell`]: one cell of the codec x transport matrix, with the session timings every test
 //!   starts from, and `matrix!` to run a scenario in all four cells.

@@ -7,11 +7,13 @@
 //! In-memory tests run on tokio's paused clock; WebSocket variants run on loopback on the wall
 //! clock with every wait bounded (see `transport_support`).
 
-#[macro_use]
-mod transport_support;
-
 use std::net::SocketAddr;
 
+use crate::transport_support::{
+    CLIENT, Cell, Events, FailingDialer, Net, RawEvent, RawPeer, SERVER, TestValidator, Verdict,
+    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
+    left, raw_frame, status, text,
+};
 use statebound_river::session::{CloseCode, SessionStatus};
 use statebound_river::transport::{
     CodecMode, ServerOptions, ServerTransport, TransportError, TransportEvent,
@@ -21,11 +23,6 @@ use statebound_river::wire::{
     HandshakeResponse, MessageHeader, PartialMessage, ProtocolVersion, parse_handshake_response,
 };
 use tokio::time::Instant;
-use transport_support::{
-    CLIENT, Cell, Events, FailingDialer, Net, RawEvent, RawPeer, SERVER, TestValidator, Verdict,
-    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
-    left, raw_frame, status, text,
-};
 
 // ----- closed transports ---------------------------------------------------------------------
 

@@ -568,7 +568,7 @@ fn hostile_frames() -> Vec<(&'static str, CodecKind, Vec<u8>)> {
 
 #[test]
 fn no_frame_takes_more_than_twice_its_budget() {
-    if !alone("no_frame_takes_more_than_twice_its_budget") {
+    if !alone("codec::no_frame_takes_more_than_twice_its_budget") {
         return;
     }
     let budget = DecodeBudget::DEFAULT;

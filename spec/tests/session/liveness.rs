@@ -6,11 +6,7 @@
 //! Default timing: a heartbeat every 1 s, a connection dead after 2 s of silence. Everything
 //! runs on tokio's paused clock with in-memory connections.
 
-mod common {
-    pub(crate) mod driver;
-}
-
-use common::driver::{
+use crate::driver::{
     CLIENT, Link, SERVER, app, carried, connected_client, connected_server, dials, ended,
     live_timers, messages, ms, protocol_errors, run_for, run_to_end, run_to_state, run_until,
     statuses, transitions,

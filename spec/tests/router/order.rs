@@ -6,17 +6,15 @@
 //! flavours (the multi-threaded one ten times over), both codecs, across reconnects and with
 //! two clients; and a session that ends stops its calls in the order they were opened.
 
-mod router_support;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::future::join_all;
-use router_support::{
+use crate::router_support::{
     CLIENT, Dir, Events, KvKey, KvSet, KvValue, Opts, Rig, Tap, bounded, eventually, next,
 };
+use futures_util::future::join_all;
 use serde_json::{Value as Json, json};
 use statebound_river::echo_service::Count;
 use statebound_river::router::{ResponseStream, RiverClient, RiverError};

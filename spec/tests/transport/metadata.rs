@@ -3,17 +3,16 @@
 //!
 //! Every scenario runs in memory on tokio's paused clock, in both codecs.
 
-#[macro_use]
-mod transport_support;
-/// The example's validator, which binds client ids to principals.
-#[allow(dead_code, reason = "the example's `main` is not called here")]
-#[path = "../examples/principals.rs"]
-mod principals;
+use crate::principals;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::transport_support::{
+    CLIENT, Cell, Events, Net, Pair, SERVER, TestValidator, Verdict, both_connected, entered,
+    handshake_failed, left, meta, ms, status,
+};
 use statebound_river::router::{RiverClient, serve};
 use statebound_river::session::{BoxFuture, Connection, HandshakeValidator, SessionStatus};
 use statebound_river::transport::{
@@ -22,10 +21,6 @@ use statebound_river::transport::{
 };
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::{Instant, sleep};
-use transport_support::{
-    CLIENT, Cell, Events, Net, Pair, SERVER, TestValidator, Verdict, both_connected, entered,
-    handshake_failed, left, meta, ms, status,
-};
 
 paused!(
     async_metadata_is_awaited_before_the_handshake,

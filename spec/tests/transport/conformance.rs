@@ -5,12 +5,14 @@
 //! Every scenario runs in the four cells of the matrix (JSON and msgpack, in memory on the
 //! paused clock and WebSocket on loopback on the wall clock); see `transport_support`.
 
-#[macro_use]
-mod transport_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::transport_support::{
+    CLIENT, Cell, Events, FailingDialer, Net, Pair, SERVER, TestDialer, TestValidator, Verdict,
+    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
+    is_transport_closed, left, meta, ms, payload_text, status, status_of, text,
+};
 use statebound_river::session::{ProtocolError, Rejection, SessionOptions, SessionStatus};
 use statebound_river::transport::{
     ClientOptions, ClientTransport, CodecMode, ServerOptions, TransportError, TransportEvent,
@@ -18,11 +20,6 @@ use statebound_river::transport::{
 };
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::Instant;
-use transport_support::{
-    CLIENT, Cell, Events, FailingDialer, Net, Pair, SERVER, TestDialer, TestValidator, Verdict,
-    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
-    is_transport_closed, left, meta, ms, payload_text, status, status_of, text,
-};
 
 matrix!(
     clean_close_is_reestablished_with_the_same_session,

@@ -2,7 +2,7 @@
 //!
 //! Floats are finite and never NaN: NaN is not equal to itself, so a NaN round trip cannot be
 //! checked with `==`, and JSON cannot carry non-finite floats at all (encoding them is an error,
-//! tested in `wire_codec.rs`). The JSON strategy also leaves out what JSON cannot carry:
+//! tested in `wire/codec.rs`). The JSON strategy also leaves out what JSON cannot carry:
 //! extension values and maps with a `"$t"` or `"$b"` key. Extension type 0 is River's big
 //! integer, which decodes as an integer rather than as itself, so the extension values generated
 //! have other types; integers cover all of `i128`, around the edges where their encoding changes.

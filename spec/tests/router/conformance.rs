@@ -30,20 +30,17 @@
 //! `a_call_right_after_a_hard_disconnect_uses_the_new_session`, `a_server_close_is_a_half_close`,
 //! `dropping_a_call_stops_it`.
 
-#[macro_use]
-mod router_support;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::future::join_all;
-use router_support::{
+use crate::router_support::{
     CLIENT, Dir, Events, Frame, GRACE, Opts, Rig, SERVER, as_json, bounded, eventually,
     eventually_async, msg, next, payload,
 };
+use futures_util::future::join_all;
 use serde_json::{Value as Json, json};
 use statebound_river::echo_service::{Count, CountdownInit, Empty, FailInit, Msg};
 use statebound_river::router::{

@@ -5,17 +5,16 @@
 //!
 //! Every scenario runs in memory on tokio's paused clock, in both codecs.
 
-#[macro_use]
-mod transport_support;
-/// The example's validator, which binds client ids to principals.
-#[allow(dead_code, reason = "the example's `main` is not called here")]
-#[path = "../examples/principals.rs"]
-mod principals;
+use crate::principals;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use crate::transport_support::{
+    CLIENT, Cell, Events, Net, Pair, RawEvent, RawPeer, SERVER, both_connected, eventually,
+    raw_frame, status,
+};
 use statebound_river::router::{CallContext, RiverClient, RiverError, Service, serve};
 use statebound_river::session::{
     BoxFuture, Connection, HandshakeValidator, MemoryConnection, Rejection, SessionStatus,
@@ -29,10 +28,6 @@ use statebound_river::wire::{
     Codec, CodecKind, HandshakeErrorCode, PartialMessage, REHANDSHAKE_STREAM_ID, Value,
 };
 use tokio::time::{Instant, sleep};
-use transport_support::{
-    CLIENT, Cell, Events, Net, Pair, RawEvent, RawPeer, SERVER, both_connected, eventually,
-    raw_frame, status,
-};
 
 paused!(
     a_requested_rehandshake_replaces_the_metadata,
@@ -406,7 +401,7 @@ async fn a_request_lost_with_its_connection_is_answered_after_the_resume(cell: C
     p.server_events
         .until(
             "the server's watchdog",
-            transport_support::left("Connected"),
+            crate::transport_support::left("Connected"),
         )
         .await;
     // The resume's handshake builds `t-2`; the answer to the resent request, `t-3`.

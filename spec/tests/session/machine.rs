@@ -4,13 +4,9 @@
 //! codec failures while sending.
 //!
 //! Everything runs on tokio's paused clock with in-memory connections; the server (or client)
-//! at the far end is played by hand (`common::driver::Peer`).
+//! at the far end is played by hand (`crate::driver::Peer`).
 
-mod common {
-    pub(crate) mod driver;
-}
-
-use common::driver::{
+use crate::driver::{
     CLIENT, Link, Peer, SERVER, SESSION, app, assert_consumed, carried, client_ctx,
     connected_client, connected_server, dials, ended, grace_deadline, handshaking_client,
     live_timers, messages, moved, ms, new_client, options, pending_server, primed_client,
