@@ -388,21 +388,41 @@ impl ServerTransport {
     }
 }
 
+/// Where TCP connections come from: a [`TcpListener`], or a stand-in in tests.
+trait Listener: Send + 'static {
+    fn poll_accept(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<(TcpStream, SocketAddr)>>;
+}
+
+impl Listener for TcpListener {
+    fn poll_accept(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<(TcpStream, SocketAddr)>> {
+        TcpListener::poll_accept(self, cx)
+    }
+}
+
+/// The first wait after an accept error, and the longest.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
 /// Accepts TCP connections until aborted. Accept errors (out of file descriptors, say) back
 /// off instead of spinning: 10 ms, doubling up to a second, reset by the next success.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut backoff = Duration::from_millis(10);
+async fn accept_loop(listener: impl Listener, shared: Arc<Shared>) {
+    let mut backoff = ACCEPT_BACKOFF.0;
     loop {
-        match listener.accept().await {
+        match std::future::poll_fn(|cx| listener.poll_accept(cx)).await {
             Ok((tcp, peer)) => {
-                backoff = Duration::from_millis(10);
+                backoff = ACCEPT_BACKOFF.0;
                 let shared = Arc::clone(&shared);
                 tokio::spawn(serve_socket(tcp, peer, shared));
             }
             Err(e) => {
                 tracing::warn!(error = %e, ?backoff, "accept failed; backing off");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
             }
         }
     }
@@ -824,5 +844,45 @@ impl SessionTask {
             }
         }
         self.after_step();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A listener whose every accept fails as one out of file descriptors does, counting the
+    /// attempts; after 100 it stops answering, so a loop that spins stops too.
+    struct Exhausted(Arc<AtomicUsize>);
+
+    impl Listener for Exhausted {
+        fn poll_accept(
+            &self,
+            _: &mut Context<'_>,
+        ) -> Poll<std::io::Result<(TcpStream, SocketAddr)>> {
+            if self.0.fetch_add(1, Ordering::Relaxed) >= 100 {
+                return Poll::Pending;
+            }
+            Poll::Ready(Err(std::io::Error::from_raw_os_error(24)))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accept_errors_back_off_instead_of_spinning() {
+        let server = ServerTransport::new("SERVER", ServerOptions::default());
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(accept_loop(
+            Exhausted(Arc::clone(&attempts)),
+            Arc::clone(&server.shared),
+        ));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        // 10 ms, 20, 40, .., 640, then a second each: 8 waits take 2.55 s, 7 more fill 10 s.
+        let n = attempts.load(Ordering::Relaxed);
+        assert!((14..=17).contains(&n), "{n} accept attempts in 10 s");
+        task.abort();
+        server.close().await;
     }
 }
