@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use statebound_river::wire::CodecKind;
+
 use super::net::{Dials, Way};
 use super::rng::Rng;
 
@@ -111,13 +113,20 @@ pub(crate) enum Expect {
 pub(crate) struct Schedule {
     pub(crate) name: String,
     pub(crate) clients: usize,
+    /// The codec each client writes (the server answers in the codec of a connection's first
+    /// frame).
+    pub(crate) codecs: Vec<CodecKind>,
     /// In time order.
     pub(crate) steps: Vec<Step>,
 }
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "schedule {} ({} clients):", self.name, self.clients)?;
+        writeln!(
+            f,
+            "schedule {} ({} clients, codecs {:?}):",
+            self.name, self.clients, self.codecs
+        )?;
         for step in &self.steps {
             writeln!(f, "  {:>6} ms  {:?}", step.at.as_millis(), step.action)?;
         }
@@ -126,13 +135,22 @@ impl fmt::Display for Schedule {
 }
 
 impl Schedule {
+    /// A schedule whose clients write JSON.
     pub(crate) fn new(name: &str, clients: usize, mut steps: Vec<Step>) -> Self {
         steps.sort_by_key(|s| s.at);
         Schedule {
             name: name.to_owned(),
             clients,
+            codecs: vec![CodecKind::Json; clients],
             steps,
         }
+    }
+
+    /// This schedule with its clients writing `codecs`.
+    fn with_codecs(mut self, codecs: Vec<CodecKind>) -> Self {
+        assert_eq!(codecs.len(), self.clients);
+        self.codecs = codecs;
+        self
     }
 
     /// A random schedule: one to three clients, 10 to 40 calls and pushes of every kind, and
@@ -212,7 +230,13 @@ impl Schedule {
                 expect: Expect::Any,
             });
         }
-        Schedule::new(&format!("random seed {seed}"), clients, steps)
+        // Drawn apart from the steps, so the steps of a seed stay what they were before clients
+        // had codecs.
+        let mut codec = Rng::new(!seed);
+        let codecs = (0..clients)
+            .map(|_| *codec.pick(&[CodecKind::Json, CodecKind::Msgpack]))
+            .collect();
+        Schedule::new(&format!("random seed {seed}"), clients, steps).with_codecs(codecs)
     }
 }
 
@@ -370,7 +394,8 @@ pub(crate) fn named() -> Vec<Schedule> {
                     },
                 ),
             ],
-        ),
+        )
+        .with_codecs(vec![CodecKind::Json, CodecKind::Msgpack]),
         // RepeatedConnectReconnectTest, ShortDisconnectMultipleTimes
         Schedule::new("repeated connect and reconnect", 1, {
             let mut steps = vec![at(

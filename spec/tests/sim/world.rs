@@ -15,7 +15,7 @@ use statebound_river::session::{RetryOptions, SessionOptions, SessionStatus};
 use statebound_river::transport::{
     ClientOptions, ClientTransport, ServerOptions, ServerTransport, TransportEvent,
 };
-use statebound_river::wire::{PartialMessage, Value, from_payload, to_payload};
+use statebound_river::wire::{CodecKind, PartialMessage, Value, from_payload, to_payload};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
@@ -374,6 +374,8 @@ struct World {
     instances: usize,
     /// Server processes started.
     servers: usize,
+    /// The codec of each client.
+    codecs: Vec<CodecKind>,
     plant: Option<Plant>,
 }
 
@@ -473,10 +475,13 @@ impl World {
         }
     }
 
-    fn start_client(&mut self, client: usize) -> ClientProc {
+    fn start_client(&mut self, client: usize, codec: CodecKind) -> ClientProc {
         let id = client_id(client);
         let options = ClientOptions {
-            session: session_options(),
+            session: SessionOptions {
+                codec,
+                ..session_options()
+            },
             retry: RetryOptions {
                 // Jitter is drawn from the process's random source; the schedule varies timing.
                 max_jitter: Duration::ZERO,
@@ -598,7 +603,7 @@ impl World {
             }
             Fault::ClientAmnesia { client } => {
                 self.net.drop_links(Some(&client_id(client)));
-                let fresh = self.start_client(client);
+                let fresh = self.start_client(client, self.codecs[client]);
                 let old = std::mem::replace(&mut self.clients[client], fresh);
                 old.transport.close().await;
                 self.retired_clients.push(old.transport);
@@ -609,11 +614,12 @@ impl World {
     /// Runs the schedule, lets the faults heal, checks every client can still call, and
     /// closes everything.
     async fn run(mut self, schedule: &Schedule) {
+        self.codecs.clone_from(&schedule.codecs);
         let start = Instant::now();
         let server = self.start_server();
         *lock(&self.server) = Some(server);
         for client in 0..schedule.clients {
-            let proc = self.start_client(client);
+            let proc = self.start_client(client, schedule.codecs[client]);
             self.clients.push(proc);
         }
         for (index, step) in schedule.steps.iter().enumerate() {
@@ -737,6 +743,7 @@ pub(crate) fn run_with(schedule: &Schedule, plant: Option<Plant>) -> Record {
         work: Vec::new(),
         instances: 0,
         servers: 0,
+        codecs: Vec::new(),
         plant,
     };
     runtime.block_on(async move { world.run(schedule).await });

@@ -2,7 +2,7 @@
 //! processes of its own, drives them from this process (or from another child), and prints
 //! every figure as median (min-max) over repeated rounds, with ratios measured in the same run.
 //!
-//! `cargo run --release -p statebound-river --bin river-bench -- <scenario> [options]`
+//! `cargo run --release -p statebound-bench --bin river-bench -- <scenario> [options]`
 //!
 //! Scenarios:
 //! - `rpc [--sessions N] [--inflight K] [--payload BYTES] [--seconds S] [--rounds R]
