@@ -64,7 +64,8 @@ fn config(dir: &Path, listen: SocketAddr, upstreams: &[SocketAddr]) -> String {
         let _ = writeln!(servers, "        server {u} max_fails=1 fail_timeout=30s;");
     }
     format!(
-        "worker_processes 1;
+        "# One process, no workers: killing it at the end leaves nothing behind.
+master_process off;
 daemon off;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
