@@ -689,3 +689,66 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
         same_session,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use statebound_river::wire::{Codec as _, CodecKind, MessageHeader, PartialMessage, Value};
+
+    use super::*;
+
+    fn frame(codec: CodecKind, msg: PartialMessage) -> Vec<u8> {
+        let header = MessageHeader {
+            id: "m1".into(),
+            from: "client".into(),
+            to: "SERVER".into(),
+            seq: 3,
+            ack: 4,
+        };
+        codec.encode(&msg.into_message(header)).unwrap()
+    }
+
+    #[test]
+    fn heartbeats_are_told_from_other_frames() {
+        for codec in [CodecKind::Json, CodecKind::Msgpack] {
+            assert!(is_heartbeat(&frame(codec, PartialMessage::heartbeat())));
+            let call = PartialMessage {
+                stream_id: "s1".into(),
+                control_flags: 0,
+                service_name: Some("test".into()),
+                procedure_name: Some("echo".into()),
+                tracing: None,
+                payload: Value::from("hello"),
+            };
+            assert!(!is_heartbeat(&frame(codec, call)), "{codec}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tap_measures_gaps_between_heartbeats_since_its_reset() {
+        let tap = Tap::default();
+        tap.beat_in();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        tap.beat_in();
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        tap.beat_in();
+        assert_eq!(tap.beats_in.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            tap.gaps.lock().unwrap().seen,
+            [Duration::from_secs(1), Duration::from_millis(1500)]
+        );
+        tap.reset();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        tap.beat_in();
+        assert_eq!(tap.beats_in.load(Ordering::Relaxed), 1);
+        assert_eq!(tap.gaps.lock().unwrap().seen, [Duration::from_millis(500)]);
+    }
+
+    #[test]
+    fn report_fields_are_read_by_key() {
+        let line = "connected 10 lost 0 ended 2 in 60 out 59";
+        assert!((field(line, "in").unwrap() - 60.0).abs() < f64::EPSILON);
+        assert!((field(line, "ended").unwrap() - 2.0).abs() < f64::EPSILON);
+        assert!(field(line, "gaps").is_err());
+        assert!(field("lost x", "lost").is_err());
+    }
+}

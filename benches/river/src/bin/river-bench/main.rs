@@ -243,3 +243,25 @@ fn sum(text: &str, metric: &str, label: &str) -> u64 {
 pub(crate) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metric_samples_are_summed_over_matching_labels() {
+        let text = "# TYPE river_messages_total counter\n\
+                    river_messages_total{direction=\"in\"} 7\n\
+                    river_messages_total{direction=\"out\"} 5\n\
+                    river_handshakes_total{outcome=\"rejected\",code=\"A\"} 2\n\
+                    river_handshakes_total{outcome=\"rejected\",code=\"B\"} 3\n\
+                    river_handshakes_total{outcome=\"ok\",code=\"\"} 9\n";
+        assert_eq!(
+            super::sum(text, "river_messages_total", "direction=\"in\""),
+            7
+        );
+        assert_eq!(
+            super::sum(text, "river_handshakes_total", "outcome=\"rejected\""),
+            5
+        );
+        assert_eq!(super::sum(text, "river_calls_total", "code"), 0);
+    }
+}
