@@ -59,7 +59,7 @@ impl Helper {
         })
     }
 
-    fn pid(&self) -> Result<u32, String> {
+    pub(crate) fn pid(&self) -> Result<u32, String> {
         self.child
             .id()
             .ok_or_else(|| "the child has exited".to_owned())

@@ -25,7 +25,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 use crate::Args;
 use crate::clients::{Helper, client_options, unique};
-use crate::stats::{Summary, percentile};
+use crate::stats::{Summary, cpu_time, percentile};
 
 /// File descriptors a process needs beyond one per session: the runtime, the pipes, the
 /// listener, a bystander, and connections the server is still closing.
@@ -306,9 +306,11 @@ pub(crate) async fn heartbeat_clients(args: &Args) -> Result<(), String> {
 }
 
 /// The child of `burst`: makes `--sessions` transports, says `opening`, opens them
-/// `--dials` at a time, says `opened E failed F retried R in T attempts A` (client-side
-/// counts: sessions connected, failed, that needed more than one attempt, and attempts in
-/// all), then answers each `report` with [`fleet_status`].
+/// `--dials` at a time, says `opened E failed F retried R in T attempts A dial_failed D
+/// handshake_lost H` (client-side counts: sessions connected, failed, that needed more than
+/// one attempt, attempts in all, and how the failed attempts ended: the dial failed or timed
+/// out, or the connection was lost before the handshake's answer), then answers each
+/// `report` with [`fleet_status`].
 pub(crate) async fn burst_clients(args: &Args) -> Result<(), String> {
     raise_fd_limit(args.sessions)?;
     let metrics = Metrics::register(&mut Registry::default());
@@ -316,12 +318,14 @@ pub(crate) async fn burst_clients(args: &Args) -> Result<(), String> {
     println!("opening");
     let opened = open_all(&transports, args.dials, PATIENCE).await;
     println!(
-        "opened {} failed {} retried {} in {:.3} attempts {}",
+        "opened {} failed {} retried {} in {:.3} attempts {} dial_failed {} handshake_lost {}",
         opened.established,
         opened.failed,
         opened.retried,
         opened.took.as_secs_f64(),
-        metrics.transitions("BackingOff", "connect")
+        metrics.transitions("BackingOff", "connect"),
+        metrics.transitions("Connecting", "connection_failed"),
+        metrics.transitions("Handshaking", "connection_lost"),
     );
     let mut stdin = commands();
     while let Ok(Some(line)) = stdin.next_line().await {
@@ -357,6 +361,14 @@ async fn server(args: &Args) -> Result<(Helper, String), String> {
     let sessions = args.sessions.to_string();
     let (server, addr) = Helper::server_reporting(&["serve", "--sessions", &sessions]).await?;
     Ok((server, format!("ws://{addr}")))
+}
+
+/// CPU seconds a child has used so far.
+fn cpu_of(helper: &Helper) -> Result<f64, String> {
+    let pid = helper.pid()?;
+    cpu_time(pid)
+        .map(|t| t.as_secs_f64())
+        .ok_or_else(|| format!("no CPU time for process {pid}"))
 }
 
 /// One round of `heartbeats`.
@@ -444,11 +456,18 @@ async fn heartbeat_round(args: &Args) -> Result<BeatRound, String> {
     // Both children are asked at once, so their counts cover nearly the same window.
     clients.tell("reset").await?;
     let before = report(&mut server).await?;
+    let (cpu, t0) = ((cpu_of(&server)?, cpu_of(&clients)?), Instant::now());
     sleep(crate::secs(args.seconds)).await;
     clients.tell("report").await?;
     let after = report(&mut server).await?;
     let seen = clients.line(Duration::from_secs(60)).await?;
-    println!("  server before: {before}\n  server after:  {after}\n  clients:       {seen}");
+    let held = t0.elapsed().as_secs_f64();
+    println!(
+        "  server before: {before}\n  server after:  {after}\n  clients:       {seen}\n  CPU while \
+         held: server {:.0}%, clients {:.0}% of a core",
+        (cpu_of(&server)? - cpu.0) / held * 100.0,
+        (cpu_of(&clients)? - cpu.1) / held * 100.0
+    );
     let delta = |key| Ok::<f64, String>(field(&after, key)? - field(&before, key)?);
     Ok(BeatRound {
         established: field(&ready, "ready")?,
@@ -663,9 +682,15 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
         return Err(format!("unexpected line from burst-clients: {opening}"));
     }
     let start = Instant::now();
+    let cpu = (cpu_of(&server)?, cpu_of(&fleet)?);
     let opened = fleet.line(PATIENCE * 2).await?;
     let end = Instant::now();
-    println!("  clients: {opened}");
+    let took = end.duration_since(start).as_secs_f64();
+    println!(
+        "  clients: {opened}\n  CPU during the burst: server {:.0}%, clients {:.0}% of a core",
+        (cpu_of(&server)? - cpu.0) / took * 100.0,
+        (cpu_of(&fleet)? - cpu.1) / took * 100.0
+    );
     sleep(Duration::from_secs(3)).await;
     let held = report(&mut fleet).await?;
     let counts = report(&mut server).await?;
