@@ -357,7 +357,7 @@ async fn report(helper: &mut Helper) -> Result<String, String> {
 }
 
 /// Our server, counting its sessions, reporting on request and with room for `sessions`.
-async fn server(args: &Args) -> Result<(Helper, String), String> {
+async fn start_server(args: &Args) -> Result<(Helper, String), String> {
     let sessions = args.sessions.to_string();
     let (server, addr) = Helper::server_reporting(&["serve", "--sessions", &sessions]).await?;
     Ok((server, format!("ws://{addr}")))
@@ -445,7 +445,7 @@ pub(crate) async fn heartbeats(args: &Args) -> Result<(), String> {
 }
 
 async fn heartbeat_round(args: &Args) -> Result<BeatRound, String> {
-    let (mut server, url) = server(args).await?;
+    let (mut server, url) = start_server(args).await?;
     let sessions = args.sessions.to_string();
     let mut clients =
         Helper::start(&["heartbeat-clients", "--url", &url, "--sessions", &sessions])?;
@@ -547,9 +547,17 @@ struct BurstRound {
 /// The `burst` scenario.
 pub(crate) async fn burst(args: &Args) -> Result<(), String> {
     println!(
-        "burst: {} new sessions, {} dials at a time, beside a bystander calling every {:?}; \
-         {} rounds",
-        args.sessions, args.dials, BYSTANDER_PACE, args.rounds
+        "burst: {} new sessions, {} dials at a time, on {}, beside a bystander calling every \
+         {:?}; {} rounds",
+        args.sessions,
+        args.dials,
+        if args.apart {
+            "a server of their own"
+        } else {
+            "the bystander's server"
+        },
+        BYSTANDER_PACE,
+        args.rounds
     );
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
@@ -619,17 +627,9 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn burst_round(args: &Args) -> Result<BurstRound, String> {
-    let (mut server, url) = server(&Args {
-        sessions: args.sessions + 1,
-        ..args.clone()
-    })
-    .await?;
-    let transport = ClientTransport::new(
-        unique("bystander", 0),
-        Arc::new(WsDialer::fixed(url.clone())),
-        client_options(args.codec),
-    );
+/// Counts the connections `transport`'s sessions lose and the sessions that end, until the
+/// returned task is aborted.
+fn count_losses(transport: &ClientTransport) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     let mut events = transport.subscribe_status();
     let lost = Arc::new(AtomicU64::new(0));
     let watcher = {
@@ -652,6 +652,21 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
             }
         })
     };
+    (lost, watcher)
+}
+
+async fn burst_round(args: &Args) -> Result<BurstRound, String> {
+    let (mut server, url) = start_server(&Args {
+        sessions: args.sessions + 1,
+        ..args.clone()
+    })
+    .await?;
+    let transport = ClientTransport::new(
+        unique("bystander", 0),
+        Arc::new(WsDialer::fixed(url.clone())),
+        client_options(args.codec),
+    );
+    let (lost, watcher) = count_losses(&transport);
     let client = RiverClient::new(transport.clone(), "SERVER");
     timeout(
         Duration::from_secs(10),
@@ -663,15 +678,26 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
     let session = transport.session_id("SERVER");
     let (calls, stop): (Calls, _) = (Arc::default(), Arc::new(AtomicBool::new(false)));
     bystander(client, Arc::clone(&calls), Arc::clone(&stop));
+
+    // With `--apart`, a server of their own for the new sessions (started before the quiet
+    // period, so its start-up is not measured).
+    let apart = if args.apart {
+        Some(start_server(args).await?)
+    } else {
+        None
+    };
     let quiet = Instant::now();
     sleep(Duration::from_secs(3)).await;
-
+    let (mut target, fleet_url) = match apart {
+        Some((helper, url)) => (Some(helper), url),
+        None => (None, url.clone()),
+    };
     let sessions = args.sessions.to_string();
     let dials = args.dials.to_string();
     let mut fleet = Helper::start(&[
         "burst-clients",
         "--url",
-        &url,
+        &fleet_url,
         "--sessions",
         &sessions,
         "--dials",
@@ -682,18 +708,19 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
         return Err(format!("unexpected line from burst-clients: {opening}"));
     }
     let start = Instant::now();
-    let cpu = (cpu_of(&server)?, cpu_of(&fleet)?);
+    let busy = target.as_ref().unwrap_or(&server);
+    let cpu = (cpu_of(busy)?, cpu_of(&fleet)?);
     let opened = fleet.line(PATIENCE * 2).await?;
     let end = Instant::now();
     let took = end.duration_since(start).as_secs_f64();
     println!(
         "  clients: {opened}\n  CPU during the burst: server {:.0}%, clients {:.0}% of a core",
-        (cpu_of(&server)? - cpu.0) / took * 100.0,
+        (cpu_of(busy)? - cpu.0) / took * 100.0,
         (cpu_of(&fleet)? - cpu.1) / took * 100.0
     );
     sleep(Duration::from_secs(3)).await;
     let held = report(&mut fleet).await?;
-    let counts = report(&mut server).await?;
+    let counts = report(target.as_mut().unwrap_or(&mut server)).await?;
     println!("  clients after 3 s: {held}\n  server: {counts}");
     stop.store(true, Ordering::Relaxed);
     let same_session = transport.session_id("SERVER") == session && session.is_some();

@@ -26,13 +26,15 @@
 //!   answers received by the server, and the p99 and longest gap between two heartbeats any
 //!   client session saw, against the liveness watchdog (2 s). Every round starts a new server
 //!   and client.
-//! - `burst [--sessions N] [--dials D] [--rounds R]`: N new sessions opened by one client
+//! - `burst [--sessions N] [--dials D] [--rounds R] [--apart 1]`: N new sessions opened by one client
 //!   process, at most D (256) dialling or handshaking at a time, against one server, while a
 //!   bystander session in this process calls `echo` every 10 ms: time until all are
 //!   established, sessions that failed, that needed more than one attempt (refused at the
 //!   server's caps: they retry with River's backoff) and the attempts that took, sessions
 //!   dropped in the 3 s after, and the bystander's latency before and during the burst and
-//!   whether it kept its session.
+//!   whether it kept its session. With `--apart 1` the N sessions go to a second server
+//!   process of their own: what is left of the bystander's slowdown then comes from sharing
+//!   the machine's cores, not the server.
 //!
 //! `heartbeats` and `burst` default to 10,000 sessions; each process raises its
 //! `RLIMIT_NOFILE` to what its sessions need and stops with an error if it cannot.
@@ -81,6 +83,8 @@ pub(crate) struct Args {
     pub(crate) batched: bool,
     /// Sessions dialling or handshaking at once (`burst`).
     pub(crate) dials: usize,
+    /// Whether `burst` opens its sessions on a second server, apart from the bystander's.
+    pub(crate) apart: bool,
     /// Another server program to measure as ours (`rpc`, `idle`).
     pub(crate) server: Option<String>,
 }
@@ -99,6 +103,7 @@ fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Ar
         url: String::new(),
         batched: false,
         dials: 256,
+        apart: false,
         server: None,
     };
     while let Some(flag) = it.next() {
@@ -130,6 +135,7 @@ fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Ar
             }
             "--url" => args.url = value,
             "--batched" => args.batched = value == "1",
+            "--apart" => args.apart = value == "1",
             "--server" => args.server = Some(value),
             other => return Err(format!("unknown option {other}; {USAGE}")),
         }
