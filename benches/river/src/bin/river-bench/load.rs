@@ -25,7 +25,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 use crate::Args;
 use crate::clients::{Helper, client_options, unique};
-use crate::stats::{Summary, cpu_time, percentile};
+use crate::stats::{Summary, cpu_time, percentile, run_queue_wait};
 
 /// File descriptors a process needs beyond one per session: the runtime, the pipes, the
 /// listener, a bystander, and connections the server is still closing.
@@ -371,6 +371,14 @@ fn cpu_of(helper: &Helper) -> Result<f64, String> {
         .ok_or_else(|| format!("no CPU time for process {pid}"))
 }
 
+/// Seconds the threads of a child have waited for a CPU so far.
+fn waited(helper: &Helper) -> Result<f64, String> {
+    let pid = helper.pid()?;
+    run_queue_wait(pid)
+        .map(|t| t.as_secs_f64())
+        .ok_or_else(|| format!("no scheduler statistics for process {pid}"))
+}
+
 /// One round of `heartbeats`.
 struct BeatRound {
     established: f64,
@@ -542,6 +550,9 @@ struct BurstRound {
     /// Connections the bystander lost, and whether its session is still the one it had.
     bystander_lost: u64,
     same_session: bool,
+    /// Milliseconds per second the bystander's server's threads waited for a CPU, before and
+    /// during the burst.
+    wait: (f64, f64),
 }
 
 /// The `burst` scenario.
@@ -615,6 +626,11 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
         show(&|r| r.before.2, 2),
         show(&|r| r.during.2, 2)
     );
+    println!(
+        "bystander server CPU wait ms/s, before: {}  during: {}",
+        show(&|r| r.wait.0, 0),
+        show(&|r| r.wait.1, 0)
+    );
     #[allow(clippy::cast_precision_loss, reason = "a count of calls")]
     let failed = |r: &BurstRound| r.during.4 as f64;
     println!("bystander failed calls during: {}", show(&failed, 0));
@@ -686,7 +702,7 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
     } else {
         None
     };
-    let quiet = Instant::now();
+    let (quiet, wait_quiet) = (Instant::now(), waited(&server)?);
     sleep(Duration::from_secs(3)).await;
     let (mut target, fleet_url) = match apart {
         Some((helper, url)) => (Some(helper), url),
@@ -710,13 +726,21 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
     let start = Instant::now();
     let busy = target.as_ref().unwrap_or(&server);
     let cpu = (cpu_of(busy)?, cpu_of(&fleet)?);
+    let wait_start = waited(&server)?;
     let opened = fleet.line(PATIENCE * 2).await?;
     let end = Instant::now();
     let took = end.duration_since(start).as_secs_f64();
+    let wait = (
+        (wait_start - wait_quiet) / start.duration_since(quiet).as_secs_f64() * 1e3,
+        (waited(&server)? - wait_start) / took * 1e3,
+    );
     println!(
-        "  clients: {opened}\n  CPU during the burst: server {:.0}%, clients {:.0}% of a core",
+        "  clients: {opened}\n  CPU during the burst: server {:.0}%, clients {:.0}% of a core; \
+         the bystander's server's threads waited for a CPU {:.0} ms/s before, {:.0} ms/s during",
         (cpu_of(busy)? - cpu.0) / took * 100.0,
-        (cpu_of(&fleet)? - cpu.1) / took * 100.0
+        (cpu_of(&fleet)? - cpu.1) / took * 100.0,
+        wait.0,
+        wait.1
     );
     sleep(Duration::from_secs(3)).await;
     let held = report(&mut fleet).await?;
@@ -739,6 +763,7 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
         during: latencies(&calls, start, end),
         bystander_lost,
         same_session,
+        wait,
     })
 }
 
