@@ -434,8 +434,8 @@ pub(crate) async fn heartbeats(args: &Args) -> Result<(), String> {
     println!("heartbeats received:         {}", show(|r| r.received, 0));
     println!("heartbeats answered:         {}", show(|r| r.answered, 0));
     println!(
-        "answered / sent:             {}",
-        show(|r| r.answered / r.sent, 4)
+        "unanswered (clients):        {}",
+        show(|r| r.received - r.answered, 0)
     );
     println!(
         "answers received (server):   {}",
