@@ -359,7 +359,8 @@ async fn report(helper: &mut Helper) -> Result<String, String> {
 /// Our server, counting its sessions, reporting on request and with room for `sessions`.
 async fn start_server(args: &Args) -> Result<(Helper, String), String> {
     let sessions = args.sessions.to_string();
-    let (server, addr) = Helper::server_reporting(&["serve", "--sessions", &sessions]).await?;
+    let (server, addr) =
+        Helper::server_reporting(&["serve", "--report", "1", "--sessions", &sessions]).await?;
     Ok((server, format!("ws://{addr}")))
 }
 

@@ -85,6 +85,8 @@ pub(crate) struct Args {
     pub(crate) dials: usize,
     /// Whether `burst` opens its sessions on a second server, apart from the bystander's.
     pub(crate) apart: bool,
+    /// Whether `serve` counts its sessions and answers `report`.
+    pub(crate) report: bool,
     /// Another server program to measure as ours (`rpc`, `idle`).
     pub(crate) server: Option<String>,
 }
@@ -104,6 +106,7 @@ fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Ar
         batched: false,
         dials: 256,
         apart: false,
+        report: false,
         server: None,
     };
     while let Some(flag) = it.next() {
@@ -136,6 +139,7 @@ fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Ar
             "--url" => args.url = value,
             "--batched" => args.batched = value == "1",
             "--apart" => args.apart = value == "1",
+            "--report" => args.report = value == "1",
             "--server" => args.server = Some(value),
             other => return Err(format!("unknown option {other}; {USAGE}")),
         }
@@ -195,9 +199,10 @@ fn main() -> ExitCode {
 }
 
 /// Our server: the `test` service on `--listen`, with room for `--sessions` sockets, until
-/// killed. Each `report` line on its stdin is answered with `connected C lost L rejected R in
-/// I out O`: sessions connected now, connections lost by connected sessions, handshakes
-/// refused, frames read and messages sequenced, all since it started.
+/// killed. With `--report 1` it counts its sessions in a metrics handle and answers each
+/// `report` line on its stdin with `connected C lost L rejected R in I out O`: sessions
+/// connected now, connections lost by connected sessions, handshakes refused, frames read and
+/// messages sequenced, all since it started. Without, it has no metrics, as `river-echo`.
 async fn serve_echo(args: &Args) -> Result<(), String> {
     use tokio::io::AsyncBufReadExt as _;
     load::raise_fd_limit(args.sessions)?;
@@ -207,7 +212,7 @@ async fn serve_echo(args: &Args) -> Result<(), String> {
         "SERVER",
         ServerOptions {
             codec: CodecMode::Auto,
-            metrics: Some(metrics.clone()),
+            metrics: args.report.then(|| metrics.clone()),
             ..ServerOptions::default()
         },
     );
@@ -219,7 +224,7 @@ async fn serve_echo(args: &Args) -> Result<(), String> {
     println!("listening on {addr}");
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = stdin.next_line().await {
-        if line.trim() == "report" {
+        if args.report && line.trim() == "report" {
             let mut text = String::new();
             prometheus_client::encoding::text::encode(&mut text, &registry)
                 .map_err(|e| format!("cannot encode the metrics: {e}"))?;
