@@ -28,7 +28,7 @@ use crate::{Args, secs};
 const WARMUP: Duration = Duration::from_millis(500);
 
 /// A child process of this binary, killed when dropped.
-struct Helper {
+pub(crate) struct Helper {
     child: Child,
     stdin: ChildStdin,
     /// What the child prints; a server's goes to a task that discards it once it said where it
@@ -37,7 +37,7 @@ struct Helper {
 }
 
 impl Helper {
-    fn start(args: &[&str]) -> Result<Helper, String> {
+    pub(crate) fn start(args: &[&str]) -> Result<Helper, String> {
         let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
         Helper::start_program(&exe, args)
     }
@@ -59,14 +59,14 @@ impl Helper {
         })
     }
 
-    fn pid(&self) -> Result<u32, String> {
+    pub(crate) fn pid(&self) -> Result<u32, String> {
         self.child
             .id()
             .ok_or_else(|| "the child has exited".to_owned())
     }
 
     /// The next line the child prints, within `patience`.
-    async fn line(&mut self, patience: Duration) -> Result<String, String> {
+    pub(crate) async fn line(&mut self, patience: Duration) -> Result<String, String> {
         let Some(lines) = self.lines.as_mut() else {
             return Err("the child's output is not read".into());
         };
@@ -78,7 +78,7 @@ impl Helper {
         }
     }
 
-    async fn tell(&mut self, line: &str) -> Result<(), String> {
+    pub(crate) async fn tell(&mut self, line: &str) -> Result<(), String> {
         self.stdin
             .write_all(format!("{line}\n").as_bytes())
             .await
@@ -107,12 +107,26 @@ impl Helper {
         }
     }
 
-    async fn listening(mut helper: Helper, kind: &str) -> Result<(Helper, SocketAddr), String> {
-        let line = helper.line(Duration::from_secs(30)).await?;
-        let addr = line
-            .strip_prefix("listening on ")
+    /// Like [`server`](Self::server), keeping what the server prints after its address for
+    /// [`line`](Self::line) (a server that answers `report`).
+    pub(crate) async fn server_reporting(command: &[&str]) -> Result<(Helper, SocketAddr), String> {
+        let mut args = command.to_vec();
+        args.extend(["--listen", "127.0.0.1:0"]);
+        let mut helper = Helper::start(&args)?;
+        let addr = helper.address(&command.join(" ")).await?;
+        Ok((helper, addr))
+    }
+
+    /// The address of the first line, `listening on ADDR`.
+    async fn address(&mut self, kind: &str) -> Result<SocketAddr, String> {
+        let line = self.line(Duration::from_secs(30)).await?;
+        line.strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("unexpected first line from {kind}: {line}"))?;
+            .ok_or_else(|| format!("unexpected first line from {kind}: {line}"))
+    }
+
+    async fn listening(mut helper: Helper, kind: &str) -> Result<(Helper, SocketAddr), String> {
+        let addr = helper.address(kind).await?;
         if let Some(mut rest) = helper.lines.take() {
             tokio::spawn(async move { while let Ok(Some(_)) = rest.next_line().await {} });
         }
@@ -120,7 +134,7 @@ impl Helper {
     }
 }
 
-fn client_options(codec: statebound_river::wire::CodecKind) -> ClientOptions {
+pub(crate) fn client_options(codec: statebound_river::wire::CodecKind) -> ClientOptions {
     ClientOptions {
         session: SessionOptions {
             codec,
@@ -130,7 +144,7 @@ fn client_options(codec: statebound_river::wire::CodecKind) -> ClientOptions {
     }
 }
 
-fn unique(prefix: &str, i: usize) -> String {
+pub(crate) fn unique(prefix: &str, i: usize) -> String {
     format!("{prefix}-{}-{i}", std::process::id())
 }
 

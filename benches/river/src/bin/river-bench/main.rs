@@ -17,14 +17,37 @@
 //!   what idle connections cost.
 //! - `reconnect [--samples N]`: from an abrupt drop to the first message delivered after it,
 //!   with no backoff.
+//! - `heartbeats [--sessions N] [--seconds S] [--rounds R]`: N sessions (their client in
+//!   another process, 256 opened at a time) on one server, all on River's default session
+//!   options, held S seconds (6 by default: longer than the 5 s disconnect grace) after every
+//!   session connected and had its first heartbeats: sessions established, spurious
+//!   disconnects (client sessions that lost a connection or ended, server sessions that lost a
+//!   connection), heartbeats sent by the server, received and answered by the clients and
+//!   answers received by the server, and the p99 and longest gap between two heartbeats any
+//!   client session saw, against the liveness watchdog (2 s). Every round starts a new server
+//!   and client.
+//! - `burst [--sessions N] [--dials D] [--rounds R] [--apart 1]`: N new sessions opened by one client
+//!   process, at most D (256) dialling or handshaking at a time, against one server, while a
+//!   bystander session in this process calls `echo` every 10 ms: time until all are
+//!   established, sessions that failed, that needed more than one attempt (refused at the
+//!   server's caps: they retry with River's backoff) and the attempts that took, sessions
+//!   dropped in the 3 s after, and the bystander's latency before and during the burst and
+//!   whether it kept its session. With `--apart 1` the N sessions go to a second server
+//!   process of their own: what is left of the bystander's slowdown then comes from sharing
+//!   the machine's cores, not the server.
+//!
+//! `heartbeats` and `burst` default to 10,000 sessions; each process raises its
+//! `RLIMIT_NOFILE` to what its sessions need and stops with an error if it cannot.
 //!
 //! `--server PROGRAM` measures another server program in place of ours (one that takes
 //! `--listen ADDR` and prints `listening on ADDR`, as `river-echo` does): an older build, say.
 //!
 //! The child processes are this binary again (`serve`, `raw-serve`, `idle-clients`,
-//! `raw-idle-serve`, `raw-idle-clients`, `tcp-idle-serve`, `tcp-idle-clients`).
+//! `raw-idle-serve`, `raw-idle-clients`, `tcp-idle-serve`, `tcp-idle-clients`,
+//! `heartbeat-clients`, `burst-clients`).
 
 mod clients;
+mod load;
 mod stats;
 
 /// Every process of a run (ours and the raw baselines alike) allocates with mimalloc, unless
@@ -37,11 +60,13 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use statebound_river::metrics::Metrics;
 use statebound_river::router::serve;
 use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport};
 use statebound_river::wire::CodecKind;
 
-const USAGE: &str = "usage: river-bench rpc|idle|reconnect [options] (see the source's docs)";
+const USAGE: &str =
+    "usage: river-bench rpc|idle|reconnect|heartbeats|burst [options] (see the source's docs)";
 
 /// Options shared by the scenarios, with their defaults.
 #[derive(Debug, Clone)]
@@ -56,22 +81,32 @@ pub(crate) struct Args {
     pub(crate) listen: SocketAddr,
     pub(crate) url: String,
     pub(crate) batched: bool,
+    /// Sessions dialling or handshaking at once (`burst`).
+    pub(crate) dials: usize,
+    /// Whether `burst` opens its sessions on a second server, apart from the bystander's.
+    pub(crate) apart: bool,
+    /// Whether `serve` counts its sessions and answers `report`.
+    pub(crate) report: bool,
     /// Another server program to measure as ours (`rpc`, `idle`).
     pub(crate) server: Option<String>,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let load = matches!(scenario, "heartbeats" | "burst");
     let mut args = Args {
-        sessions: 1,
+        sessions: if load { 10_000 } else { 1 },
         inflight: 64,
         payload: 32,
-        seconds: 3.0,
+        seconds: if load { 6.0 } else { 3.0 },
         rounds: 5,
         samples: 200,
         codec: CodecKind::Msgpack,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         url: String::new(),
         batched: false,
+        dials: 256,
+        apart: false,
+        report: false,
         server: None,
     };
     while let Some(flag) = it.next() {
@@ -83,6 +118,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--payload" => args.payload = number(&value)?,
             "--rounds" => args.rounds = number(&value)?,
             "--samples" => args.samples = number(&value)?,
+            "--dials" => args.dials = number(&value)?,
             "--seconds" => {
                 args.seconds = value
                     .parse::<f64>()
@@ -102,6 +138,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--url" => args.url = value,
             "--batched" => args.batched = value == "1",
+            "--apart" => args.apart = value == "1",
+            "--report" => args.report = value == "1",
             "--server" => args.server = Some(value),
             other => return Err(format!("unknown option {other}; {USAGE}")),
         }
@@ -115,7 +153,7 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let args = match parse_args(it) {
+    let args = match parse_args(&scenario, it) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("river-bench: {e}");
@@ -144,6 +182,10 @@ fn main() -> ExitCode {
             "raw-idle-clients" => clients::raw_idle_clients(&args).await,
             "tcp-idle-serve" => clients::tcp_idle_serve(&args).await,
             "tcp-idle-clients" => clients::tcp_idle_clients(&args).await,
+            "heartbeats" => load::heartbeats(&args).await,
+            "burst" => load::burst(&args).await,
+            "heartbeat-clients" => load::heartbeat_clients(&args).await,
+            "burst-clients" => load::burst_clients(&args).await,
             other => Err(format!("unknown scenario {other}; {USAGE}")),
         }
     });
@@ -156,12 +198,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Our server: the `test` service on `--listen`, until killed.
+/// Our server: the `test` service on `--listen`, with room for `--sessions` sockets, until
+/// killed. With `--report 1` it counts its sessions in a metrics handle and answers each
+/// `report` line on its stdin with `connected C lost L rejected R in I out O`: sessions
+/// connected now, connections lost by connected sessions, handshakes refused, frames read and
+/// messages sequenced, all since it started. Without, it has no metrics, as `river-echo`.
 async fn serve_echo(args: &Args) -> Result<(), String> {
+    use tokio::io::AsyncBufReadExt as _;
+    load::raise_fd_limit(args.sessions)?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::register(&mut registry);
     let server = ServerTransport::new(
         "SERVER",
         ServerOptions {
             codec: CodecMode::Auto,
+            metrics: args.report.then(|| metrics.clone()),
             ..ServerOptions::default()
         },
     );
@@ -171,11 +222,57 @@ async fn serve_echo(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     println!("listening on {addr}");
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = stdin.next_line().await {
+        if args.report && line.trim() == "report" {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry)
+                .map_err(|e| format!("cannot encode the metrics: {e}"))?;
+            println!(
+                "connected {} lost {} rejected {} in {} out {}",
+                metrics.sessions_in("Connected"),
+                metrics.transitions("Connected", "connection_lost"),
+                sum(&text, "river_handshakes_total", "outcome=\"rejected\""),
+                sum(&text, "river_messages_total", "direction=\"in\""),
+                sum(&text, "river_messages_total", "direction=\"out\""),
+            );
+        }
+    }
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// The sum of the samples of `metric` whose labels hold `label`, in Prometheus text.
+fn sum(text: &str, metric: &str, label: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l.contains(label))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum()
 }
 
 /// Seconds as a `Duration`.
 pub(crate) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metric_samples_are_summed_over_matching_labels() {
+        let text = "# TYPE river_messages_total counter\n\
+                    river_messages_total{direction=\"in\"} 7\n\
+                    river_messages_total{direction=\"out\"} 5\n\
+                    river_handshakes_total{outcome=\"rejected\",code=\"A\"} 2\n\
+                    river_handshakes_total{outcome=\"rejected\",code=\"B\"} 3\n\
+                    river_handshakes_total{outcome=\"ok\",code=\"\"} 9\n";
+        assert_eq!(
+            super::sum(text, "river_messages_total", "direction=\"in\""),
+            7
+        );
+        assert_eq!(
+            super::sum(text, "river_handshakes_total", "outcome=\"rejected\""),
+            5
+        );
+        assert_eq!(super::sum(text, "river_calls_total", "code"), 0);
+    }
 }

@@ -88,3 +88,17 @@ pub(crate) fn rss(pid: u32) -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// Time the threads of process `pid` have spent runnable but waiting for a CPU, summed over
+/// the threads alive now, from `/proc/<pid>/task/*/schedstat` (its second field).
+pub(crate) fn run_queue_wait(pid: u32) -> Option<Duration> {
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let Ok(stat) = std::fs::read_to_string(path) else {
+            continue; // the thread has exited
+        };
+        nanos += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(nanos))
+}
