@@ -33,6 +33,11 @@ const STEP: Duration = Duration::from_secs(20);
 const INSTANCES: usize = 3;
 const CLIENTS: usize = 12;
 
+/// The tests of this file run one at a time: nginx's port is picked free and released before
+/// nginx binds it, and a port another test's server frees meanwhile (a draining `river-echo`)
+/// could be that port, so a connection meant for the drained server would reach nginx.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A free loopback port (bound and released; nginx binds it right after).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -308,6 +313,7 @@ async fn check_untouched(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_moves_only_its_own_clients() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let Some(program) = common::programs::find_or_install("scale_out", "nginx", &["nginx"]) else {
         eprintln!(
             "scale_out: SKIPPED: nginx is not installed and could not be installed \
@@ -379,6 +385,7 @@ async fn a_killed_instance_moves_only_its_own_clients() {
 /// `/healthz` says so) while its sessions go on; once the last has ended it exits by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_an_instance() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let metrics = cfg!(feature = "status");
     let args: &[&str] = if metrics {
         &["--metrics", "127.0.0.1:0", "--drain-timeout", "20"]
@@ -424,9 +431,11 @@ async fn sigterm_drains_an_instance() {
     {
         Cast(vec![&echo]).fail("river-echo did not say it was draining");
     }
+    let refused = tokio::net::TcpStream::connect(addr).await;
     assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "a draining instance takes no new connection"
+        refused.is_err(),
+        "a draining instance takes no new connection: {:?}",
+        refused.map(|s| (s.local_addr(), s.peer_addr()))
     );
     if let Some(http) = &health {
         assert_eq!(healthz(http).await, "503");

@@ -288,7 +288,7 @@ async fn serve_until_drained(
 }
 
 async fn drain(server: &ServerTransport, timeout: Duration) -> tokio::time::Instant {
-    server.stop_accepting();
+    server.stop_accepting().await;
     let left = server.sessions().await.len();
     println!("draining: no new connections; {left} sessions left");
     tokio::time::Instant::now() + timeout

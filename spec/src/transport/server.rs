@@ -350,18 +350,22 @@ impl ServerTransport {
     /// Starts draining: stops listening and refuses connections from now on, while the
     /// sessions it has go on (each until its client leaves and its grace passes, or until
     /// [`close`](Self::close)). A load balancer's health check sees it in
-    /// [`is_accepting`](Self::is_accepting).
-    pub fn stop_accepting(&self) {
+    /// [`is_accepting`](Self::is_accepting). Returns once the listening sockets are closed,
+    /// so a connection attempt from then on is refused.
+    pub async fn stop_accepting(&self) {
         let side = self.side();
         side.draining
             .store(true, std::sync::atomic::Ordering::Release);
-        for task in side
+        let listeners: Vec<JoinHandle<()>> = side
             .listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
-        {
+            .collect();
+        for task in listeners {
             task.abort();
+            // An aborted task has dropped its listener once it is joined.
+            let _ = task.await;
         }
     }
 
@@ -377,7 +381,7 @@ impl ServerTransport {
     /// Stops listening, ends every session and pending connection, and reports the transport
     /// closed. Returns once every session task has finished. Closing twice is harmless.
     pub async fn close(&self) {
-        self.stop_accepting();
+        self.stop_accepting().await;
         let first = !self.shared.registry.is_closed();
         self.shared.registry.close().await;
         if first {
