@@ -3,7 +3,8 @@
 //! A decoded [`Value`] costs more than the bytes it came from: a msgpack `nil` is one byte and
 //! a `Value` is 32, so a frame of nothing but `nil`s would take 32 times its size. The budget
 //! caps that multiple. The msgpack reader counts as it goes; JSON goes through serde, so its
-//! values count against a budget kept for the thread while a frame is decoded.
+//! lists and maps pay for the room they reserve from a budget kept for the thread while a frame
+//! is decoded.
 
 use std::cell::Cell;
 use std::mem::size_of;
