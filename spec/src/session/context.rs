@@ -52,10 +52,11 @@ pub struct SessionContext {
     pub grace_deadline: Option<Instant>,
     /// The handshake metadata the peer sent (server side), as last accepted.
     pub metadata: Option<Value>,
-    /// Since when the send buffer has been full with nothing acknowledged, if it is: a
-    /// connected peer that acknowledges nothing for the liveness timeout after that ends the
-    /// session.
-    pub full_since: Option<Instant>,
+    /// Since when the oldest message in the send buffer has waited for the peer's
+    /// acknowledgement without any progress (`None` while the buffer is empty): counted again
+    /// from each acknowledgement, connection and pause in reading. A connected peer that leaves
+    /// it waiting for [`SessionOptions::ack_timeout`] ends the session.
+    pub unacked_since: Option<Instant>,
     /// The trace context sent with this session's handshakes (client side).
     pub tracing: Option<Tracing>,
 }
@@ -127,7 +128,7 @@ impl SessionContext {
             options,
             grace_deadline: None,
             metadata: None,
-            full_since: None,
+            unacked_since: None,
             tracing: None,
         }
     }
@@ -194,13 +195,15 @@ impl SessionContext {
             });
         }
         if !exempt && self.is_full() {
-            self.full_since.get_or_insert_with(Instant::now);
             return Err(SequenceError::BufferFull {
                 messages: self.send_buffer.len(),
                 bytes: self.buffered_bytes(),
             });
         }
         let index = self.send_buffer.len();
+        if index == 0 {
+            self.unacked_since = Some(Instant::now());
+        }
         let before = self.send_buffer.back().map_or(0, |f| f.bytes_through);
         self.send_buffer.push_back(BufferedFrame {
             seq: self.seq,
@@ -226,9 +229,12 @@ impl SessionContext {
                 got: msg.seq,
             };
         }
+        let buffered = self.send_buffer.len();
         while self.send_buffer.front().is_some_and(|f| f.seq < msg.ack) {
             self.send_buffer.pop_front();
-            self.full_since = None;
+        }
+        if self.send_buffer.len() < buffered {
+            self.unacked_since = (!self.send_buffer.is_empty()).then(Instant::now);
         }
         self.ack = msg.seq + 1;
         Receipt::Accepted
@@ -305,6 +311,32 @@ mod tests {
             (decoded.seq, decoded.ack, decoded.from.as_str()),
             (2, 0, "client")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_for_an_ack_restarts_with_each_acknowledgement() {
+        let mut c = ctx();
+        assert_eq!(c.unacked_since, None, "nothing waits");
+        let first = Instant::now();
+        c.sequence(PartialMessage::heartbeat()).unwrap();
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        c.sequence(PartialMessage::heartbeat()).unwrap();
+        assert_eq!(c.unacked_since, Some(first), "the oldest message's wait");
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        assert_eq!(c.receive(&inbound(0, 0)), Receipt::Accepted);
+        assert_eq!(
+            c.unacked_since,
+            Some(first),
+            "an ack of nothing is no progress"
+        );
+        assert_eq!(c.receive(&inbound(1, 1)), Receipt::Accepted);
+        assert_eq!(
+            c.unacked_since,
+            Some(Instant::now()),
+            "progress restarts the wait"
+        );
+        assert_eq!(c.receive(&inbound(2, 2)), Receipt::Accepted);
+        assert_eq!(c.unacked_since, None, "everything acknowledged");
     }
 
     #[test]

@@ -27,15 +27,19 @@ pub struct SessionOptions {
     pub send_buffer_high_water_mark: usize,
     /// Most messages the send buffer holds (16,384). Past it, sending fails with
     /// [`SendError::BufferFull`](crate::session::SendError::BufferFull) until the peer
-    /// acknowledges some; heartbeats are still sent. A connected peer that acknowledges nothing
-    /// for the liveness timeout while the buffer is full ends the session with a protocol
-    /// error.
+    /// acknowledges some; heartbeats are still sent.
     pub send_buffer_max_messages: usize,
     /// Most bytes of frames the send buffer holds (128 MiB), with the same effect as
     /// [`send_buffer_max_messages`](Self::send_buffer_max_messages). A message is refused only
     /// when the buffer is already at the limit, so one message of up to
     /// [`max_message_size`](Self::max_message_size) always fits in an empty buffer.
     pub send_buffer_max_bytes: u64,
+    /// How long a connected peer may leave the oldest buffered message unacknowledged, with no
+    /// acknowledgement at all in between, before the session ends with a protocol error (20 s).
+    /// River peers acknowledge with every message and heartbeat, so a live one never comes
+    /// close; the clock restarts on each acknowledgement, each new connection, and while this
+    /// side holds back reading.
+    pub ack_timeout: Duration,
     /// The codec frames are written with.
     pub codec: CodecKind,
     /// Silence after which a v1.1 session's connection is considered dead (10 s). v1.1 peers
@@ -64,6 +68,7 @@ impl Default for SessionOptions {
             send_buffer_high_water_mark: 1024,
             send_buffer_max_messages: 16 * 1024,
             send_buffer_max_bytes: 128 * 1024 * 1024,
+            ack_timeout: Duration::from_secs(20),
             codec: CodecKind::Json,
             max_message_size: 100 * 1024 * 1024,
             v1_liveness_timeout: Duration::from_secs(10),

@@ -39,8 +39,9 @@
 //!   [`SessionOptions::send_buffer_max_messages`](crate::session::SessionOptions) messages
 //!   (16,384) and `send_buffer_max_bytes` (128 MiB); past either, `send` fails with
 //!   [`SendError::BufferFull`](crate::session::SendError) and the message takes no `seq`
-//!   (heartbeats still go out). A connected peer that acknowledges nothing for the liveness
-//!   timeout while the buffer is full ends its session with a protocol error.
+//!   (heartbeats still go out). A connected peer that leaves the oldest buffered message
+//!   unacknowledged for `ack_timeout` (20 s) with no acknowledgement in between ends its session
+//!   with a protocol error.
 //! - **Decoding** one frame may take at most its
 //!   [`DecodeBudget`](crate::wire::DecodeBudget) (32 bytes per byte of frame, at least 1 MiB);
 //!   a frame over it ends its session with a protocol error. Frames of 1 MiB or more are

@@ -588,12 +588,13 @@ async fn a_frame_over_its_decode_budget_ends_only_its_session() {
 
 /// A peer that keeps its connection alive but never acknowledges anything: sends past the
 /// buffer's cap fail with `BufferFull`, and the session ends with a protocol error once the
-/// buffer has been full for the liveness timeout.
+/// oldest message has waited the ack timeout.
 #[tokio::test]
 async fn a_peer_that_never_acknowledges_ends_its_session() {
     let (server, addr) = server_with(ServerOptions {
         session: SessionOptions {
             send_buffer_max_messages: 8,
+            ack_timeout: Duration::from_millis(500),
             ..quick_session()
         },
         ..quick_options()

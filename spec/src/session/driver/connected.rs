@@ -68,11 +68,12 @@ impl SessionDriver {
         let timeout = ctx.options.liveness_timeout_for(ctx.version);
         let deadline = m.last_inbound + timeout;
         let now = Instant::now();
-        if let Some(since) = ctx.full_since
-            && now >= since + timeout
+        let ack_timeout = ctx.options.ack_timeout;
+        if let Some(since) = ctx.unacked_since
+            && now >= since + ack_timeout
         {
             let reason = format!(
-                "the peer acknowledged none of the {} buffered messages for {timeout:?} while the send buffer was full",
+                "the peer acknowledged none of the {} buffered messages for {ack_timeout:?}",
                 ctx.send_buffer.len()
             );
             self.invalid(reason);
@@ -89,7 +90,13 @@ impl SessionDriver {
     /// (what arrives would have nowhere to go), so silence says nothing about the peer.
     pub fn hold_liveness(&mut self) {
         if let Some(AnySession::Connected(m)) = self.state.get_mut() {
-            m.last_inbound = Instant::now();
+            let now = Instant::now();
+            m.last_inbound = now;
+            // Acknowledgements wait unread too.
+            let ctx = m.context_mut();
+            if ctx.unacked_since.is_some() {
+                ctx.unacked_since = Some(now);
+            }
         }
     }
 
