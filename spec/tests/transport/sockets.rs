@@ -2,6 +2,11 @@
 //! that never answers, and after a transport closes. The tests count this process's TCP
 //! sockets on the ports involved, from `/proc`, on loopback.
 //!
+//! Hostile peers, played by hand on raw sockets: too much before the handshake, no handshake,
+//! too many waiting connections or sessions, long ids, a frame over its decode budget, a peer
+//! that never acknowledges; each gets a closed socket or a protocol error while a well-behaved
+//! client of the same server still gets through (`RELIABILITY.md`, "Hostile peers").
+//!
 //! They run on the wall clock with short timings (real sockets and tokio's paused clock do not
 //! mix: the clock would jump past timeouts while bytes are still on their way), and every wait
 //! is a bounded poll.
