@@ -1,6 +1,7 @@
 //! What a session carries from state to state, and the sequencing rules that act on it.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -52,11 +53,10 @@ pub struct SessionContext {
     pub grace_deadline: Option<Instant>,
     /// The handshake metadata the peer sent (server side), as last accepted.
     pub metadata: Option<Value>,
-    /// Since when the oldest message in the send buffer has waited for the peer's
-    /// acknowledgement without any progress (`None` while the buffer is empty): counted again
-    /// from each acknowledgement, connection and pause in reading. A connected peer that leaves
-    /// it waiting for [`SessionOptions::ack_timeout`] ends the session.
-    pub unacked_since: Option<Instant>,
+    /// The oldest buffered message's `seq` when the liveness watchdog last saw it, and since
+    /// when it has been the oldest ([`ack_stalled`](Self::ack_stalled)). Kept by the watchdog,
+    /// so sending and receiving never read the clock for it.
+    pub ack_wait: Option<(u64, Instant)>,
     /// The trace context sent with this session's handshakes (client side).
     pub tracing: Option<Tracing>,
 }
@@ -128,7 +128,7 @@ impl SessionContext {
             options,
             grace_deadline: None,
             metadata: None,
-            unacked_since: None,
+            ack_wait: None,
             tracing: None,
         }
     }
@@ -201,9 +201,6 @@ impl SessionContext {
             });
         }
         let index = self.send_buffer.len();
-        if index == 0 {
-            self.unacked_since = Some(Instant::now());
-        }
         let before = self.send_buffer.back().map_or(0, |f| f.bytes_through);
         self.send_buffer.push_back(BufferedFrame {
             seq: self.seq,
@@ -229,15 +226,36 @@ impl SessionContext {
                 got: msg.seq,
             };
         }
-        let buffered = self.send_buffer.len();
         while self.send_buffer.front().is_some_and(|f| f.seq < msg.ack) {
             self.send_buffer.pop_front();
         }
-        if self.send_buffer.len() < buffered {
-            self.unacked_since = (!self.send_buffer.is_empty()).then(Instant::now);
-        }
         self.ack = msg.seq + 1;
         Receipt::Accepted
+    }
+
+    /// Looks at the send buffer at `now`: whether its oldest message has been the oldest (no
+    /// acknowledgement has taken it) for `timeout` or more since a look first saw it. A look
+    /// that finds a new oldest message, or none, starts over.
+    pub fn ack_stalled(&mut self, now: Instant, timeout: Duration) -> bool {
+        let Some(oldest) = self.send_buffer.front().map(|f| f.seq) else {
+            self.ack_wait = None;
+            return false;
+        };
+        match self.ack_wait {
+            Some((seq, since)) if seq == oldest => now >= since + timeout,
+            _ => {
+                self.ack_wait = Some((oldest, now));
+                false
+            }
+        }
+    }
+
+    /// Counts the oldest message's wait from `now` again (a new connection, or a pause in
+    /// reading, during which no acknowledgement could be seen).
+    pub fn restart_ack_wait(&mut self, now: Instant) {
+        if let Some((_, since)) = self.ack_wait.as_mut() {
+            *since = now;
+        }
     }
 
     /// Whether the send buffer is at or above its high-water mark.
@@ -314,29 +332,38 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_wait_for_an_ack_restarts_with_each_acknowledgement() {
+    async fn an_ack_stall_is_the_same_oldest_message_for_the_timeout() {
+        let timeout = Duration::from_secs(5);
         let mut c = ctx();
-        assert_eq!(c.unacked_since, None, "nothing waits");
+        assert!(!c.ack_stalled(Instant::now(), timeout), "nothing waits");
+        c.sequence(PartialMessage::heartbeat()).unwrap();
+        c.sequence(PartialMessage::heartbeat()).unwrap();
         let first = Instant::now();
-        c.sequence(PartialMessage::heartbeat()).unwrap();
-        tokio::time::advance(std::time::Duration::from_secs(1)).await;
-        c.sequence(PartialMessage::heartbeat()).unwrap();
-        assert_eq!(c.unacked_since, Some(first), "the oldest message's wait");
-        tokio::time::advance(std::time::Duration::from_secs(1)).await;
-        assert_eq!(c.receive(&inbound(0, 0)), Receipt::Accepted);
-        assert_eq!(
-            c.unacked_since,
-            Some(first),
-            "an ack of nothing is no progress"
+        assert!(
+            !c.ack_stalled(first, timeout),
+            "a first look starts the wait"
         );
-        assert_eq!(c.receive(&inbound(1, 1)), Receipt::Accepted);
-        assert_eq!(
-            c.unacked_since,
-            Some(Instant::now()),
-            "progress restarts the wait"
+        assert!(!c.ack_stalled(first + Duration::from_secs(4), timeout));
+        assert!(
+            c.ack_stalled(first + timeout, timeout),
+            "the same oldest, 5 s on"
         );
-        assert_eq!(c.receive(&inbound(2, 2)), Receipt::Accepted);
-        assert_eq!(c.unacked_since, None, "everything acknowledged");
+        // An acknowledgement of the first message makes the second the oldest: a new wait.
+        assert_eq!(c.receive(&inbound(0, 1)), Receipt::Accepted);
+        assert!(!c.ack_stalled(first + timeout, timeout));
+        assert!(!c.ack_stalled(first + Duration::from_secs(9), timeout));
+        c.restart_ack_wait(first + Duration::from_secs(9));
+        assert!(
+            !c.ack_stalled(first + Duration::from_secs(13), timeout),
+            "restarted"
+        );
+        assert!(c.ack_stalled(first + Duration::from_secs(14), timeout));
+        assert_eq!(c.receive(&inbound(1, 2)), Receipt::Accepted);
+        assert!(
+            !c.ack_stalled(first + Duration::from_secs(60), timeout),
+            "all acknowledged"
+        );
+        assert_eq!(c.ack_wait, None);
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub struct SessionOptions {
     /// acknowledgement at all in between, before the session ends with a protocol error (20 s).
     /// River peers acknowledge with every message and heartbeat, so a live one never comes
     /// close; the clock restarts on each acknowledgement, each new connection, and while this
-    /// side holds back reading.
+    /// side holds back reading. The liveness watchdog looks, so a stall is seen up to one
+    /// liveness timeout late.
     pub ack_timeout: Duration,
     /// The codec frames are written with.
     pub codec: CodecKind,

@@ -571,19 +571,19 @@ impl<'de> Visitor<'de> for ValueVisitor {
         f.write_str("any River payload value")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
         Ok(Value::Bool(v))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
         Ok(Value::Int(v.into()))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
         Ok(Value::Int(v.into()))
     }
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
         Ok(Value::Int(v))
     }
 
@@ -595,31 +595,31 @@ impl<'de> Visitor<'de> for ValueVisitor {
         })
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
         Ok(Value::String(v))
     }
 
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
         Ok(Value::Bytes(v.to_vec()))
     }
 
-    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Value, E> {
         Ok(Value::Bytes(v))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+    fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+    fn visit_none<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
 

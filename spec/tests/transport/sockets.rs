@@ -392,9 +392,9 @@ async fn bystander_gets_through(server: &ServerTransport, addr: SocketAddr) {
     client.close().await;
 }
 
-/// A first frame larger than the handshake size limit closes the socket as soon as the limit
-/// is passed, long before the handshake timeout; so does a frame that only declares 99 MiB and
-/// sends part of it.
+/// A frame that declares 99 MiB before any handshake, and sends part of it, closes the socket
+/// as soon as the handshake size limit is passed, long before the handshake timeout (without
+/// the limit the server would wait for the rest of the frame).
 #[tokio::test]
 async fn more_than_the_handshake_size_limit_before_a_handshake_closes_the_socket() {
     let (server, addr) = server_with(ServerOptions {
@@ -405,17 +405,6 @@ async fn more_than_the_handshake_size_limit_before_a_handshake_closes_the_socket
         ..quick_options()
     })
     .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
-        .await
-        .unwrap();
-    let _ = ws
-        .send(Message::Binary(vec![b' '; 1024 * 1024].into()))
-        .await;
-    assert!(
-        closed_by_server(&mut ws, Duration::from_secs(3)).await,
-        "a 1 MiB first frame closes the socket"
-    );
-
     // A frame header for 99 MiB, then 256 KiB of its payload, written on the raw socket.
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
         .await

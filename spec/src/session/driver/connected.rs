@@ -61,23 +61,22 @@ impl SessionDriver {
     /// The watchdog fired: close the connection if nothing arrived for the liveness timeout,
     /// else look again that long after the last arrival.
     pub(super) fn check_liveness(&mut self) {
-        let Some(AnySession::Connected(m)) = self.state.get() else {
+        let Some(AnySession::Connected(m)) = self.state.get_mut() else {
             return;
         };
-        let ctx = m.context();
-        let timeout = ctx.options.liveness_timeout_for(ctx.version);
-        let deadline = m.last_inbound + timeout;
         let now = Instant::now();
+        let last_inbound = m.last_inbound;
+        let ctx = m.context_mut();
         let ack_timeout = ctx.options.ack_timeout;
-        if let Some(since) = ctx.unacked_since
-            && now >= since + ack_timeout
-        {
+        if ctx.ack_stalled(now, ack_timeout) {
             let reason = format!(
                 "the peer acknowledged none of the {} buffered messages for {ack_timeout:?}",
                 ctx.send_buffer.len()
             );
-            self.invalid(reason);
-        } else if now >= deadline {
+            return self.invalid(reason);
+        }
+        let deadline = last_inbound + ctx.options.liveness_timeout_for(ctx.version);
+        if now >= deadline {
             self.lose_connection();
         } else {
             let handle = m.handle();
@@ -93,10 +92,7 @@ impl SessionDriver {
             let now = Instant::now();
             m.last_inbound = now;
             // Acknowledgements wait unread too.
-            let ctx = m.context_mut();
-            if ctx.unacked_since.is_some() {
-                ctx.unacked_since = Some(now);
-            }
+            m.context_mut().restart_ack_wait(now);
         }
     }
 

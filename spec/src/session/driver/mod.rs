@@ -758,8 +758,7 @@ impl SessionDriver {
 /// Writes the whole send buffer on the connection of a state that just connected.
 fn resend_buffer(m: &mut Session<crate::graph::session::Connected>) {
     // The new connection gives the peer a fresh chance to acknowledge what is buffered.
-    let ctx = m.context_mut();
-    ctx.unacked_since = (!ctx.send_buffer.is_empty()).then(Instant::now);
+    m.context_mut().ack_wait = None;
     let frames: Vec<bytes::Bytes> = m
         .context()
         .send_buffer
