@@ -16,6 +16,7 @@
 //! | `river_messages_total` | counter | `direction` (`in`: frames read; `out`: messages sequenced) |
 //! | `river_bytes_total` | counter | `direction`, as above, in encoded bytes |
 //! | `river_send_buffer_messages` | gauge | (messages waiting for their ack, over all sessions) |
+//! | `river_connections_dropped_total` | counter | `reason`: connections a server closed (or, from `accept_connection`, refused) before they could handshake: at the cap on waiting connections (`pending_cap`), or because their WebSocket upgrade failed (`upgrade_failed`) or took too long (`upgrade_timeout`) |
 //! | `river_calls_total` | counter | `service`, `procedure`, `code` (`OK`, a River error code, or `CANCEL`) |
 //! | `river_handler_seconds` | histogram | `service`, `procedure` |
 //!
@@ -62,6 +63,52 @@ struct HandshakeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Why a server closed a TCP connection before it could send its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dropped {
+    /// [`ServerOptions::max_pending_connections`](crate::transport::ServerOptions) were waiting.
+    PendingCap,
+    /// The WebSocket upgrade failed.
+    UpgradeFailed,
+    /// The WebSocket upgrade took longer than the upgrade timeout.
+    UpgradeTimeout,
+}
+
+impl Dropped {
+    const ALL: [Dropped; 3] = [
+        Dropped::PendingCap,
+        Dropped::UpgradeFailed,
+        Dropped::UpgradeTimeout,
+    ];
+
+    /// The family of `river_connections_dropped_total`, and its counter for each reason.
+    fn counters() -> (Family<ReasonLabels, Counter>, Vec<Counter>) {
+        let family = Family::<ReasonLabels, Counter>::default();
+        let counters = Dropped::ALL
+            .iter()
+            .map(|reason| {
+                family.get_or_create_owned(&ReasonLabels {
+                    reason: reason.label(),
+                })
+            })
+            .collect();
+        (family, counters)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Dropped::PendingCap => "pending_cap",
+            Dropped::UpgradeFailed => "upgrade_failed",
+            Dropped::UpgradeTimeout => "upgrade_timeout",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabels {
     direction: &'static str,
 }
@@ -95,6 +142,28 @@ struct Edge {
     count: Counter,
 }
 
+impl Edge {
+    /// The family of `river_transitions_total`, and its counter for each edge of the graph.
+    fn counters() -> (Family<EdgeLabels, Counter>, Vec<Edge>) {
+        let family = Family::<EdgeLabels, Counter>::default();
+        let edges = GRAPH
+            .transitions
+            .iter()
+            .map(|t| Edge {
+                from: t.from,
+                transition: t.name,
+                to: t.to,
+                count: family.get_or_create_owned(&EdgeLabels {
+                    from: t.from,
+                    transition: t.name,
+                    to: t.to,
+                }),
+            })
+            .collect();
+        (family, edges)
+    }
+}
+
 struct Inner {
     /// One gauge per state of the graph, in the graph's order.
     states: Vec<(&'static str, IntGauge)>,
@@ -107,6 +176,8 @@ struct Inner {
     bytes_in: Counter,
     bytes_out: Counter,
     send_buffer: IntGauge,
+    /// One counter per [`Dropped`] reason, in the order of `Dropped::ALL`.
+    dropped: Vec<Counter>,
     calls: Family<CallLabels, Counter>,
     latency: Family<ProcedureLabels, Histogram, fn() -> Histogram>,
 }
@@ -131,25 +202,13 @@ impl Metrics {
             .states
             .iter()
             .map(|s| {
-                let gauge = sessions.get_or_create_owned(&StateLabels { state: s.name });
-                (s.name, gauge)
+                (
+                    s.name,
+                    sessions.get_or_create_owned(&StateLabels { state: s.name }),
+                )
             })
             .collect();
-        let transitions = Family::<EdgeLabels, Counter>::default();
-        let edges = GRAPH
-            .transitions
-            .iter()
-            .map(|t| Edge {
-                from: t.from,
-                transition: t.name,
-                to: t.to,
-                count: transitions.get_or_create_owned(&EdgeLabels {
-                    from: t.from,
-                    transition: t.name,
-                    to: t.to,
-                }),
-            })
-            .collect();
+        let (transitions, edges) = Edge::counters();
         let handshakes = Family::<HandshakeLabels, Counter>::default();
         let handshakes_ok = handshakes.get_or_create_owned(&HandshakeLabels {
             outcome: "ok",
@@ -160,7 +219,9 @@ impl Metrics {
         let direction = |family: &Family<DirectionLabels, Counter>, direction| {
             family.get_or_create_owned(&DirectionLabels { direction })
         };
+        let (dropped_family, dropped) = Dropped::counters();
         let inner = Inner {
+            dropped,
             states,
             edges,
             handshakes_ok,
@@ -210,6 +271,11 @@ impl Metrics {
             inner.send_buffer.clone(),
         );
         registry.register(
+            "river_connections_dropped",
+            "Connections a server closed before they could handshake, by reason",
+            dropped_family,
+        );
+        registry.register(
             "river_calls",
             "Calls served, by procedure and result code",
             inner.calls.clone(),
@@ -244,6 +310,22 @@ impl Metrics {
             .iter()
             .find(|e| e.from == from && e.transition == transition)
             .map_or(0, |e| e.count.get())
+    }
+
+    /// Connections a server closed before they could handshake, for `reason` (a label of
+    /// `river_connections_dropped_total`: `pending_cap`, `upgrade_failed`, `upgrade_timeout`;
+    /// 0 for any other).
+    pub fn connections_dropped(&self, reason: &str) -> u64 {
+        Dropped::ALL
+            .iter()
+            .position(|d| d.label() == reason)
+            .map_or(0, |i| self.0.dropped[i].get())
+    }
+
+    pub(crate) fn connection_dropped(&self, reason: Dropped) {
+        if let Some(i) = Dropped::ALL.iter().position(|d| *d == reason) {
+            self.0.dropped[i].inc();
+        }
     }
 
     /// Reconnects counted so far.

@@ -19,6 +19,8 @@ mod metadata;
 mod negative;
 #[path = "transport/rehandshake.rs"]
 mod rehandshake;
+#[path = "transport/runtimes.rs"]
+mod runtimes;
 #[path = "transport/smoke.rs"]
 mod smoke;
 #[path = "transport/sockets.rs"]

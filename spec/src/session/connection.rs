@@ -98,6 +98,15 @@ pub trait Connection: Send + fmt::Debug + 'static {
     /// Connections without such a limit ignore it.
     fn lift_handshake_limit(&mut self) {}
 
+    /// Moves the connection's I/O onto the runtime `to`: from now on its socket is watched by
+    /// that runtime's reactor. A server whose handshakes run on a runtime of their own
+    /// ([`ServerOptions::handshake_threads`](crate::transport::ServerOptions)) calls it when a
+    /// connection's handshake is accepted. A connection that cannot move ends (its next event
+    /// is `Closed`). Connections not bound to a runtime ignore it.
+    fn rehome(&mut self, to: &tokio::runtime::Handle) {
+        let _ = to;
+    }
+
     /// Test aid: while on, frames are accepted but not delivered in either direction, and the
     /// connection stays open (a "phantom disconnect"). Connections that cannot do this ignore it.
     fn set_phantom_disconnect(&self, on: bool) {

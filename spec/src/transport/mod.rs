@@ -7,6 +7,14 @@
 //! sessions spends nothing on them but their heartbeats, and sessions use every worker thread
 //! of the runtime.
 //!
+//! A server's new connections wait for their handshake on threads of their own
+//! ([`ServerOptions::handshake_threads`], one by default): the TCP accept, the WebSocket
+//! upgrade and the handshake's decoding, validation and decision run there, and an accepted
+//! session then moves, socket and timers, to the runtime the server was bound from. A wave of
+//! new connections (a reconnect storm after a deploy, say) so queues behind itself, not in
+//! front of established sessions, whose threads are quiet most of the time and get the CPU
+//! first from the operating system.
+//!
 //! # Bounds
 //!
 //! Whatever a peer can make us hold is bounded, and what happens at each bound is this:
@@ -60,7 +68,9 @@
 //!   At most [`ServerOptions::max_sessions`] (65,536) sessions are held; a handshake for one
 //!   more is refused with the retriable `SESSION_STATE_MISMATCH` (resumes are always allowed),
 //!   and each client id has one session. Accept errors (out of file descriptors) back off from
-//!   10 ms up to 1 s instead of spinning.
+//!   10 ms up to 1 s instead of spinning. Connections closed before their handshake (at the cap,
+//!   or for a failed or late upgrade) are counted in `river_connections_dropped_total`
+//!   ([`crate::metrics`]).
 //! - **Closing** a connection sends its close frame and waits at most
 //!   [`WsLimits::close_timeout`] for the peer's answer before dropping the socket; a dial that
 //!   outlives the connection timeout is cancelled and its socket closed; a TCP connection that

@@ -6,8 +6,11 @@
 //! the task of the session it resumes (which checks the request against its own counters), and
 //! a refused one is answered and closed.
 
+use std::future::Future as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -22,7 +25,7 @@ use super::registry::{Entry, Registry};
 use super::task::{Revalidation, SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
 use super::{SessionSnapshot, TransportError, TransportEvent};
-use crate::metrics::Metrics;
+use crate::metrics::{Dropped, Metrics};
 use crate::session::{
     Connection, Decision, ExistingSession, HandshakeValidator, ParsedRequest, Rejection, Sent,
     SessionContext, SessionDriver, SessionOptions, decide, validate_metadata,
@@ -83,6 +86,16 @@ pub struct ServerOptions {
     /// refused, malformed, or late. Only for clients that answer: River's Python client
     /// ignores the request, so its sessions would end.
     pub rehandshake: bool,
+    /// How many threads of their own serve new connections from [`bind`](ServerTransport::bind)
+    /// until their handshake is accepted (1; 0 on platforms other than unix). The TCP accept,
+    /// the WebSocket upgrade, the handshake's decoding, validation and decision run on a
+    /// runtime with these threads; the accepted session then moves, socket and timers, to the
+    /// runtime the server was bound from. Established sessions are so never queued behind a
+    /// wave of new connections (a reconnect storm, say), and the operating system gives their
+    /// threads, quiet most of the time, the CPU first. With 0, new connections are served where
+    /// the sessions are. [`accept_connection`](ServerTransport::accept_connection) always
+    /// serves a connection on the caller's runtime.
+    pub handshake_threads: usize,
 }
 
 impl Default for ServerOptions {
@@ -100,6 +113,7 @@ impl Default for ServerOptions {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             metrics: None,
             rehandshake: false,
+            handshake_threads: usize::from(cfg!(unix)),
         }
     }
 }
@@ -119,6 +133,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("event_capacity", &self.event_capacity)
             .field("metrics", &self.metrics.is_some())
             .field("rehandshake", &self.rehandshake)
+            .field("handshake_threads", &self.handshake_threads)
             .finish()
     }
 }
@@ -136,6 +151,52 @@ pub(crate) struct ServerSide {
     draining: std::sync::atomic::AtomicBool,
     /// One permit per connection waiting for its handshake.
     pending_slots: Arc<Semaphore>,
+    /// Where connections from `bind` wait for their handshake, once the first `bind` made it.
+    handshakes: std::sync::OnceLock<Box<Handshakes>>,
+}
+
+/// The runtime new connections are served on until their handshake is accepted
+/// ([`ServerOptions::handshake_threads`]), and the runtime their sessions then move to.
+struct Handshakes {
+    /// Taken (and shut down) when the transport closes.
+    runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    sessions: tokio::runtime::Handle,
+}
+
+impl Handshakes {
+    fn new(threads: usize, sessions: tokio::runtime::Handle) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("river-handshakes")
+            .enable_all()
+            .build()?;
+        Ok(Handshakes {
+            handle: runtime.handle().clone(),
+            runtime: std::sync::Mutex::new(Some(runtime)),
+            sessions,
+        })
+    }
+
+    /// Stops the runtime without waiting for what still runs on it (a closing socket's last
+    /// words): its tasks are dropped, which closes their sockets.
+    fn shut_down(&self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Handshakes {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another one.
+        self.shut_down();
+    }
 }
 
 /// A River server transport. Cheap to clone; every clone serves the same sessions.
@@ -176,6 +237,7 @@ impl ServerTransport {
                 handlers: RwLock::new(None),
                 listeners: std::sync::Mutex::default(),
                 draining: std::sync::atomic::AtomicBool::new(false),
+                handshakes: std::sync::OnceLock::new(),
             }),
         });
         ServerTransport { shared }
@@ -209,17 +271,58 @@ impl ServerTransport {
 
     /// Listens for WebSocket connections on `addr` (`127.0.0.1:0` picks a port) and returns the
     /// address bound. Connections are accepted until the transport closes.
+    ///
+    /// With [`ServerOptions::handshake_threads`] above 0, the first call starts the threads
+    /// new connections are served on, and the sessions they become run on the runtime of the
+    /// first call.
     pub async fn bind(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
         let shared = Arc::clone(&self.shared);
-        let task = tokio::spawn(accept_loop(listener, shared));
+        let task = match self.handshakes()? {
+            None => {
+                let listener = TcpListener::bind(addr).await?;
+                let local = listener.local_addr()?;
+                (local, tokio::spawn(accept_loop(listener, shared)))
+            }
+            Some(handshakes) => {
+                // Bound on the handshake runtime, so its reactor watches the listener.
+                let (listener, local) = handshakes
+                    .handle
+                    .spawn(async move {
+                        let listener = TcpListener::bind(addr).await?;
+                        let local = listener.local_addr()?;
+                        Ok::<_, std::io::Error>((listener, local))
+                    })
+                    .await
+                    .map_err(|_| std::io::Error::other("the server transport is closed"))??;
+                (
+                    local,
+                    handshakes.handle.spawn(accept_loop(listener, shared)),
+                )
+            }
+        };
+        let (local, task) = task;
         self.side()
             .listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(task);
         Ok(local)
+    }
+
+    /// The handshake runtime, started on first use; `None` when new connections are served
+    /// where the sessions are.
+    fn handshakes(&self) -> std::io::Result<Option<&Handshakes>> {
+        let side = self.side();
+        let threads = side.options.handshake_threads;
+        if threads == 0 || cfg!(not(unix)) {
+            return Ok(None);
+        }
+        if side.handshakes.get().is_none() {
+            let made = Handshakes::new(threads, tokio::runtime::Handle::current())?;
+            // A bind racing this one may have set it first; this one's threads then stop.
+            let _ = side.handshakes.set(Box::new(made));
+        }
+        Ok(side.handshakes.get().map(|h| &**h))
     }
 
     /// Takes a connection to serve (a WebSocket accepted elsewhere, or one end of an in-memory
@@ -230,6 +333,7 @@ impl ServerTransport {
         }
         let side = self.side();
         let Ok(slot) = Arc::clone(&side.pending_slots).try_acquire_owned() else {
+            dropped(&self.shared, Dropped::PendingCap);
             return Err(TransportError::TooManyPending(
                 side.options.max_pending_connections,
             ));
@@ -384,6 +488,9 @@ impl ServerTransport {
         self.stop_accepting().await;
         let first = !self.shared.registry.is_closed();
         self.shared.registry.close().await;
+        if let Some(handshakes) = self.side().handshakes.get() {
+            handshakes.shut_down();
+        }
         if first {
             self.shared
                 .subscribers
@@ -442,6 +549,7 @@ async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             cap = side.options.max_pending_connections,
             "too many connections waiting for their handshake; closing this one"
         );
+        dropped(&shared, Dropped::PendingCap);
         return;
     };
     let Some((upgrading, _)) = shared.registry.task() else {
@@ -456,16 +564,43 @@ async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         Ok(Ok(conn)) => conn.with_read_limit(read_limit),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket upgrade failed");
+            dropped(&shared, Dropped::UpgradeFailed);
             return;
         }
         Err(_) => {
             tracing::debug!(%peer, "websocket upgrade timed out");
+            dropped(&shared, Dropped::UpgradeTimeout);
             return;
         }
     };
     drop(upgrading);
-    if let Some(task) = pending_task(&shared, Box::new(conn), slot) {
+    let Some(mut task) = pending_task(&shared, Box::new(conn), slot) else {
+        return;
+    };
+    let Some(handshakes) = side.handshakes.get() else {
         task.await;
+        return;
+    };
+    // On the handshake runtime: serve the connection until its handshake is accepted, then
+    // move the session to the sessions' runtime.
+    let home = handshakes.sessions.clone();
+    task.home = Some(home.clone());
+    let accepted = std::future::poll_fn(|cx| match Pin::new(&mut task).poll(cx) {
+        Poll::Ready(()) => Poll::Ready(false),
+        Poll::Pending if task.pending => Poll::Pending,
+        Poll::Pending => Poll::Ready(true),
+    })
+    .await;
+    if accepted {
+        task.rehome(&home);
+        home.spawn(task);
+    }
+}
+
+/// Counts a connection closed before it could handshake, when the server has metrics.
+fn dropped(shared: &Shared, reason: Dropped) {
+    if let Some(metrics) = &shared.metrics {
+        metrics.connection_dropped(reason);
     }
 }
 
@@ -584,9 +719,13 @@ impl SessionTask {
             && existing_id.as_deref() == Some(request.request.session_id.as_str())
         {
             // A resume: the session's own task checks the counters and takes the connection.
-            let Some(pending) = self.driver.take() else {
+            let Some(mut pending) = self.driver.take() else {
                 return;
             };
+            if let Some(home) = &self.home {
+                // The connection joins a session on the sessions' runtime.
+                pending.rehome(home);
+            }
             match entry
                 .sender
                 .command(Command::Adopt(Box::new((pending, request))))

@@ -146,6 +146,9 @@ pub(crate) struct SessionTask {
     pub(super) pending: bool,
     /// Its place among the connections waiting for a handshake, given back once decided.
     pub(super) pending_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Server, while a pending connection is served on the handshake runtime: the runtime its
+    /// session moves to once the handshake is accepted.
+    pub(super) home: Option<tokio::runtime::Handle>,
     inbox: mpsc::UnboundedReceiver<Command>,
     pub(super) sender: SessionSender,
     pub(super) driver: Option<SessionDriver>,
@@ -197,6 +200,7 @@ impl SessionTask {
             peer: None,
             pending: false,
             pending_slot: None,
+            home: None,
             inbox,
             sender,
             driver: None,
@@ -267,6 +271,11 @@ impl SessionTask {
 
     fn turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..ROUNDS {
+            if self.home.is_some() && !self.pending {
+                // Accepted on the handshake runtime: the session goes on where it moves to,
+                // whose first poll registers everything this one would.
+                return Poll::Pending;
+            }
             self.again = false;
             if !self.closing && self.shared.registry.is_closed() {
                 self.start_closing();
@@ -418,6 +427,15 @@ impl SessionTask {
             .close_patience
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(CLOSE_PATIENCE)));
         sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// Moves what the task waits on to the runtime `to`; it must be polled there from now on.
+    pub(super) fn rehome(&mut self, to: &tokio::runtime::Handle) {
+        if let Some(driver) = self.driver.as_mut() {
+            driver.rehome(to);
+        }
+        self.close_patience = None;
+        self.home = None;
     }
 
     /// Keeps the registry's facts about this session current.

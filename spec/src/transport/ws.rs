@@ -17,6 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -171,7 +174,7 @@ async fn close_gracefully<S>(
 
 impl<S> Connection for WsConnection<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Rehome + 'static,
 {
     fn id(&self) -> ConnectionId {
         self.id
@@ -269,6 +272,14 @@ where
 
     fn set_phantom_disconnect(&self, on: bool) {
         self.phantom.store(on, Ordering::Relaxed);
+    }
+
+    fn rehome(&mut self, to: &Handle) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        if let Err(e) = ws.get_mut().rehome(to) {
+            tracing::warn!(error = %e, "could not move a connection to the sessions' runtime; closing it");
+            self.break_off();
+        }
     }
 }
 
@@ -390,5 +401,53 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// A socket whose I/O can move to another runtime's reactor.
+pub(crate) trait Rehome {
+    /// Registers the socket with the reactor of `to` instead of the one it is registered with.
+    fn rehome(&mut self, to: &Handle) -> io::Result<()>;
+}
+
+impl Rehome for TcpStream {
+    #[cfg(unix)]
+    fn rehome(&mut self, to: &Handle) -> io::Result<()> {
+        use std::os::fd::AsFd as _;
+        // A second descriptor of the same socket, registered with `to`; dropping the first
+        // takes it out of the old reactor and closes only that descriptor.
+        let copy = std::net::TcpStream::from(self.as_fd().try_clone_to_owned()?);
+        let moved = {
+            let _entered = to.enter();
+            TcpStream::from_std(copy)?
+        };
+        *self = moved;
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn rehome(&mut self, _to: &Handle) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "sockets move between runtimes on unix only",
+        ))
+    }
+}
+
+impl<S: Rehome> Rehome for Limited<S> {
+    fn rehome(&mut self, to: &Handle) -> io::Result<()> {
+        self.inner.rehome(to)
+    }
+}
+
+impl Rehome for MaybeTlsStream<TcpStream> {
+    fn rehome(&mut self, to: &Handle) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(tcp) => tcp.rehome(to),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "only plain TCP sockets move between runtimes",
+            )),
+        }
     }
 }

@@ -160,10 +160,31 @@ async fn a_silent_peer_loses_its_socket() {
     server.close().await;
 }
 
-/// A TCP connection that never upgrades to a WebSocket is dropped after the upgrade timeout.
+/// A TCP connection that never upgrades to a WebSocket is dropped after the upgrade timeout,
+/// and counted as such; one that sends something else than an upgrade request is dropped at
+/// once.
 #[tokio::test]
 async fn a_connection_that_never_upgrades_is_dropped() {
-    let (server, addr) = quick_server().await;
+    let metrics = metrics();
+    let (server, addr) = server_with(ServerOptions {
+        metrics: Some(metrics.clone()),
+        ..quick_options()
+    })
+    .await;
+    let mut garbage = tokio::net::TcpStream::connect(addr).await.unwrap();
+    garbage.write_all(b"HELLO\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(3), garbage.read(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "a request that is no upgrade is answered or closed at once"
+    );
+    eventually(
+        Duration::from_secs(3),
+        "the failed upgrade is counted",
+        || metrics.connections_dropped("upgrade_failed") == 1,
+    )
+    .await;
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     eventually(
         Duration::from_secs(2),
@@ -177,8 +198,16 @@ async fn a_connection_that_never_upgrades_is_dropped() {
         || sockets_on(addr.port()).0 == 0,
     )
     .await;
-    drop(tcp);
+    assert_eq!(metrics.connections_dropped("upgrade_timeout"), 1);
+    assert_eq!(metrics.connections_dropped("pending_cap"), 0);
+    drop((tcp, garbage));
     server.close().await;
+}
+
+fn metrics() -> statebound_river::metrics::Metrics {
+    statebound_river::metrics::Metrics::register(
+        &mut prometheus_client::registry::Registry::default(),
+    )
 }
 
 /// Dials to a server that accepts TCP but never answers the upgrade time out, and each one's
@@ -454,9 +483,11 @@ async fn a_peer_that_upgrades_and_never_handshakes_loses_its_socket() {
 /// ones are gone, connections are served again.
 #[tokio::test]
 async fn connections_past_the_pending_cap_are_closed_at_once() {
+    let metrics = metrics();
     let (server, addr) = server_with(ServerOptions {
         max_pending_connections: 2,
         upgrade_timeout: Duration::from_secs(30),
+        metrics: Some(metrics.clone()),
         ..quick_options()
     })
     .await;
@@ -473,6 +504,7 @@ async fn connections_past_the_pending_cap_are_closed_at_once() {
         matches!(read, Ok(Ok(0) | Err(_))),
         "the third connection is closed at once: {read:?}"
     );
+    assert_eq!(metrics.connections_dropped("pending_cap"), 1, "and counted");
     drop((first, second, third));
     eventually(
         Duration::from_secs(3),

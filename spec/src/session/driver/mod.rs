@@ -409,6 +409,15 @@ impl SessionDriver {
         }
     }
 
+    /// Moves the session's connection and timers onto the runtime `to` (see
+    /// [`Connection::rehome`]); the next poll registers them there.
+    pub fn rehome(&mut self, to: &tokio::runtime::Handle) {
+        if let Some(conn) = self.connection_mut() {
+            conn.rehome(to);
+        }
+        self.timers.rehome();
+    }
+
     /// Test aid: drops the current connection as if the network had cut it. The session lives
     /// on and (as a client) reconnects.
     pub fn drop_connection(&mut self) {

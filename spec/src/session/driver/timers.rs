@@ -39,6 +39,13 @@ impl Timers {
         self.waiting = None;
     }
 
+    /// Lets go of the sleep, which belongs to the runtime it was made on: the next poll makes
+    /// one on the runtime polling it. The timers stay armed.
+    pub(super) fn rehome(&mut self) {
+        self.sleep = None;
+        self.waiting = None;
+    }
+
     /// Disarms the timers of `kind`.
     pub(super) fn disarm(&mut self, kind: TimerKind) {
         let before = self.armed.len();

@@ -357,10 +357,14 @@ async fn report(helper: &mut Helper) -> Result<String, String> {
 }
 
 /// Our server, counting its sessions, reporting on request and with room for `sessions`.
-async fn start_server(args: &Args) -> Result<(Helper, String), String> {
+pub(crate) async fn start_server(args: &Args) -> Result<(Helper, String), String> {
     let sessions = args.sessions.to_string();
-    let (server, addr) =
-        Helper::server_reporting(&["serve", "--report", "1", "--sessions", &sessions]).await?;
+    let mut command = vec!["serve", "--report", "1", "--sessions", &sessions];
+    let threads = args.handshake_threads.map(|t| t.to_string());
+    if let Some(threads) = &threads {
+        command.extend(["--handshake-threads", threads]);
+    }
+    let (server, addr) = Helper::server_reporting(&command).await?;
     Ok((server, format!("ws://{addr}")))
 }
 
@@ -491,13 +495,13 @@ async fn heartbeat_round(args: &Args) -> Result<BeatRound, String> {
 }
 
 /// A bystander's rpcs: when each started and how long it took (`None`: failed).
-type Calls = Arc<Mutex<Vec<(Instant, Option<Duration>)>>>;
+pub(crate) type Calls = Arc<Mutex<Vec<(Instant, Option<Duration>)>>>;
 
 /// How often the bystander calls.
 const BYSTANDER_PACE: Duration = Duration::from_millis(10);
 
 /// Calls `echo` on `client` every [`BYSTANDER_PACE`] (one call at a time) until `stop`.
-fn bystander(client: RiverClient, calls: Calls, stop: Arc<AtomicBool>) {
+pub(crate) fn bystander(client: RiverClient, calls: Calls, stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
         let msg = Msg { msg: "by".into() };
         let mut tick = tokio::time::interval(BYSTANDER_PACE);
@@ -520,7 +524,11 @@ fn bystander(client: RiverClient, calls: Calls, stop: Arc<AtomicBool>) {
 }
 
 /// p50, p99 and max in ms, and failures, of the calls that started in `[from, to)`.
-fn latencies(calls: &Calls, from: Instant, to: Instant) -> (f64, f64, f64, usize, usize) {
+pub(crate) fn latencies(
+    calls: &Calls,
+    from: Instant,
+    to: Instant,
+) -> (f64, f64, f64, usize, usize) {
     let calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
     let window: Vec<_> = calls
         .iter()
@@ -560,7 +568,7 @@ struct BurstRound {
 pub(crate) async fn burst(args: &Args) -> Result<(), String> {
     println!(
         "burst: {} new sessions, {} dials at a time, on {}, beside a bystander calling every \
-         {:?}; {} rounds",
+         {:?}; {} rounds; server handshake threads: {}",
         args.sessions,
         args.dials,
         if args.apart {
@@ -569,7 +577,9 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
             "the bystander's server"
         },
         BYSTANDER_PACE,
-        args.rounds
+        args.rounds,
+        args.handshake_threads
+            .map_or_else(|| "default".to_owned(), |t| t.to_string()),
     );
     let mut rounds = Vec::new();
     for round in 0..args.rounds {

@@ -36,6 +36,16 @@
 //!   process of their own: what is left of the bystander's slowdown then comes from sharing
 //!   the machine's cores, not the server.
 //!
+//! - `bigframe [--payload BYTES] [--seconds S] [--rounds R] [--apart 1]`: one session calls
+//!   `echo` for S seconds (5) with inits of BYTES (8 MiB) that are lists of short strings, one
+//!   call at a time, while a bystander on the same server calls `echo` every 10 ms: the
+//!   bystander's latency before and during, and the large calls' rate. With `--apart 1` the
+//!   large calls go to a second server: the control for what sharing the machine costs.
+//!
+//! `--handshake-threads T` sets `ServerOptions::handshake_threads` of our server in `serve`,
+//! `heartbeats` and `burst` (its default, 1, otherwise; 0 serves new connections on the
+//! sessions' runtime).
+//!
 //! `heartbeats` and `burst` default to 10,000 sessions; each process raises its
 //! `RLIMIT_NOFILE` to what its sessions need and stops with an error if it cannot.
 //!
@@ -44,8 +54,9 @@
 //!
 //! The child processes are this binary again (`serve`, `raw-serve`, `idle-clients`,
 //! `raw-idle-serve`, `raw-idle-clients`, `tcp-idle-serve`, `tcp-idle-clients`,
-//! `heartbeat-clients`, `burst-clients`).
+//! `heartbeat-clients`, `burst-clients`, `bigframe-sender`).
 
+mod bigframe;
 mod clients;
 mod load;
 mod stats;
@@ -65,8 +76,7 @@ use statebound_river::router::serve;
 use statebound_river::transport::{CodecMode, ServerOptions, ServerTransport};
 use statebound_river::wire::CodecKind;
 
-const USAGE: &str =
-    "usage: river-bench rpc|idle|reconnect|heartbeats|burst [options] (see the source's docs)";
+const USAGE: &str = "usage: river-bench rpc|idle|reconnect|heartbeats|burst|bigframe [options] (see the source's docs)";
 
 /// Options shared by the scenarios, with their defaults.
 #[derive(Debug, Clone)]
@@ -89,16 +99,23 @@ pub(crate) struct Args {
     pub(crate) report: bool,
     /// Another server program to measure as ours (`rpc`, `idle`).
     pub(crate) server: Option<String>,
+    /// Our server's `ServerOptions::handshake_threads`; its default when not given.
+    pub(crate) handshake_threads: Option<usize>,
 }
 
 fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let load = matches!(scenario, "heartbeats" | "burst");
+    let big = matches!(scenario, "bigframe" | "bigframe-sender");
     let mut args = Args {
         sessions: if load { 10_000 } else { 1 },
         inflight: 64,
-        payload: 32,
-        seconds: if load { 6.0 } else { 3.0 },
-        rounds: 5,
+        payload: if big { 8 << 20 } else { 32 },
+        seconds: match scenario {
+            "heartbeats" | "burst" => 6.0,
+            "bigframe" | "bigframe-sender" => 5.0,
+            _ => 3.0,
+        },
+        rounds: if big { 3 } else { 5 },
         samples: 200,
         codec: CodecKind::Msgpack,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -108,6 +125,7 @@ fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Ar
         apart: false,
         report: false,
         server: None,
+        handshake_threads: None,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -119,6 +137,7 @@ fn parse_args(scenario: &str, mut it: impl Iterator<Item = String>) -> Result<Ar
             "--rounds" => args.rounds = number(&value)?,
             "--samples" => args.samples = number(&value)?,
             "--dials" => args.dials = number(&value)?,
+            "--handshake-threads" => args.handshake_threads = Some(number(&value)?),
             "--seconds" => {
                 args.seconds = value
                     .parse::<f64>()
@@ -186,6 +205,8 @@ fn main() -> ExitCode {
             "burst" => load::burst(&args).await,
             "heartbeat-clients" => load::heartbeat_clients(&args).await,
             "burst-clients" => load::burst_clients(&args).await,
+            "bigframe" => bigframe::bigframe(&args).await,
+            "bigframe-sender" => bigframe::bigframe_sender(&args).await,
             other => Err(format!("unknown scenario {other}; {USAGE}")),
         }
     });
@@ -213,6 +234,9 @@ async fn serve_echo(args: &Args) -> Result<(), String> {
         ServerOptions {
             codec: CodecMode::Auto,
             metrics: args.report.then(|| metrics.clone()),
+            handshake_threads: args
+                .handshake_threads
+                .unwrap_or(ServerOptions::default().handshake_threads),
             ..ServerOptions::default()
         },
     );
