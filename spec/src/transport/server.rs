@@ -162,6 +162,8 @@ struct Handshakes {
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
     sessions: tokio::runtime::Handle,
+    /// The task on the sessions' runtime that stops this one when that runtime stops.
+    watch: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Handshakes {
@@ -175,6 +177,7 @@ impl Handshakes {
             handle: runtime.handle().clone(),
             runtime: std::sync::Mutex::new(Some(runtime)),
             sessions,
+            watch: std::sync::Mutex::new(None),
         })
     }
 
@@ -188,6 +191,25 @@ impl Handshakes {
             .take();
         if let Some(runtime) = runtime {
             runtime.shutdown_background();
+        }
+        let watch = self
+            .watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(watch) = watch {
+            watch.abort();
+        }
+    }
+}
+
+/// Shuts the handshake runtime of its server down when dropped.
+struct StopHandshakesOnDrop(Arc<Shared>);
+
+impl Drop for StopHandshakesOnDrop {
+    fn drop(&mut self) {
+        if let Some(handshakes) = server_side(&self.0).handshakes.get() {
+            handshakes.shut_down();
         }
     }
 }
@@ -320,7 +342,22 @@ impl ServerTransport {
         if side.handshakes.get().is_none() {
             let made = Handshakes::new(threads, tokio::runtime::Handle::current())?;
             // A bind racing this one may have set it first; this one's threads then stop.
-            let _ = side.handshakes.set(Box::new(made));
+            if side.handshakes.set(Box::new(made)).is_ok() {
+                // The handshake threads stop with the sessions' runtime too (its tasks are
+                // dropped when it shuts down), so a server that is never closed does not
+                // keep listening past the runtime that serves its sessions.
+                let watch = StopHandshakesOnDrop(Arc::clone(&self.shared));
+                let task = tokio::spawn(async move {
+                    let _watch = watch;
+                    std::future::pending::<()>().await;
+                });
+                if let Some(handshakes) = side.handshakes.get() {
+                    *handshakes
+                        .watch
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(task);
+                }
+            }
         }
         Ok(side.handshakes.get().map(|h| &**h))
     }

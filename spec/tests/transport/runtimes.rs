@@ -175,3 +175,32 @@ async fn closing_a_server_stops_its_handshake_threads() {
     let again = server.bind("127.0.0.1:0".parse().unwrap()).await;
     assert!(again.is_err(), "a closed server binds no more: {again:?}");
 }
+
+/// A server that is never closed stops listening when the runtime it was bound from shuts
+/// down: its handshake threads stop with it.
+#[test]
+fn a_server_left_open_stops_listening_with_its_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (server, addr) = runtime.block_on(async {
+        let server = ServerTransport::new("SERVER", ServerOptions::default());
+        let addr = server.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        (server, addr)
+    });
+    assert!(
+        std::net::TcpStream::connect(addr).is_ok(),
+        "the server listens while its runtime runs"
+    );
+    drop(runtime);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener is closed within 5 s of the runtime's end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(server);
+}
