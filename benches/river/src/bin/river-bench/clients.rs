@@ -392,8 +392,11 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
         args.sessions, args.inflight, args.seconds, args.rounds
     );
     let mut alone = Vec::new();
+    let mut busy_cpu = Vec::new();
     for _ in 0..args.rounds {
-        alone.push(ours(addr, &busy_args).await?);
+        let (rate, used) = tokio::join!(ours(addr, &busy_args), pair_cpu(pid, args.seconds));
+        alone.push(rate?);
+        busy_cpu.push(used?);
     }
     let rss_before = rss(pid).ok_or("no RSS for the server")?;
     let cpu_alone = cpu_share(pid, args.seconds).await?;
@@ -406,8 +409,15 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
     sleep(Duration::from_secs(3)).await;
     let rss_after = rss(pid).ok_or("no RSS for the server")?;
     let mut cpu = Vec::new();
+    let mut clients_cpu = Vec::new();
+    let idle_pid = idle.pid()?;
     for _ in 0..args.rounds {
-        cpu.push(cpu_share(pid, args.seconds).await? * 100.0);
+        let (server_share, clients_share) = tokio::join!(
+            cpu_share(pid, args.seconds),
+            cpu_share(idle_pid, args.seconds)
+        );
+        cpu.push(server_share? * 100.0);
+        clients_cpu.push(clients_share? * 100.0);
     }
     let mut with_idle = Vec::new();
     let mut drops = Vec::new();
@@ -432,14 +442,7 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
         "ratio with/alone:         {:.3}",
         Summary::of(&with_idle).median / Summary::of(&alone).median
     );
-    println!(
-        "server CPU, no sessions:  {:.2}% of a core",
-        cpu_alone * 100.0
-    );
-    println!(
-        "server CPU, idle:         {}% of a core",
-        Summary::of(&cpu).show(2)
-    );
+    print_cpu(cpu_alone, &cpu, &clients_cpu, &busy_cpu);
     println!(
         "raw floor CPU, idle:      {}% of a core (raw tokio-tungstenite: a {RAW_BEAT}-byte frame \
          to each connection every second, echoed back)",
@@ -466,6 +469,34 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
     );
     println!("idle clients after each busy round: {}", drops.join("; "));
     Ok(())
+}
+
+/// The idle scenario's CPU figures: the server without sessions (`alone`, a share of a core)
+/// and with the idle sessions (`server`), the idle clients' process, and the busy pair alone
+/// (all three in % of a core, per round).
+fn print_cpu(alone: f64, server: &[f64], clients: &[f64], busy: &[f64]) {
+    println!("server CPU, no sessions:  {:.2}% of a core", alone * 100.0);
+    println!(
+        "server CPU, idle:         {}% of a core",
+        Summary::of(server).show(2)
+    );
+    println!(
+        "idle clients' CPU:        {}% of a core (the process holding the idle sessions)",
+        Summary::of(clients).show(2)
+    );
+    #[allow(clippy::cast_precision_loss, reason = "a core count")]
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let idle_cpu = Summary::of(server).median + Summary::of(clients).median;
+    let busy = Summary::of(busy);
+    println!(
+        "busy pair's CPU alone:    {}% of a core (the server and this process, on {cores} cores)",
+        busy.show(1)
+    );
+    println!(
+        "busy pair alone and the idle sessions (server and clients) would need {:.0}% of the \
+         machine together; past 100% the busy rate must fall",
+        (busy.median + idle_cpu) / cores
+    );
 }
 
 #[allow(clippy::cast_precision_loss, reason = "a memory size")]
@@ -637,6 +668,19 @@ pub(crate) async fn raw_idle_clients(args: &Args) -> Result<(), String> {
 }
 
 /// The share of one core process `pid` uses over `seconds`.
+/// CPU of the server `pid` and this process together, % of a core, over the middle of a busy
+/// round of `seconds`.
+async fn pair_cpu(pid: u32, seconds: f64) -> Result<f64, String> {
+    let margin = (seconds / 6.0).min(0.5);
+    sleep(secs(margin)).await;
+    let window = seconds - 2.0 * margin;
+    let (server, this) = tokio::join!(
+        cpu_share(pid, window),
+        cpu_share(std::process::id(), window)
+    );
+    Ok((server? + this?) * 100.0)
+}
+
 async fn cpu_share(pid: u32, seconds: f64) -> Result<f64, String> {
     let (c0, t0) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
     sleep(secs(seconds)).await;
