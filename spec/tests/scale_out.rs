@@ -424,8 +424,10 @@ async fn sigterm_drains_an_instance() {
         .status()
         .unwrap();
     assert!(killed.success());
+    // "draining:", not "draining": the client's own lines (`draining-client session-..`)
+    // start with "draining" too.
     if echo
-        .wait_for_stdout(STEP, |l| l.starts_with("draining"))
+        .wait_for_stdout(STEP, |l| l.starts_with("draining:"))
         .await
         .is_none()
     {
