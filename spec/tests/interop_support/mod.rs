@@ -1,4 +1,5 @@
-//! Support for the interop tests against River's Python package (`interop_python.rs`).
+//! Support for the tests that start `river-echo`, `river` and the scripts of River's Python
+//! package (`interop::python`, `interop::rehandshake`, `river_cli`, `scale_out`).
 //!
 //! - [`Peer`]: a child process (river-echo, or a script under `interop/python/`) whose stdout
 //!   and stderr are captured line by line, whose every wait is bounded, and which is killed and
