@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates interop/.venv with River's Python package (interop/requirements.txt) for the
-# interop tests in spec/tests/interop_python.rs. Idempotent: does nothing when the venv already
+# interop tests in spec/tests/interop/. Idempotent: does nothing when the venv already
 # has the pinned replit-river and was installed from this very requirements.txt. Prints the
 # venv's python path last.
 #

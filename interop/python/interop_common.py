@@ -1,4 +1,4 @@
-"""Shared helpers for the interop scripts (run by spec/tests/interop_python.rs).
+"""Shared helpers for the interop scripts (run by spec/tests/interop/python.rs).
 
 Every script prints one JSON object per line on stdout (`{"event": ..., ...}`), logs the
 River client's own logging to stderr, runs under its own asyncio timeout, and exits non-zero

@@ -1,5 +1,6 @@
 //! Client and server transports: the conformance matrix over both codecs, in memory and over
-//! WebSocket, handshake metadata and rehandshakes, refusals, limits, and real sockets.
+//! WebSocket, handshake metadata and rehandshakes, refusals, limits, real sockets, and trace
+//! context through OpenTelemetry (with the `otel` feature).
 
 #[macro_use]
 mod transport_support;
@@ -8,6 +9,9 @@ mod transport_support;
 #[allow(dead_code, reason = "the example's `main` is not called here")]
 #[path = "../examples/principals.rs"]
 mod principals;
+#[cfg(feature = "otel")]
+#[path = "common/scoped_subscriber.rs"]
+mod scoped_subscriber;
 
 #[path = "transport/conformance.rs"]
 mod conformance;
@@ -25,3 +29,6 @@ mod runtimes;
 mod smoke;
 #[path = "transport/sockets.rs"]
 mod sockets;
+#[cfg(feature = "otel")]
+#[path = "transport/trace_context.rs"]
+mod trace_context;

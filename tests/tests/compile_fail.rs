@@ -1,4 +1,5 @@
-//! Compile-fail and pass cases for `#[statebound::machine]`, one rule per file.
+//! Compile-fail and pass cases for `#[statebound::machine]`, one rule per file. The typestate
+//! cases that misuse the same door machine include it from `ui/fixtures/door.rs`.
 //!
 //! The `.stderr` snapshots are made on the stable toolchain pinned by the workspace's
 //! `rust-toolchain.toml`; after a deliberate change to a message, regenerate them with

@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
+
+/// Held while `apt-get` runs: two tests of one binary installing at once would contend for
+/// dpkg's lock, and the second would fail.
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// The first of `names` found on `PATH` or in the system's sbin folders.
 fn find(names: &[&str]) -> Option<PathBuf> {
@@ -18,6 +23,11 @@ fn find(names: &[&str]) -> Option<PathBuf> {
 /// One of `names`, installing the Debian package `package` first if none is there. `None`,
 /// with a message from `test`, when it is missing and cannot be installed.
 pub(crate) fn find_or_install(test: &str, package: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(found) = find(names) {
+        return Some(found);
+    }
+    let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
+    // Another test may have installed it while this one waited.
     if let Some(found) = find(names) {
         return Some(found);
     }

@@ -1,4 +1,6 @@
-//! Support for the interop tests against River's Python package (`interop_python.rs`).
+//! Support for the tests that start `river-echo`, `river` and the scripts of River's Python
+//! package (the `interop` binary's `python` and `rehandshake`, the `ops` binary's `river_cli`
+//! and `scale_out`).
 //!
 //! - [`Peer`]: a child process (river-echo, or a script under `interop/python/`) whose stdout
 //!   and stderr are captured line by line, whose every wait is bounded, and which is killed and
@@ -34,6 +36,12 @@ use tokio::time::{Instant, sleep, timeout};
 
 /// How often the bounded waits look again.
 const POLL: Duration = Duration::from_millis(20);
+
+/// Held by a test while it counts on a loopback port it released staying unbound (nothing may
+/// answer there), and from picking a free port to a child process binding it (nginx): the tests
+/// of one binary run side by side, and the port one of them releases could be the one another
+/// picks next.
+pub(crate) static RELEASED_PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The workspace root.
 pub(crate) fn workspace_root() -> PathBuf {

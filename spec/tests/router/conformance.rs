@@ -37,8 +37,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::router_support::{
-    CLIENT, Dir, Events, Frame, GRACE, Opts, Rig, SERVER, as_json, bounded, eventually,
-    eventually_async, msg, next, payload,
+    CLIENT, Dir, Events, Frame, GRACE, Opts, Rig, SERVER, as_json, assert_code, assert_ended_with,
+    bounded, eventually, eventually_async, msg, next, payload, read_to_end, ticking,
 };
 use futures_util::future::join_all;
 use serde_json::{Value as Json, json};
@@ -95,42 +95,11 @@ fn drop_connections(rig: &Rig, side: Side) {
     }
 }
 
-fn assert_code<T: std::fmt::Debug>(result: Result<T, RiverError>, code: &str, what: &str) {
-    match result {
-        Err(e) => assert_eq!(e.code, code, "{what}: {e}"),
-        Ok(v) => panic!("{what}: expected the error {code}, got {v:?}"),
-    }
-}
-
-/// Reads `stream` to its end; returns the items before the first error, and the error.
-async fn read_to_end<T: serde::de::DeserializeOwned + std::fmt::Debug>(
-    stream: &mut ResponseStream<T>,
-) -> (Vec<T>, Option<RiverError>) {
-    let mut items = Vec::new();
-    let mut error = None;
-    while let Some(item) = next(stream).await {
-        match item {
-            Ok(item) => {
-                assert!(error.is_none(), "an item after the error: {item:?}");
-                items.push(item);
-            }
-            Err(e) => {
-                assert!(error.is_none(), "a second error: {e}");
-                error = Some(e);
-            }
-        }
-    }
-    (items, error)
-}
-
 // ----- the four kinds, and transparent reconnects ---------------------------------------------
 
 async fn every_kind_works(codec: CodecKind) {
     let rig = Rig::new(codec);
-    let out: Msg = bounded(rig.client.rpc("test", "echo", &msg("héllo ✓")))
-        .await
-        .unwrap();
-    assert_eq!(out, msg("héllo ✓"));
+    rig.echo("héllo ✓").await;
 
     let (writer, mut responses) = rig
         .client
@@ -190,19 +159,10 @@ async fn rpc_survives_reconnects(codec: CodecKind) {
     }
     // An rpc sent while there is no connection waits in the buffer.
     rig.transport().drop_connections();
-    let out: Msg = bounded(rig.client.rpc("test", "echo", &msg("buffered")))
-        .await
-        .unwrap();
-    assert_eq!(out, msg("buffered"));
+    rig.echo("buffered").await;
 
     assert_eq!(rig.shared_session(), session, "the session survived");
-    let events = events.drain();
-    assert!(
-        events.connected >= 4,
-        "three reconnects: {}",
-        events.connected
-    );
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(3);
     rig.no_calls_left().await;
     rig.tap.assert_codec(codec);
 }
@@ -210,16 +170,8 @@ async fn rpc_survives_reconnects(codec: CodecKind) {
 async fn stream_survives_reconnects(codec: CodecKind) {
     let rig = Rig::new(codec);
     let mut events = Events::new(rig.transport().subscribe());
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("test", "echoStream", &Empty {})
-        .await
-        .unwrap();
-    let session = {
-        writer.write(&msg("0")).await.unwrap();
-        assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("0"));
-        rig.shared_session()
-    };
+    let (writer, mut responses) = rig.echo_stream("test", "echoStream", "0").await;
+    let session = rig.shared_session();
     // Requests and responses in flight in both directions at each drop.
     let mut read = 1;
     for i in 1..15 {
@@ -244,13 +196,7 @@ async fn stream_survives_reconnects(codec: CodecKind) {
     assert_eq!(rest, want, "the rest, once each, in order");
 
     assert_eq!(rig.shared_session(), session, "the session survived");
-    let events = events.drain();
-    assert!(
-        events.connected >= 3,
-        "two reconnects: {}",
-        events.connected
-    );
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(2);
     rig.no_calls_left().await;
 }
 
@@ -279,13 +225,7 @@ async fn upload_survives_reconnects(codec: CodecKind) {
     assert_eq!(bounded(result).await.unwrap(), msg("abcdef"));
 
     assert_eq!(rig.shared_session(), session, "the session survived");
-    let events = events.drain();
-    assert!(
-        events.connected >= 3,
-        "two reconnects: {}",
-        events.connected
-    );
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(2);
     rig.no_calls_left().await;
 }
 
@@ -318,26 +258,14 @@ async fn subscription_survives_reconnects(codec: CodecKind) {
     );
 
     assert_eq!(Some(rig.shared_session()), session, "the session survived");
-    let events = events.drain();
-    assert!(
-        events.connected >= 3,
-        "two reconnects: {}",
-        events.connected
-    );
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(2);
     rig.no_calls_left().await;
 }
 
 async fn stream_survives_a_phantom_disconnect(codec: CodecKind) {
     let rig = Rig::new(codec);
     let mut events = Events::new(rig.transport().subscribe());
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("test", "echoStream", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("before")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("before"));
+    let (writer, mut responses) = rig.echo_stream("test", "echoStream", "before").await;
     let session = rig.shared_session();
 
     // Sockets stay open but carry nothing: the liveness watchdog closes the connection, the
@@ -351,9 +279,7 @@ async fn stream_survives_a_phantom_disconnect(codec: CodecKind) {
     assert!(next(&mut responses).await.is_none());
 
     assert_eq!(rig.shared_session(), session, "the session survived");
-    let events = events.drain();
-    assert!(events.connected >= 2, "a reconnect: {}", events.connected);
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(1);
     rig.no_calls_left().await;
 }
 
@@ -370,25 +296,14 @@ struct InFlight {
 async fn start_in_flight(rig: &Rig) -> InFlight {
     let client = rig.client.clone();
     let rpc = tokio::spawn(async move { client.rpc::<_, Empty>("probe", "hang", &Empty {}).await });
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("probe", "echo", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("x")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("x"));
+    let (writer, responses) = rig.echo_stream("probe", "echo", "x").await;
     let upload = rig
         .client
         .upload::<_, Msg, Msg>("probe", "concat", &Empty {})
         .await
         .unwrap();
     upload.0.write(&msg("part")).await.unwrap();
-    let mut subscription = rig
-        .client
-        .subscribe::<_, Count>("probe", "ticks", &Empty {})
-        .await
-        .unwrap();
-    assert_eq!(next(&mut subscription).await.unwrap().unwrap().n, 0);
+    let subscription = ticking(&rig.client).await;
     eventually("four handlers run", || {
         rig.probe.live() == 4 && rig.router.open_calls() == 4
     })
@@ -418,22 +333,14 @@ async fn assert_all_disconnected(calls: InFlight) {
     );
     let (items, error) = read_to_end(&mut responses).await;
     assert_eq!(items, [], "no more responses");
-    assert_code(
-        error.map_or(Ok(()), Err),
-        codes::UNEXPECTED_DISCONNECT,
-        "stream",
-    );
+    assert_ended_with(error, codes::UNEXPECTED_DISCONNECT, "stream");
     assert_code(
         bounded(upload_result).await,
         codes::UNEXPECTED_DISCONNECT,
         "upload",
     );
     let (_, error) = read_to_end(&mut subscription).await;
-    assert_code(
-        error.map_or(Ok(()), Err),
-        codes::UNEXPECTED_DISCONNECT,
-        "subscription",
-    );
+    assert_ended_with(error, codes::UNEXPECTED_DISCONNECT, "subscription");
     assert_code(
         writer.write(&msg("late")).await,
         codes::UNEXPECTED_DISCONNECT,
@@ -505,17 +412,8 @@ async fn grace_ends_in_flight_calls_after_a_server_drop(codec: CodecKind) {
 async fn grace_ends_only_the_dropped_clients_calls(codec: CodecKind) {
     let rig = Rig::new(codec);
     let (other, _) = rig.add_client("client2", Opts::new(codec).no_reconnect());
-    let mut mine = rig
-        .client
-        .subscribe::<_, Count>("probe", "ticks", &Empty {})
-        .await
-        .unwrap();
-    let mut theirs = other
-        .subscribe::<_, Count>("probe", "ticks", &Empty {})
-        .await
-        .unwrap();
-    assert_eq!(next(&mut mine).await.unwrap().unwrap().n, 0);
-    assert_eq!(next(&mut theirs).await.unwrap().unwrap().n, 0);
+    let mut mine = ticking(&rig.client).await;
+    let mut theirs = ticking(&other).await;
     let session = rig.shared_session();
     eventually("both handlers run", || rig.router.open_calls() == 2).await;
 
@@ -523,8 +421,8 @@ async fn grace_ends_only_the_dropped_clients_calls(codec: CodecKind) {
     let dropped = Instant::now();
     // The other client's call ends once grace ends; ours keeps ticking all along.
     let (_, error) = read_to_end(&mut theirs).await;
-    assert_code(
-        error.map_or(Ok(()), Err),
+    assert_ended_with(
+        error,
         codes::UNEXPECTED_DISCONNECT,
         "the dropped client's subscription",
     );
@@ -658,10 +556,7 @@ async fn old_streams_fail_after_a_hard_disconnect(codec: CodecKind) {
     assert_eq!(rig.client.open_calls(), 0);
 
     // A new session serves new calls; the server drops the old session's calls.
-    let out: Msg = bounded(rig.client.rpc("test", "echo", &msg("new")))
-        .await
-        .unwrap();
-    assert_eq!(out, msg("new"));
+    rig.echo("new").await;
     let new = rig.shared_session();
     assert_ne!(new, old, "a new session");
     rig.no_calls_left().await;
@@ -678,13 +573,7 @@ async fn old_streams_fail_after_a_hard_disconnect(codec: CodecKind) {
 async fn old_streams_do_not_reach_a_new_session(codec: CodecKind) {
     // River's "shouldn't send messages across stale sessions".
     let rig = Rig::with(Opts::new(codec).no_reconnect());
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("probe", "echo", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("1")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("1"));
+    let (writer, mut responses) = rig.echo_stream("probe", "echo", "1").await;
     let stream_id = rig.tap.opened("echo");
     let old = rig.shared_session();
 
@@ -712,8 +601,8 @@ async fn old_streams_do_not_reach_a_new_session(codec: CodecKind) {
     );
     let (items, error) = read_to_end(&mut responses).await;
     assert_eq!(items, []);
-    assert_code(
-        error.map_or(Ok(()), Err),
+    assert_ended_with(
+        error,
         codes::UNEXPECTED_DISCONNECT,
         "reading the old stream",
     );
@@ -731,23 +620,14 @@ async fn ending_an_ended_call_starts_no_session(codec: CodecKind) {
     // River's "cancellation after transport close": closing or cancelling a call whose session
     // is gone sends nothing and connects nothing.
     let rig = Rig::with(Opts::new(codec).no_reconnect());
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("probe", "echo", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("1")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("1"));
+    let (writer, _responses) = rig.echo_stream("probe", "echo", "1").await;
     let (upload_writer, upload_result) = rig
         .client
         .upload::<_, Msg, Msg>("probe", "concat", &Empty {})
         .await
         .unwrap();
     rig.transport().drop_connections();
-    eventually_async("the session ends after grace", || async {
-        rig.transport().session_id(SERVER).is_none() && rig.server.session_id(CLIENT).is_none()
-    })
-    .await;
+    rig.session_ended().await;
     let mark = rig.tap.len();
 
     assert_code(
@@ -791,13 +671,7 @@ async fn fifty_sequential_rpcs_keep_their_order(codec: CodecKind) {
         assert_eq!(out.n, n);
     }
     assert_eq!(rig.probe.order(), (0..50).collect::<Vec<_>>());
-    let events = events.drain();
-    assert!(
-        events.connected >= 3,
-        "two reconnects: {}",
-        events.connected
-    );
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(2);
     rig.no_calls_left().await;
 }
 
@@ -830,13 +704,7 @@ async fn fifty_concurrent_rpcs_keep_their_order(codec: CodecKind) {
         assert_eq!(result.unwrap().n, n, "each call gets its own answer");
     }
     assert_eq!(rig.probe.order(), (0..50).collect::<Vec<_>>(), "in order");
-    let events = events.drain();
-    assert!(
-        events.connected >= 3,
-        "two reconnects: {}",
-        events.connected
-    );
-    assert_eq!((events.created, events.closed), (1, 0), "one session");
+    events.assert_one_session(2);
     rig.no_calls_left().await;
 }
 
@@ -849,13 +717,7 @@ async fn poll_once<F: Future>(mut f: Pin<&mut F>) -> Poll<F::Output> {
 
 async fn client_cancels_a_stream(codec: CodecKind) {
     let rig = Rig::new(codec);
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("probe", "echo", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("a")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("a"));
+    let (writer, mut responses) = rig.echo_stream("probe", "echo", "a").await;
     eventually("the handler runs", || rig.probe.live() == 1).await;
     let stream_id = rig.tap.opened("echo");
     let mark = rig.tap.len();
@@ -863,11 +725,7 @@ async fn client_cancels_a_stream(codec: CodecKind) {
     writer.cancel().await.unwrap();
     let (items, error) = read_to_end(&mut responses).await;
     assert_eq!(items, []);
-    assert_code(
-        error.map_or(Ok(()), Err),
-        codes::CANCEL,
-        "the client's own reader",
-    );
+    assert_ended_with(error, codes::CANCEL, "the client's own reader");
     rig.no_calls_left().await;
     assert_eq!(
         rig.probe.cancelled(),
@@ -885,10 +743,7 @@ async fn client_cancels_a_stream(codec: CodecKind) {
     assert_eq!(frames[0].payload()["payload"]["code"], json!("CANCEL"));
 
     // The server keeps serving.
-    let out: Msg = bounded(rig.client.rpc("test", "echo", &msg("alive")))
-        .await
-        .unwrap();
-    assert_eq!(out, msg("alive"));
+    rig.echo("alive").await;
 }
 
 async fn client_cancels_an_upload(codec: CodecKind) {
@@ -949,7 +804,7 @@ async fn panicking_handlers_are_uncaught_errors(codec: CodecKind) {
         .unwrap();
     let (items, error) = read_to_end(&mut responses).await;
     assert_eq!(items, []);
-    assert_code(error.map_or(Ok(()), Err), codes::UNCAUGHT_ERROR, "stream");
+    assert_ended_with(error, codes::UNCAUGHT_ERROR, "stream");
     sleep(Duration::from_millis(100)).await;
     assert_one_cancel(
         &server_frames(&rig, "panicsStream"),
@@ -977,11 +832,7 @@ async fn panicking_handlers_are_uncaught_errors(codec: CodecKind) {
         .unwrap();
     let (items, error) = read_to_end(&mut responses).await;
     assert_eq!(items, []);
-    assert_code(
-        error.map_or(Ok(()), Err),
-        codes::UNCAUGHT_ERROR,
-        "subscription",
-    );
+    assert_ended_with(error, codes::UNCAUGHT_ERROR, "subscription");
     sleep(Duration::from_millis(100)).await;
     assert_one_cancel(
         &server_frames(&rig, "panicsSub"),
@@ -990,10 +841,7 @@ async fn panicking_handlers_are_uncaught_errors(codec: CodecKind) {
     );
 
     // The server keeps serving, and nothing is left open.
-    let out: Msg = bounded(rig.client.rpc("test", "echo", &msg("alive")))
-        .await
-        .unwrap();
-    assert_eq!(out, msg("alive"));
+    rig.echo("alive").await;
     rig.no_calls_left().await;
 }
 
@@ -1073,7 +921,7 @@ async fn requests_that_do_not_fit_are_invalid(codec: CodecKind) {
     writer.write(&Count { n: 1 }).await.unwrap();
     let (items, error) = read_to_end(&mut responses).await;
     assert_eq!(items, []);
-    assert_code(error.map_or(Ok(()), Err), codes::INVALID_REQUEST, "stream");
+    assert_ended_with(error, codes::INVALID_REQUEST, "stream");
     let frames = server_frames(&rig, "echo");
     assert_one_cancel(&frames, codes::INVALID_REQUEST, "stream");
     let id = rig.tap.opened("echo");
@@ -1252,10 +1100,7 @@ async fn raw_invalid_requests_are_cancels(codec: CodecKind) {
         .unwrap();
 
     // The session is unharmed and nothing is left running.
-    let out: Msg = bounded(rig.client.rpc("test", "echo", &msg("alive")))
-        .await
-        .unwrap();
-    assert_eq!(out, msg("alive"));
+    rig.echo("alive").await;
     rig.no_calls_left().await;
     assert_eq!(rig.probe.started(), 4, "handlers ran only for valid opens");
 }
@@ -1472,10 +1317,7 @@ fn assert_paced(log: &[(bool, Duration)], what: &str) -> usize {
 /// sent before is acknowledged, or is by the next message of the other.
 async fn acknowledged_rig(codec: CodecKind) -> Rig {
     let rig = Rig::with(Opts::new(codec).high_water_mark(MARK));
-    let answer: Msg = bounded(rig.client.rpc("test", "echo", &msg("first")))
-        .await
-        .unwrap();
-    assert_eq!(answer, msg("first"));
+    rig.echo("first").await;
     rig
 }
 
@@ -1900,11 +1742,7 @@ async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
         .await
         .unwrap();
     let (_, error) = read_to_end(&mut responses).await;
-    assert_code(
-        error.map_or(Ok(()), Err),
-        codes::UNCAUGHT_ERROR,
-        "the cancel",
-    );
+    assert_ended_with(error, codes::UNCAUGHT_ERROR, "the cancel");
     sleep(Duration::from_secs(1)).await;
     let id = rig.tap.opened("panicsSub");
     let after_cancel: Vec<Json> = rig
@@ -1919,24 +1757,12 @@ async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
     // A subscription whose session ended (no reconnects, grace over): reading it to its end
     // neither writes nor dials.
     let rig = Rig::with(Opts::new(codec).no_reconnect());
-    let mut ticks = rig
-        .client
-        .subscribe::<_, Count>("probe", "ticks", &Empty {})
-        .await
-        .unwrap();
-    assert_eq!(next(&mut ticks).await.unwrap().unwrap().n, 0);
+    let mut ticks = ticking(&rig.client).await;
     rig.transport().drop_connections();
-    eventually_async("the session ends after grace", || async {
-        rig.transport().session_id(SERVER).is_none() && rig.server.session_id(CLIENT).is_none()
-    })
-    .await;
+    rig.session_ended().await;
     let mark = rig.tap.len();
     let (_, error) = read_to_end(&mut ticks).await;
-    assert_code(
-        error.map_or(Ok(()), Err),
-        codes::UNEXPECTED_DISCONNECT,
-        "the subscription",
-    );
+    assert_ended_with(error, codes::UNEXPECTED_DISCONNECT, "the subscription");
     sleep(Duration::from_secs(1)).await;
     let written_after_end: Vec<Json> = rig
         .tap
@@ -1959,13 +1785,7 @@ async fn an_ended_subscription_sends_nothing(codec: CodecKind) {
 async fn v1_1_cancel_is_not_taken_for_a_request(codec: CodecKind) {
     // A handler with a strict request type: the reader must yield the client's own CANCEL.
     let rig = Rig::with(Opts::new(codec).version(ProtocolVersion::V1_1));
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("probe", "echo", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("a")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("a"));
+    let (writer, mut responses) = rig.echo_stream("probe", "echo", "a").await;
     writer.cancel().await.unwrap();
     let (_, error) = read_to_end(&mut responses).await;
     let strict = error.map(|e| e.code);
@@ -2100,20 +1920,9 @@ async fn a_server_close_is_a_half_close(codec: CodecKind) {
 
 async fn dropping_a_call_stops_it(codec: CodecKind) {
     let rig = Rig::new(codec);
-    let mut ticks = rig
-        .client
-        .subscribe::<_, Count>("probe", "ticks", &Empty {})
-        .await
-        .unwrap();
-    assert_eq!(next(&mut ticks).await.unwrap().unwrap().n, 0);
+    let ticks = ticking(&rig.client).await;
     drop(ticks);
-    let (writer, mut responses) = rig
-        .client
-        .stream::<_, Msg, Msg>("probe", "echo", &Empty {})
-        .await
-        .unwrap();
-    writer.write(&msg("a")).await.unwrap();
-    assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg("a"));
+    let (writer, responses) = rig.echo_stream("probe", "echo", "a").await;
     drop((writer, responses));
     sleep(Duration::from_secs(3)).await;
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Helpers for `router/conformance.rs`.
+//! Helpers for the modules of the `router` test binary.
 //!
 //! - [`Rig`]: a server transport serving the `test`, `probe` and `kv` ([`Kv`]) services, and a [`RiverClient`]
 //!   dialling it in memory through a [`TapDialer`], all with one codec and short grace.
@@ -6,6 +6,10 @@
 //!   for JSON, rmpv for msgpack), for checking wire shapes and what was (not) sent.
 //! - [`Probe`]: a service whose handlers count themselves while alive, notice cancellation, and
 //!   record the order of the requests they saw, so tests can see handlers stop.
+//! - The calls and checks the scenarios share: an echo rpc ([`Rig::echo`]), an echo stream's
+//!   first round trip ([`Rig::echo_stream`]), a running `probe.ticks` ([`ticking`]), reading a
+//!   stream to its end ([`read_to_end`]) and the error it ended with ([`assert_ended_with`]),
+//!   and one session kept through reconnects ([`Events::assert_one_session`]).
 //! - `both_codecs!`: runs a scenario `async fn name(codec: CodecKind)` over JSON and msgpack on
 //!   paused time, as `name::json` and `name::msgpack`.
 
@@ -24,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use statebound_river::echo_service::{Count, Empty, Msg, service as test_service};
 use statebound_river::router::{
-    CallContext, Requests, Responses, RiverClient, RiverError, RiverServer, Service, from_payload,
-    serve, to_payload,
+    CallContext, RequestWriter, Requests, ResponseStream, Responses, RiverClient, RiverError,
+    RiverServer, Service, from_payload, serve, to_payload,
 };
 use statebound_river::session::{
     BoxFuture, CloseCode, Connection, ConnectionClosed, ConnectionEvent, ConnectionId,
@@ -787,6 +791,51 @@ impl Rig {
         })
         .await;
     }
+
+    /// Waits until neither side holds a session.
+    pub(crate) async fn session_ended(&self) {
+        eventually_async("the session ends after grace", || async {
+            self.transport().session_id(SERVER).is_none()
+                && self.server.session_id(CLIENT).is_none()
+        })
+        .await;
+    }
+
+    /// Calls `test.echo` with `text` and checks the answer is `text`.
+    pub(crate) async fn echo(&self, text: &str) {
+        let out: Msg = bounded(self.client.rpc("test", "echo", &msg(text)))
+            .await
+            .unwrap();
+        assert_eq!(out, msg(text));
+    }
+
+    /// Opens the stream `service.procedure`, which echoes its requests, and checks that `first`
+    /// comes back.
+    pub(crate) async fn echo_stream(
+        &self,
+        service: &str,
+        procedure: &str,
+        first: &str,
+    ) -> (RequestWriter<Msg>, ResponseStream<Msg>) {
+        let (writer, mut responses) = self
+            .client
+            .stream::<_, Msg, Msg>(service, procedure, &Empty {})
+            .await
+            .unwrap();
+        writer.write(&msg(first)).await.unwrap();
+        assert_eq!(next(&mut responses).await.unwrap().unwrap(), msg(first));
+        (writer, responses)
+    }
+}
+
+/// `client`'s subscription to `probe.ticks`, once its first tick (0) has come.
+pub(crate) async fn ticking(client: &RiverClient) -> ResponseStream<Count> {
+    let mut ticks = client
+        .subscribe::<_, Count>("probe", "ticks", &Empty {})
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ticks).await.unwrap().unwrap().n, 0);
+    ticks
 }
 
 fn client_of(server: &ServerTransport, id: &str, opts: Opts) -> (RiverClient, Tap) {
@@ -843,6 +892,44 @@ pub(crate) async fn bounded<F: Future>(f: F) -> F::Output {
     timeout(LIMIT, f).await.expect("finishes in time")
 }
 
+/// Reads `stream` to its end; returns the items before the first error, and the error.
+pub(crate) async fn read_to_end<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+    stream: &mut ResponseStream<T>,
+) -> (Vec<T>, Option<RiverError>) {
+    let mut items = Vec::new();
+    let mut error = None;
+    while let Some(item) = next(stream).await {
+        match item {
+            Ok(item) => {
+                assert!(error.is_none(), "an item after the error: {item:?}");
+                items.push(item);
+            }
+            Err(e) => {
+                assert!(error.is_none(), "a second error: {e}");
+                error = Some(e);
+            }
+        }
+    }
+    (items, error)
+}
+
+/// Checks that `result` is the error `code`.
+pub(crate) fn assert_code<T: std::fmt::Debug>(
+    result: Result<T, RiverError>,
+    code: &str,
+    what: &str,
+) {
+    match result {
+        Err(e) => assert_eq!(e.code, code, "{what}: {e}"),
+        Ok(v) => panic!("{what}: expected the error {code}, got {v:?}"),
+    }
+}
+
+/// Checks that a stream ended with the error `code` (`error` as [`read_to_end`] returns it).
+pub(crate) fn assert_ended_with(error: Option<RiverError>, code: &str, what: &str) {
+    assert_code(error.map_or(Ok(()), Err), code, what);
+}
+
 /// Counts what a transport reports from now on.
 pub(crate) struct Events {
     rx: mpsc::Receiver<TransportEvent>,
@@ -871,6 +958,18 @@ impl Events {
             );
             sleep(Duration::from_millis(1)).await;
         }
+    }
+
+    /// Checks, with everything reported so far, that the client kept one session (created once,
+    /// never closed) through at least `reconnects` reconnects.
+    pub(crate) fn assert_one_session(&mut self, reconnects: usize) {
+        let events = self.drain();
+        assert!(
+            events.connected > reconnects,
+            "{reconnects} reconnects: connected {} times",
+            events.connected
+        );
+        assert_eq!((events.created, events.closed), (1, 0), "one session");
     }
 
     /// Takes in everything reported so far.

@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::transport_support::{
-    CLIENT, Cell, Events, FailingDialer, Net, Pair, SERVER, TestDialer, TestValidator, Verdict,
-    entered, eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
+    CLIENT, Cell, Events, FailingDialer, Net, Pair, SERVER, TestValidator, Verdict, entered,
+    eventually, handshake_failed, is_message, is_protocol_error, is_retries_exceeded,
     is_transport_closed, left, meta, ms, payload_text, status, status_of, text,
 };
 use statebound_river::session::{ProtocolError, Rejection, SessionOptions, SessionStatus};
 use statebound_river::transport::{
-    ClientOptions, ClientTransport, CodecMode, ServerOptions, TransportError, TransportEvent,
-    metadata_fn,
+    ClientOptions, CodecMode, ServerOptions, TransportError, TransportEvent, metadata_fn,
 };
 use statebound_river::wire::{CodecKind, HandshakeErrorCode, Value};
 use tokio::time::Instant;
@@ -65,10 +64,7 @@ async fn clean_close_is_reestablished_with_the_same_session(cell: Cell) {
     p.exchange("after").await;
 
     assert_eq!(p.agreed_id(), id, "the session survived");
-    assert_eq!(p.client_events.count(status(SessionStatus::Created)), 1);
-    assert_eq!(p.server_events.count(status(SessionStatus::Created)), 1);
-    assert_eq!(p.client_events.count(status(SessionStatus::Closed)), 0);
-    assert_eq!(p.server_events.count(status(SessionStatus::Closed)), 0);
+    p.assert_sessions(1, 0);
     p.close().await;
 }
 
@@ -93,29 +89,7 @@ async fn corrupted_seq_gets_new_sessions(cell: Cell) {
             handshake_failed(HandshakeErrorCode::SessionStateMismatch),
         )
         .await;
-    p.client_events
-        .until(
-            "the client to drop its session",
-            status_of(SessionStatus::Closed, &old),
-        )
-        .await;
-    p.client_events
-        .until("the client's new session", status(SessionStatus::Created))
-        .await;
-    p.client_events
-        .until("the new session to connect", entered("Connected"))
-        .await;
-    p.server_events
-        .until(
-            "the server's old session to end",
-            status_of(SessionStatus::Closed, &old),
-        )
-        .await;
-    p.server_events
-        .until("the server's new session", status(SessionStatus::Created))
-        .await;
-
-    let new = p.agreed_id();
+    let new = p.replaced(&old).await;
     assert_ne!(new, old, "a new session");
     p.exchange("after").await;
     p.close().await;
@@ -151,8 +125,7 @@ async fn idle_transport_survives_a_grace_period(cell: Cell) {
     assert_eq!(p.agreed_id(), id);
     assert_eq!(p.client.connection_count(), 1);
     assert_eq!(p.server.connection_count(), 1);
-    p.client_events.drain();
-    p.server_events.drain();
+    p.drain();
     for events in [&p.client_events, &p.server_events] {
         assert_eq!(events.count(entered("Connected")), 1, "never reconnected");
         assert_eq!(
@@ -175,12 +148,10 @@ async fn messages_interleaved_with_heartbeats_arrive(cell: Cell) {
         p.exchange(&format!("round {i}")).await;
         cell.pass(interval + interval / 2).await;
     }
-    p.client_events.drain();
-    p.server_events.drain();
+    p.drain();
     assert_eq!(p.client_events.count(entered("Connected")), 1);
     assert_eq!(p.server_events.count(entered("Connected")), 1);
-    assert_eq!(p.client_events.protocol_errors(), []);
-    assert_eq!(p.server_events.protocol_errors(), []);
+    p.assert_no_protocol_errors();
     p.close().await;
 }
 
@@ -211,11 +182,8 @@ async fn send_from_the_created_event_is_delivered(cell: Cell) {
     p.client_events
         .expect_messages(&["welcome from created"])
         .await;
-    cell.settle().await;
-    p.client_events.drain();
-    p.server_events.drain();
-    assert_eq!(p.client_events.protocol_errors(), []);
-    assert_eq!(p.server_events.protocol_errors(), []);
+    p.settle().await;
+    p.assert_no_protocol_errors();
     p.close().await;
 }
 
@@ -255,21 +223,11 @@ async fn hundred_messages_survive_a_drop_at_55(cell: Cell) {
 async fn buffering_both_ways_while_disconnected_connecting_and_reconnected(cell: Cell) {
     // The phases take several round trips each while no connection is up; on a loaded machine
     // over WebSocket that can outlast the cell's 800 ms grace, which this test is not about.
-    let session = SessionOptions {
-        session_disconnect_grace: std::time::Duration::from_secs(5),
-        ..cell.session_options()
-    };
     let mut p = cell
-        .pair_with(
-            ServerOptions {
-                session: session.clone(),
-                ..cell.server_options()
-            },
-            ClientOptions {
-                session,
-                ..cell.client_options()
-            },
-        )
+        .pair_with_session(SessionOptions {
+            session_disconnect_grace: std::time::Duration::from_secs(5),
+            ..cell.session_options()
+        })
         .await;
     let id = p.connect().await;
 
@@ -360,9 +318,7 @@ async fn exact_event_counts_across_reconnect_and_grace(cell: Cell) {
     p.server_events
         .until("the server's grace to end", status(SessionStatus::Closed))
         .await;
-    cell.settle().await;
-    p.client_events.drain();
-    p.server_events.drain();
+    p.settle().await;
     assert_eq!(
         counts(&p.client_events),
         (1, 1, 1, 2),
@@ -425,12 +381,7 @@ async fn two_clients_never_cross(cell: Cell) {
     let mut p = cell.pair().await;
     let id_a = p.connect().await;
     let other = "client-b";
-    let client_b = ClientTransport::new(
-        other,
-        TestDialer::new(Arc::clone(&p.server_dialer)),
-        cell.client_options(),
-    );
-    let mut b_events = Events::new("client-b", cell, client_b.subscribe());
+    let (client_b, mut b_events) = p.another_client(other, "client-b");
     client_b.connect(SERVER);
     b_events
         .until("client-b to connect", entered("Connected"))
@@ -579,20 +530,10 @@ async fn connect_from_the_closed_event_makes_a_fresh_session(cell: Cell) {
 
 /// A pair with transparent reconnects disabled on both sides.
 async fn pair_without_transparent_reconnects(cell: Cell) -> Pair {
-    let session = SessionOptions {
+    cell.pair_with_session(SessionOptions {
         enable_transparent_reconnects: false,
         ..cell.session_options()
-    };
-    cell.pair_with(
-        ServerOptions {
-            session: session.clone(),
-            ..cell.server_options()
-        },
-        ClientOptions {
-            session,
-            ..cell.client_options()
-        },
-    )
+    })
     .await
 }
 
@@ -600,28 +541,7 @@ async fn pair_without_transparent_reconnects(cell: Cell) -> Pair {
 /// returns its id.
 async fn next_session_after_drop(p: &mut Pair, old: &str) -> String {
     p.client.drop_connections();
-    p.client_events
-        .until(
-            "the old client session to close",
-            status_of(SessionStatus::Closed, old),
-        )
-        .await;
-    p.client_events
-        .until("a new client session", status(SessionStatus::Created))
-        .await;
-    p.client_events
-        .until("the new session to connect", entered("Connected"))
-        .await;
-    p.server_events
-        .until(
-            "the old server session to close",
-            status_of(SessionStatus::Closed, old),
-        )
-        .await;
-    p.server_events
-        .until("a new server session", status(SessionStatus::Created))
-        .await;
-    p.agreed_id()
+    p.replaced(old).await
 }
 
 /// With transparent reconnects disabled (both sides), every reconnect of a session that has
@@ -710,9 +630,7 @@ async fn hook_that_never_answers_times_out_and_exhausts_the_budget(cell: Cell) {
             status(SessionStatus::Closed),
         )
         .await;
-    cell.settle().await;
-    p.client_events.drain();
-    p.server_events.drain();
+    p.settle().await;
     assert_eq!(p.client_events.count(is_retries_exceeded), 1);
     assert_eq!(p.client_events.count(entered("Connected")), 0);
     assert_eq!(p.client.session_id(SERVER), None);
@@ -812,12 +730,7 @@ async fn client_that_lost_all_state_gets_a_new_session(cell: Cell) {
             .expect("buffered for the old session");
     }
 
-    let fresh = ClientTransport::new(
-        CLIENT,
-        TestDialer::new(Arc::clone(&p.server_dialer)),
-        cell.client_options(),
-    );
-    let mut fresh_events = Events::new("fresh client", cell, fresh.subscribe());
+    let (fresh, mut fresh_events) = p.another_client(CLIENT, "fresh client");
     fresh.connect(SERVER);
     fresh_events
         .until("the fresh client to connect", entered("Connected"))
@@ -935,10 +848,7 @@ async fn phantom_disconnect_recovers_within_grace(cell: Cell) {
         .expect_messages(&["during outage down"])
         .await;
     assert_eq!(p.agreed_id(), id);
-    assert_eq!(p.client_events.count(status(SessionStatus::Created)), 1);
-    assert_eq!(p.server_events.count(status(SessionStatus::Created)), 1);
-    assert_eq!(p.client_events.count(status(SessionStatus::Closed)), 0);
-    assert_eq!(p.server_events.count(status(SessionStatus::Closed)), 0);
+    p.assert_sessions(1, 0);
     p.exchange("after").await;
     p.close().await;
 }
@@ -1029,9 +939,7 @@ async fn hook_rejection_code_reaches_the_client(cell: Cell) {
     p.client_events
         .until("the client's session to end", status(SessionStatus::Closed))
         .await;
-    cell.settle().await;
-    p.client_events.drain();
-    p.server_events.drain();
+    p.settle().await;
     assert_eq!(p.dialer.calls(), 1, "a fatal rejection stops reconnection");
     assert_eq!(p.client_events.count(is_protocol_error), 1);
     assert_eq!(validator.calls().len(), 1);

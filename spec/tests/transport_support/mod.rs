@@ -1,8 +1,10 @@
-//! Shared helpers for the transport tests (`transport/conformance.rs`, `transport/negative.rs`).
+//! Shared helpers for the modules of the `transport` test binary.
 //!
 //! - [`Cell`]: one cell of the codec x transport matrix, with the session timings every test
 //!   starts from, and `matrix!` to run a scenario in all four cells.
-//! - [`Pair`]: a server and a client wired together, with their events already subscribed.
+//! - [`Pair`]: a server and a client wired together, with their events already subscribed, and
+//!   the waits and checks on both sides the scenarios share (a session replaced, the counts of
+//!   sessions, no protocol error), and more clients of the same server.
 //! - [`Events`]: a subscription whose every wait is bounded, and which remembers what it has
 //!   seen so tests can count events exactly.
 //! - Test dialers ([`TestDialer`], [`FailingDialer`]) and a handshake validator
@@ -221,6 +223,21 @@ impl Cell {
             .await
     }
 
+    /// A server and a client that both use `session` in place of the cell's session options.
+    pub(crate) async fn pair_with_session(self, session: SessionOptions) -> Pair {
+        self.pair_with(
+            ServerOptions {
+                session: session.clone(),
+                ..self.server_options()
+            },
+            ClientOptions {
+                session,
+                ..self.client_options()
+            },
+        )
+        .await
+    }
+
     /// A server with `server` options and a client (`CLIENT`) with `client` options, dialling
     /// through a [`TestDialer`]. Nothing is connected yet.
     pub(crate) async fn pair_with(self, server: ServerOptions, client: ClientOptions) -> Pair {
@@ -282,6 +299,80 @@ impl Pair {
         self.server_events
             .until("the server to take the reconnection", entered("Connected"))
             .await;
+    }
+
+    /// Waits until the session `old` has closed on both sides and a new one has taken its place
+    /// (created on both sides, connected on the client's); returns the new session's id,
+    /// checked equal on both sides.
+    pub(crate) async fn replaced(&mut self, old: &str) -> String {
+        self.client_events
+            .until(
+                "the old client session to close",
+                status_of(SessionStatus::Closed, old),
+            )
+            .await;
+        self.client_events
+            .until("a new client session", status(SessionStatus::Created))
+            .await;
+        self.client_events
+            .until("the new session to connect", entered("Connected"))
+            .await;
+        self.server_events
+            .until(
+                "the old server session to close",
+                status_of(SessionStatus::Closed, old),
+            )
+            .await;
+        self.server_events
+            .until("a new server session", status(SessionStatus::Created))
+            .await;
+        self.agreed_id()
+    }
+
+    /// Another client of the server, `id`, with the cell's client options and a [`TestDialer`]
+    /// of its own, and its events (labelled `name`). Not connected yet.
+    pub(crate) fn another_client(&self, id: &str, name: &'static str) -> (ClientTransport, Events) {
+        let client = ClientTransport::new(
+            id,
+            TestDialer::new(Arc::clone(&self.server_dialer)),
+            self.cell.client_options(),
+        );
+        let events = Events::new(name, self.cell, client.subscribe());
+        (client, events)
+    }
+
+    /// Takes in whatever both sides have reported by now.
+    pub(crate) fn drain(&mut self) {
+        self.client_events.drain();
+        self.server_events.drain();
+    }
+
+    /// Lets the cell settle, then takes in what both sides reported.
+    pub(crate) async fn settle(&mut self) {
+        self.cell.settle().await;
+        self.drain();
+    }
+
+    /// Checks that neither side has reported a protocol error so far.
+    pub(crate) fn assert_no_protocol_errors(&self) {
+        assert_eq!(self.client_events.protocol_errors(), [], "client");
+        assert_eq!(self.server_events.protocol_errors(), [], "server");
+    }
+
+    /// Checks that each side has reported `created` sessions created and `closed` closed so
+    /// far.
+    pub(crate) fn assert_sessions(&self, created: usize, closed: usize) {
+        for events in [&self.client_events, &self.server_events] {
+            assert_eq!(
+                (
+                    events.count(status(SessionStatus::Created)),
+                    events.count(status(SessionStatus::Closed))
+                ),
+                (created, closed),
+                "{}: sessions (created, closed)",
+                events.name
+            );
+        }
     }
 
     /// One message each way, tagged `tag`, each received next and exactly as sent.

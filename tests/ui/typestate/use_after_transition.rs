@@ -1,28 +1,4 @@
-#[statebound::machine]
-mod door {
-    #[context]
-    pub struct Door {
-        pub opened: u32,
-    }
-
-    #[state]
-    #[entry(install)]
-    #[transition(open -> Open)]
-    #[transition(lock -> Locked)]
-    pub struct Shut;
-
-    #[state]
-    #[transition(shut -> Shut)]
-    pub struct Open {
-        pub since: u64,
-    }
-
-    #[state]
-    #[transition(unlock -> Shut)]
-    pub struct Locked {
-        pub code: u32,
-    }
-}
+include!("../fixtures/door.rs");
 
 fn main() {
     let shut = door::Machine::install(door::Door { opened: 0 }, door::Shut);

@@ -7,14 +7,12 @@
 //!
 //! Every process is started here, killed when its test ends, and waited on with a bound; a
 //! failure prints what every process printed. Connection cuts go through a loopback proxy
-//! ([`interop_support::Proxy`]) that drops both sockets of every live connection.
-
-mod interop_support;
+//! ([`Proxy`]) that drops both sockets of every live connection.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use interop_support::{Cast, Peer, Proxy, python_v1_server, river_echo, ws_url};
+use crate::interop_support::{Cast, Peer, Proxy, python_v1_server, river_echo, ws_url};
 use serde_json::Value as Json;
 use statebound_river::echo_service::{Empty, FailInit, Msg};
 use statebound_river::router::RiverClient;

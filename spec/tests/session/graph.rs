@@ -5,8 +5,9 @@ use statebound_river::graph::session;
 fn document() -> String {
     format!(
         "# River session graph\n\n\
-         Rendered from `spec/src/graph.rs` by `cargo test -p statebound-river --test graph`; \
-         regenerate with `UPDATE_EXPECT=1 cargo test -p statebound-river --test graph`.\n\n\
+         Rendered from `spec/src/graph.rs` by `cargo test -p statebound-river --test session \
+         graph::`; regenerate with `UPDATE_EXPECT=1 cargo test -p statebound-river --test \
+         session graph::`.\n\n\
          ```mermaid\n{}```\n",
         session::GRAPH.to_mermaid()
     )
@@ -14,7 +15,7 @@ fn document() -> String {
 
 #[test]
 fn graph_md_is_in_sync() {
-    expect_test::expect_file!["../GRAPH.md"].assert_eq(&document());
+    expect_test::expect_file!["../../GRAPH.md"].assert_eq(&document());
 }
 
 #[test]

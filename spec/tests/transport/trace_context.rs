@@ -4,9 +4,7 @@
 //! in its context), and our client sends the context it opens a call in. The spans are read
 //! back from OpenTelemetry's in-memory exporter.
 
-#[macro_use]
-mod transport_support;
-
+use crate::transport_support::{Cell, Net, RawEvent, RawPeer, SERVER};
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use statebound_river::router::{CallContext, RiverClient, RiverError, Service, serve};
@@ -18,7 +16,6 @@ use statebound_river::wire::{
 };
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
-use transport_support::{Cell, Net, RawEvent, RawPeer, SERVER};
 
 /// An OpenTelemetry pipeline into memory, installed as this thread's subscriber until the
 /// guard drops.
@@ -35,7 +32,8 @@ impl Exported {
             .with_simple_exporter(exporter.clone())
             .build();
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
-        let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let guard =
+            crate::scoped_subscriber::set_default(tracing_subscriber::registry().with(layer));
         Exported {
             exporter,
             provider,

@@ -8,11 +8,6 @@
 //! loopback ports only. When nginx is missing the test tries `apt-get install nginx`, and only
 //! if that fails too does it skip, saying so. A second test drains one instance with SIGTERM.
 
-mod common {
-    pub(crate) mod programs;
-}
-mod interop_support;
-
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,8 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::interop_support::{Cast, Peer, RELEASED_PORTS, river_echo};
+use crate::programs;
 use futures_util::StreamExt as _;
-use interop_support::{Cast, Peer, river_echo};
 use statebound_river::echo_service::{Count, CountdownInit, Msg};
 use statebound_river::router::{ResponseStream, RiverClient, codes};
 use statebound_river::transport::{
@@ -32,11 +28,6 @@ use tokio::time::timeout;
 const STEP: Duration = Duration::from_secs(20);
 const INSTANCES: usize = 3;
 const CLIENTS: usize = 12;
-
-/// The tests of this file run one at a time: nginx's port is picked free and released before
-/// nginx binds it, and a port another test's server frees meanwhile (a draining `river-echo`)
-/// could be that port, so a connection meant for the drained server would reach nginx.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A free loopback port (bound and released; nginx binds it right after).
 fn free_port() -> u16 {
@@ -313,8 +304,9 @@ async fn check_untouched(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_moves_only_its_own_clients() {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let Some(program) = common::programs::find_or_install("scale_out", "nginx", &["nginx"]) else {
+    // nginx's port is picked free and released before nginx binds it.
+    let _ports = RELEASED_PORTS.lock().await;
+    let Some(program) = programs::find_or_install("scale_out", "nginx", &["nginx"]) else {
         eprintln!(
             "scale_out: SKIPPED: nginx is not installed and could not be installed \
              (apt-get install nginx); scale-out behind a load balancer was not tested"
@@ -385,7 +377,8 @@ async fn a_killed_instance_moves_only_its_own_clients() {
 /// `/healthz` says so) while its sessions go on; once the last has ended it exits by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_an_instance() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+    // The drained instance's port must stay unbound while the test checks that it is refused.
+    let _ports = RELEASED_PORTS.lock().await;
     let metrics = cfg!(feature = "status");
     let args: &[&str] = if metrics {
         &["--metrics", "127.0.0.1:0", "--drain-timeout", "20"]
@@ -424,8 +417,10 @@ async fn sigterm_drains_an_instance() {
         .status()
         .unwrap();
     assert!(killed.success());
+    // "draining:", not "draining": the client's own lines (`draining-client session-..`)
+    // start with "draining" too.
     if echo
-        .wait_for_stdout(STEP, |l| l.starts_with("draining"))
+        .wait_for_stdout(STEP, |l| l.starts_with("draining:"))
         .await
         .is_none()
     {

@@ -107,7 +107,7 @@ impl Capture {
         let subscriber = tracing_subscriber::registry()
             .with(EnvFilter::new(filter))
             .with(capture.clone());
-        (capture, tracing::subscriber::set_default(subscriber))
+        (capture, crate::scoped_subscriber::set_default(subscriber))
     }
 
     fn seen(&self) -> Vec<Seen> {

@@ -2,11 +2,11 @@
 //! interop venv from `bash interop/setup.sh` is there), end to end as a shell script would use
 //! it: arguments in, JSON lines out, exit codes.
 
-mod interop_support;
-
 use std::time::Duration;
 
-use interop_support::{Cast, Peer, Proxy, python_v1_server, river_echo, workspace_root};
+use crate::interop_support::{
+    Cast, Peer, Proxy, RELEASED_PORTS, python_v1_server, river_echo, workspace_root,
+};
 use serde_json::{Value as Json, json};
 
 /// How long one `river` run may take.
@@ -100,6 +100,7 @@ async fn rpc_results_errors_and_bad_input_have_their_exit_codes() {
     assert_eq!(code, 2, "a missing procedure is a usage error");
 
     // Nothing listens on the port: no answer within the timeout.
+    let _ports = RELEASED_PORTS.lock().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone = ws(closed.local_addr().unwrap());
     drop(closed);

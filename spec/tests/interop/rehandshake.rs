@@ -2,13 +2,11 @@
 //! it ignores the request, so a server with rehandshakes on tears its session down one
 //! handshake timeout after asking. This is why `ServerOptions::rehandshake` is off by default
 //! (every other interop test runs with it off). Needs the Python environment that
-//! `interop/setup.sh` makes, as `interop_python` does.
-
-mod interop_support;
+//! `interop/setup.sh` makes, as `python` does.
 
 use std::time::Duration;
 
-use interop_support::{Cast, Peer, river_echo, ws_url};
+use crate::interop_support::{Cast, Peer, river_echo, ws_url};
 use tokio::time::{Instant, sleep};
 
 const STEP: Duration = Duration::from_secs(20);

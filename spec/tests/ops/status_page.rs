@@ -6,10 +6,6 @@
 //! Chromium is looked for on `PATH`; when it is missing the test tries `apt-get install
 //! chromium`, and only if that fails too does it skip, saying so.
 
-mod common {
-    pub(crate) mod programs;
-}
-
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -222,7 +218,7 @@ async fn echo(client: &RiverClient, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_follows_sessions_as_they_connect_drop_and_resume() {
-    let Some(program) = common::programs::find_or_install(
+    let Some(program) = crate::programs::find_or_install(
         "status_page",
         "chromium",
         &["chromium", "chromium-browser"],
