@@ -105,9 +105,26 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
     const _: () = {
         use ::statebound::__private as __sb;
         type __L<S> = <S as __sb::State<Door>>::Transitions;
-        type __To<S, __N, __F, __T> = __sb::To<Machine<S>, __N, S, __F, __T, __L<S>>;
         pub enum open {}
         pub enum shut {}
+        #[inline]
+        fn __into_slot(
+            __any: AnyState,
+            __slot: &mut dyn ::core::any::Any,
+        ) -> ::core::option::Option<AnyState> {
+            match __any {
+                AnyState::Shut(__m) => __sb::put(__slot, __m, AnyState::Shut),
+                AnyState::Open(__m) => __sb::put(__slot, __m, AnyState::Open),
+            }
+        }
+        impl<S: __sb::State<Door> + 'static> ::core::convert::TryFrom<AnyState>
+        for Machine<S> {
+            type Error = AnyState;
+            #[inline]
+            fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
+                __sb::take(__any, __into_slot)
+            }
+        }
         impl<S> Machine<S> {
             /// A handle on the current state: it fails once the machine leaves this state.
             pub fn handle(&self) -> __sb::Handle {
@@ -135,7 +152,7 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
                 mut self,
                 observer: __sb::Arc<dyn __sb::Observer>,
             ) -> Self {
-                self.__live.set_observer(observer);
+                self.__live.core.set_observer(observer);
                 self
             }
             ///Wraps this machine in [`AnyState`].
@@ -184,12 +201,11 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
         }
         impl __sb::State<Door> for Shut {
             type Transitions = open;
-            const MACHINE: &'static str = "door";
             const NAME: &'static str = "Shut";
-            const EXIT: fn(&mut Self, &mut Door) = |__state, __context| leave_shut(
+            const EXIT: ::core::option::Option<fn(&mut Self, &mut Door)> = ::core::option::Option::Some(|
                 __state,
-                __context,
-            );
+                __context|
+            leave_shut(__state, __context));
         }
         impl __sb::Close<Shut, __L<Shut>> for Machine<Shut> {}
         impl ::core::convert::From<Machine<Shut>> for AnyState {
@@ -198,43 +214,44 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
                 AnyState::Shut(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnyState> for Machine<Shut> {
-            type Error = AnyState;
-            #[inline]
-            fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
-                match __any {
-                    AnyState::Shut(__machine) => ::core::result::Result::Ok(__machine),
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl Machine<Shut> {
             ///Starts a `door` machine in `Shut` through the `install` entrypoint.
+            #[inline]
             pub fn install(context: Door, state: Shut) -> Self {
                 Machine {
-                    __live: __sb::Live::enter("install", context, state),
+                    __live: __sb::Live::enter(
+                        "door",
+                        "install",
+                        "Shut",
+                        context,
+                        state,
+                        <Shut as __sb::State<Door>>::CLOSE,
+                        ::core::option::Option::None,
+                    ),
                 }
             }
             ///Like [`Self::install`], with an observer that sees this entry and every later step.
+            #[inline]
             pub fn install_observed(
                 context: Door,
                 state: Shut,
                 observer: __sb::Arc<dyn __sb::Observer>,
             ) -> Self {
-                let observer = ::core::option::Option::Some(observer);
                 Machine {
-                    __live: __sb::Live::enter_observed(
+                    __live: __sb::Live::enter(
+                        "door",
                         "install",
+                        "Shut",
                         context,
                         state,
-                        observer,
+                        <Shut as __sb::State<Door>>::CLOSE,
+                        ::core::option::Option::Some(observer),
                     ),
                 }
             }
         }
         impl __sb::State<Door> for Open {
             type Transitions = shut;
-            const MACHINE: &'static str = "door";
             const NAME: &'static str = "Open";
         }
         impl ::core::convert::From<Machine<Open>> for AnyState {
@@ -243,59 +260,49 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
                 AnyState::Open(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnyState> for Machine<Open> {
-            type Error = AnyState;
-            #[inline]
-            fn try_from(__any: AnyState) -> ::core::result::Result<Self, AnyState> {
-                match __any {
-                    AnyState::Open(__machine) => ::core::result::Result::Ok(__machine),
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl<S: __sb::State<Door>> Machine<S>
         where
             Self: __sb::Edge<open, S, Shut, Open, __L<S>>,
-            __To<S, open, Shut, Open>: __sb::State<Door>,
         {
             ///Takes the transition `open`: from `Shut` to `Open`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn open(
                 self,
-                build: impl ::core::ops::FnOnce(S) -> __To<S, open, Shut, Open>,
-            ) -> Machine<__To<S, open, Shut, Open>> {
+                build: impl ::core::ops::FnOnce(S) -> Open,
+            ) -> Machine<Open> {
                 Machine {
                     __live: self.__live.transition("open", build),
                 }
             }
         }
-        impl __sb::Edge<open, Shut, Shut, Open, __L<Shut>> for Machine<Shut> {
+        impl __sb::Edge<open, Shut, Shut, Open, open> for Machine<Shut> {
             type To = Open;
         }
         impl<S: __sb::State<Door>> Machine<S>
         where
             Self: __sb::Edge<shut, S, Open, Shut, __L<S>>,
-            __To<S, shut, Open, Shut>: __sb::State<Door>,
         {
             ///Takes the transition `shut`: from `Open` to `Shut`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn shut(
                 self,
-                build: impl ::core::ops::FnOnce(S) -> __To<S, shut, Open, Shut>,
-            ) -> Machine<__To<S, shut, Open, Shut>> {
+                build: impl ::core::ops::FnOnce(S) -> Shut,
+            ) -> Machine<Shut> {
                 Machine {
                     __live: self.__live.transition("shut", build),
                 }
             }
         }
-        impl __sb::Edge<shut, Open, Open, Shut, __L<Open>> for Machine<Open> {
+        impl __sb::Edge<shut, Open, Open, Shut, shut> for Machine<Open> {
             type To = Shut;
         }
         impl __sb::AnyMachine<Door> for AnyState {
+            #[inline]
             fn __core(&self) -> &__sb::Core<Door> {
                 match self {
                     AnyState::Shut(__m) => &__m.__live.core,
                     AnyState::Open(__m) => &__m.__live.core,
                 }
             }
+            #[inline]
             fn __core_mut(&mut self) -> &mut __sb::Core<Door> {
                 match self {
                     AnyState::Shut(__m) => &mut __m.__live.core,
@@ -312,27 +319,33 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
         }
         impl AnyState {
             /// The name of the current state.
+            #[inline]
             pub fn name(&self) -> &'static str {
                 __sb::AnyMachine::__core(self).name()
             }
             /// The id of the machine instance.
+            #[inline]
             pub fn id(&self) -> __sb::MachineId {
                 __sb::AnyMachine::__core(self).id()
             }
             /// A handle on the current state.
+            #[inline]
             pub fn handle(&self) -> __sb::Handle {
                 __sb::AnyMachine::__core(self).handle()
             }
             /// Whether `handle` was minted by the current state (not by a state the machine has
             /// left, nor by another machine).
+            #[inline]
             pub fn is_current(&self, handle: &__sb::Handle) -> bool {
                 __sb::AnyMachine::__core(self).owns(handle)
             }
             /// The context carried across transitions.
+            #[inline]
             pub fn context(&self) -> &Door {
                 __sb::AnyMachine::__core(self).context()
             }
             /// The context carried across transitions, mutably.
+            #[inline]
             pub fn context_mut(&mut self) -> &mut Door {
                 __sb::AnyMachine::__core_mut(self).context_mut()
             }
@@ -344,6 +357,7 @@ Start one with an entrypoint constructor (`Machine::install`); move it with the 
             }
         }
         impl ::core::fmt::Debug for AnyState {
+            #[inline]
             fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 __f.debug_struct("AnyState")
                     .field("state", &self.name())

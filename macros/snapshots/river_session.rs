@@ -246,7 +246,6 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
     const _: () = {
         use ::statebound::__private as __sb;
         type __L<S> = <S as __sb::State<crate::session::SessionContext>>::Transitions;
-        type __To<S, __N, __F, __T> = __sb::To<Session<S>, __N, S, __F, __T, __L<S>>;
         pub enum back_off {}
         pub enum connect {}
         pub enum cancel {}
@@ -254,6 +253,41 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         pub enum connection_failed {}
         pub enum handshake_ok {}
         pub enum connection_lost {}
+        #[inline]
+        fn __into_slot(
+            __any: AnySession,
+            __slot: &mut dyn ::core::any::Any,
+        ) -> ::core::option::Option<AnySession> {
+            match __any {
+                AnySession::NoConnection(__m) => {
+                    __sb::put(__slot, __m, AnySession::NoConnection)
+                }
+                AnySession::BackingOff(__m) => {
+                    __sb::put(__slot, __m, AnySession::BackingOff)
+                }
+                AnySession::Connecting(__m) => {
+                    __sb::put(__slot, __m, AnySession::Connecting)
+                }
+                AnySession::Handshaking(__m) => {
+                    __sb::put(__slot, __m, AnySession::Handshaking)
+                }
+                AnySession::WaitingForHandshake(__m) => {
+                    __sb::put(__slot, __m, AnySession::WaitingForHandshake)
+                }
+                AnySession::Connected(__m) => {
+                    __sb::put(__slot, __m, AnySession::Connected)
+                }
+            }
+        }
+        impl<
+            S: __sb::State<crate::session::SessionContext> + 'static,
+        > ::core::convert::TryFrom<AnySession> for Session<S> {
+            type Error = AnySession;
+            #[inline]
+            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
+                __sb::take(__any, __into_slot)
+            }
+        }
         impl<S> Session<S> {
             /// A handle on the current state: it fails once the machine leaves this state.
             pub fn handle(&self) -> __sb::Handle {
@@ -281,7 +315,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 mut self,
                 observer: __sb::Arc<dyn __sb::Observer>,
             ) -> Self {
-                self.__live.set_observer(observer);
+                self.__live.core.set_observer(observer);
                 self
             }
             ///Wraps this machine in [`AnySession`].
@@ -330,12 +364,13 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         }
         impl __sb::State<crate::session::SessionContext> for NoConnection {
             type Transitions = back_off;
-            const MACHINE: &'static str = "session";
             const NAME: &'static str = "NoConnection";
-            const CLOSE: fn(Self, &mut crate::session::SessionContext) = |
+            const CLOSE: ::core::option::Option<
+                fn(Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| close_no_connection(
                 __state,
-                __context|
-            close_no_connection(__state, __context);
+                __context,
+            ));
         }
         impl __sb::Close<NoConnection, __L<NoConnection>> for Session<NoConnection> {}
         impl ::core::convert::From<Session<NoConnection>> for AnySession {
@@ -344,53 +379,58 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 AnySession::NoConnection(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnySession> for Session<NoConnection> {
-            type Error = AnySession;
-            #[inline]
-            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match __any {
-                    AnySession::NoConnection(__machine) => {
-                        ::core::result::Result::Ok(__machine)
-                    }
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl Session<NoConnection> {
             ///Starts a `session` machine in `NoConnection` through the `client` entrypoint.
+            #[inline]
             pub fn client(
                 context: crate::session::SessionContext,
                 state: NoConnection,
             ) -> Self {
                 Session {
-                    __live: __sb::Live::enter("client", context, state),
+                    __live: __sb::Live::enter(
+                        "session",
+                        "client",
+                        "NoConnection",
+                        context,
+                        state,
+                        <NoConnection as __sb::State<
+                            crate::session::SessionContext,
+                        >>::CLOSE,
+                        ::core::option::Option::None,
+                    ),
                 }
             }
             ///Like [`Self::client`], with an observer that sees this entry and every later step.
+            #[inline]
             pub fn client_observed(
                 context: crate::session::SessionContext,
                 state: NoConnection,
                 observer: __sb::Arc<dyn __sb::Observer>,
             ) -> Self {
-                let observer = ::core::option::Option::Some(observer);
                 Session {
-                    __live: __sb::Live::enter_observed(
+                    __live: __sb::Live::enter(
+                        "session",
                         "client",
+                        "NoConnection",
                         context,
                         state,
-                        observer,
+                        <NoConnection as __sb::State<
+                            crate::session::SessionContext,
+                        >>::CLOSE,
+                        ::core::option::Option::Some(observer),
                     ),
                 }
             }
         }
         impl __sb::State<crate::session::SessionContext> for BackingOff {
             type Transitions = (connect, cancel);
-            const MACHINE: &'static str = "session";
             const NAME: &'static str = "BackingOff";
-            const CLOSE: fn(Self, &mut crate::session::SessionContext) = |
+            const CLOSE: ::core::option::Option<
+                fn(Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| close_backing_off(
                 __state,
-                __context|
-            close_backing_off(__state, __context);
+                __context,
+            ));
         }
         impl __sb::Close<BackingOff, __L<BackingOff>> for Session<BackingOff> {}
         impl ::core::convert::From<Session<BackingOff>> for AnySession {
@@ -399,26 +439,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 AnySession::BackingOff(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnySession> for Session<BackingOff> {
-            type Error = AnySession;
-            #[inline]
-            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match __any {
-                    AnySession::BackingOff(__machine) => {
-                        ::core::result::Result::Ok(__machine)
-                    }
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl __sb::State<crate::session::SessionContext> for Connecting {
             type Transitions = (connection_established, connection_failed);
-            const MACHINE: &'static str = "session";
             const NAME: &'static str = "Connecting";
-            const CLOSE: fn(Self, &mut crate::session::SessionContext) = |
+            const CLOSE: ::core::option::Option<
+                fn(Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| close_connecting(
                 __state,
-                __context|
-            close_connecting(__state, __context);
+                __context,
+            ));
         }
         impl __sb::Close<Connecting, __L<Connecting>> for Session<Connecting> {}
         impl ::core::convert::From<Session<Connecting>> for AnySession {
@@ -427,26 +456,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 AnySession::Connecting(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnySession> for Session<Connecting> {
-            type Error = AnySession;
-            #[inline]
-            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match __any {
-                    AnySession::Connecting(__machine) => {
-                        ::core::result::Result::Ok(__machine)
-                    }
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl __sb::State<crate::session::SessionContext> for Handshaking {
             type Transitions = (handshake_ok, connection_lost);
-            const MACHINE: &'static str = "session";
             const NAME: &'static str = "Handshaking";
-            const CLOSE: fn(Self, &mut crate::session::SessionContext) = |
+            const CLOSE: ::core::option::Option<
+                fn(Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| close_handshaking(
                 __state,
-                __context|
-            close_handshaking(__state, __context);
+                __context,
+            ));
         }
         impl __sb::Close<Handshaking, __L<Handshaking>> for Session<Handshaking> {}
         impl ::core::convert::From<Session<Handshaking>> for AnySession {
@@ -455,26 +473,15 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 AnySession::Handshaking(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnySession> for Session<Handshaking> {
-            type Error = AnySession;
-            #[inline]
-            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match __any {
-                    AnySession::Handshaking(__machine) => {
-                        ::core::result::Result::Ok(__machine)
-                    }
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl __sb::State<crate::session::SessionContext> for WaitingForHandshake {
             type Transitions = handshake_ok;
-            const MACHINE: &'static str = "session";
             const NAME: &'static str = "WaitingForHandshake";
-            const CLOSE: fn(Self, &mut crate::session::SessionContext) = |
+            const CLOSE: ::core::option::Option<
+                fn(Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| close_waiting_for_handshake(
                 __state,
-                __context|
-            close_waiting_for_handshake(__state, __context);
+                __context,
+            ));
         }
         impl __sb::Close<WaitingForHandshake, __L<WaitingForHandshake>>
         for Session<WaitingForHandshake> {}
@@ -484,57 +491,64 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 AnySession::WaitingForHandshake(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnySession> for Session<WaitingForHandshake> {
-            type Error = AnySession;
-            #[inline]
-            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match __any {
-                    AnySession::WaitingForHandshake(__machine) => {
-                        ::core::result::Result::Ok(__machine)
-                    }
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl Session<WaitingForHandshake> {
             ///Starts a `session` machine in `WaitingForHandshake` through the `server` entrypoint.
+            #[inline]
             pub fn server(
                 context: crate::session::SessionContext,
                 state: WaitingForHandshake,
             ) -> Self {
                 Session {
-                    __live: __sb::Live::enter("server", context, state),
+                    __live: __sb::Live::enter(
+                        "session",
+                        "server",
+                        "WaitingForHandshake",
+                        context,
+                        state,
+                        <WaitingForHandshake as __sb::State<
+                            crate::session::SessionContext,
+                        >>::CLOSE,
+                        ::core::option::Option::None,
+                    ),
                 }
             }
             ///Like [`Self::server`], with an observer that sees this entry and every later step.
+            #[inline]
             pub fn server_observed(
                 context: crate::session::SessionContext,
                 state: WaitingForHandshake,
                 observer: __sb::Arc<dyn __sb::Observer>,
             ) -> Self {
-                let observer = ::core::option::Option::Some(observer);
                 Session {
-                    __live: __sb::Live::enter_observed(
+                    __live: __sb::Live::enter(
+                        "session",
                         "server",
+                        "WaitingForHandshake",
                         context,
                         state,
-                        observer,
+                        <WaitingForHandshake as __sb::State<
+                            crate::session::SessionContext,
+                        >>::CLOSE,
+                        ::core::option::Option::Some(observer),
                     ),
                 }
             }
         }
         impl __sb::State<crate::session::SessionContext> for Connected {
             type Transitions = connection_lost;
-            const MACHINE: &'static str = "session";
             const NAME: &'static str = "Connected";
-            const EXIT: fn(&mut Self, &mut crate::session::SessionContext) = |
+            const EXIT: ::core::option::Option<
+                fn(&mut Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| exit_connected(
                 __state,
-                __context|
-            exit_connected(__state, __context);
-            const CLOSE: fn(Self, &mut crate::session::SessionContext) = |
+                __context,
+            ));
+            const CLOSE: ::core::option::Option<
+                fn(Self, &mut crate::session::SessionContext),
+            > = ::core::option::Option::Some(|__state, __context| close_connected(
                 __state,
-                __context|
-            close_connected(__state, __context);
+                __context,
+            ));
         }
         impl __sb::Close<Connected, __L<Connected>> for Session<Connected> {}
         impl ::core::convert::From<Session<Connected>> for AnySession {
@@ -543,118 +557,69 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 AnySession::Connected(__machine)
             }
         }
-        impl ::core::convert::TryFrom<AnySession> for Session<Connected> {
-            type Error = AnySession;
-            #[inline]
-            fn try_from(__any: AnySession) -> ::core::result::Result<Self, AnySession> {
-                match __any {
-                    AnySession::Connected(__machine) => {
-                        ::core::result::Result::Ok(__machine)
-                    }
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
         impl<S: __sb::State<crate::session::SessionContext>> Session<S>
         where
             Self: __sb::Edge<back_off, S, NoConnection, BackingOff, __L<S>>,
-            __To<
-                S,
-                back_off,
-                NoConnection,
-                BackingOff,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `back_off`: from `NoConnection` to `BackingOff`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn back_off(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, back_off, NoConnection, BackingOff>,
-            ) -> Session<__To<S, back_off, NoConnection, BackingOff>> {
+                build: impl ::core::ops::FnOnce(S) -> BackingOff,
+            ) -> Session<BackingOff> {
                 Session {
                     __live: self.__live.transition("back_off", build),
                 }
             }
         }
-        impl __sb::Edge<
-            back_off,
-            NoConnection,
-            NoConnection,
-            BackingOff,
-            __L<NoConnection>,
-        > for Session<NoConnection> {
+        impl __sb::Edge<back_off, NoConnection, NoConnection, BackingOff, back_off>
+        for Session<NoConnection> {
             type To = BackingOff;
         }
         impl<S: __sb::State<crate::session::SessionContext>> Session<S>
         where
             Self: __sb::Edge<connect, S, BackingOff, Connecting, __L<S>>,
-            __To<
-                S,
-                connect,
-                BackingOff,
-                Connecting,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `connect`: from `BackingOff` to `Connecting`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn connect(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, connect, BackingOff, Connecting>,
-            ) -> Session<__To<S, connect, BackingOff, Connecting>> {
+                build: impl ::core::ops::FnOnce(S) -> Connecting,
+            ) -> Session<Connecting> {
                 Session {
                     __live: self.__live.transition("connect", build),
                 }
             }
         }
-        impl __sb::Edge<connect, BackingOff, BackingOff, Connecting, __L<BackingOff>>
+        impl __sb::Edge<connect, BackingOff, BackingOff, Connecting, (connect, cancel)>
         for Session<BackingOff> {
             type To = Connecting;
         }
         impl<S: __sb::State<crate::session::SessionContext>> Session<S>
         where
             Self: __sb::Edge<cancel, S, BackingOff, NoConnection, __L<S>>,
-            __To<
-                S,
-                cancel,
-                BackingOff,
-                NoConnection,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `cancel`: from `BackingOff` to `NoConnection`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn cancel(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, cancel, BackingOff, NoConnection>,
-            ) -> Session<__To<S, cancel, BackingOff, NoConnection>> {
+                build: impl ::core::ops::FnOnce(S) -> NoConnection,
+            ) -> Session<NoConnection> {
                 Session {
                     __live: self.__live.transition("cancel", build),
                 }
             }
         }
-        impl __sb::Edge<cancel, BackingOff, BackingOff, NoConnection, __L<BackingOff>>
+        impl __sb::Edge<cancel, BackingOff, BackingOff, NoConnection, (connect, cancel)>
         for Session<BackingOff> {
             type To = NoConnection;
         }
         impl<S: __sb::State<crate::session::SessionContext>> Session<S>
         where
             Self: __sb::Edge<connection_established, S, Connecting, Handshaking, __L<S>>,
-            __To<
-                S,
-                connection_established,
-                Connecting,
-                Handshaking,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `connection_established`: from `Connecting` to `Handshaking`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn connection_established(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, connection_established, Connecting, Handshaking>,
-            ) -> Session<__To<S, connection_established, Connecting, Handshaking>> {
+                build: impl ::core::ops::FnOnce(S) -> Handshaking,
+            ) -> Session<Handshaking> {
                 Session {
                     __live: self.__live.transition("connection_established", build),
                 }
@@ -665,27 +630,19 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             Connecting,
             Connecting,
             Handshaking,
-            __L<Connecting>,
+            (connection_established, connection_failed),
         > for Session<Connecting> {
             type To = Handshaking;
         }
         impl<S: __sb::State<crate::session::SessionContext>> Session<S>
         where
             Self: __sb::Edge<connection_failed, S, Connecting, NoConnection, __L<S>>,
-            __To<
-                S,
-                connection_failed,
-                Connecting,
-                NoConnection,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `connection_failed`: from `Connecting` to `NoConnection`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn connection_failed(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, connection_failed, Connecting, NoConnection>,
-            ) -> Session<__To<S, connection_failed, Connecting, NoConnection>> {
+                build: impl ::core::ops::FnOnce(S) -> NoConnection,
+            ) -> Session<NoConnection> {
                 Session {
                     __live: self.__live.transition("connection_failed", build),
                 }
@@ -696,7 +653,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             Connecting,
             Connecting,
             NoConnection,
-            __L<Connecting>,
+            (connection_established, connection_failed),
         > for Session<Connecting> {
             type To = NoConnection;
         }
@@ -704,20 +661,12 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         impl<S: __sb::State<crate::session::SessionContext>> Session<S>
         where
             Self: __sb::Edge<handshake_ok, S, __from_handshake_ok, Connected, __L<S>>,
-            __To<
-                S,
-                handshake_ok,
-                __from_handshake_ok,
-                Connected,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `handshake_ok`: from `Handshaking` to `Connected`, from `WaitingForHandshake` to `Connected`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn handshake_ok(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, handshake_ok, __from_handshake_ok, Connected>,
-            ) -> Session<__To<S, handshake_ok, __from_handshake_ok, Connected>> {
+                build: impl ::core::ops::FnOnce(S) -> Connected,
+            ) -> Session<Connected> {
                 Session {
                     __live: self.__live.transition("handshake_ok", build),
                 }
@@ -728,7 +677,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             Handshaking,
             __from_handshake_ok,
             Connected,
-            __L<Handshaking>,
+            (handshake_ok, connection_lost),
         > for Session<Handshaking> {
             type To = Connected;
         }
@@ -737,7 +686,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             WaitingForHandshake,
             __from_handshake_ok,
             Connected,
-            __L<WaitingForHandshake>,
+            handshake_ok,
         > for Session<WaitingForHandshake> {
             type To = Connected;
         }
@@ -751,22 +700,12 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                 NoConnection,
                 __L<S>,
             >,
-            __To<
-                S,
-                connection_lost,
-                __from_connection_lost,
-                NoConnection,
-            >: __sb::State<crate::session::SessionContext>,
         {
             ///Takes the transition `connection_lost`: from `Handshaking` to `NoConnection`, from `Connected` to `NoConnection`. `build` makes the new state's data from this one's, after the exit hook ran; the context moves across unchanged.
             pub fn connection_lost(
                 self,
-                build: impl ::core::ops::FnOnce(
-                    S,
-                ) -> __To<S, connection_lost, __from_connection_lost, NoConnection>,
-            ) -> Session<
-                __To<S, connection_lost, __from_connection_lost, NoConnection>,
-            > {
+                build: impl ::core::ops::FnOnce(S) -> NoConnection,
+            ) -> Session<NoConnection> {
                 Session {
                     __live: self.__live.transition("connection_lost", build),
                 }
@@ -777,7 +716,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             Handshaking,
             __from_connection_lost,
             NoConnection,
-            __L<Handshaking>,
+            (handshake_ok, connection_lost),
         > for Session<Handshaking> {
             type To = NoConnection;
         }
@@ -786,11 +725,12 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             Connected,
             __from_connection_lost,
             NoConnection,
-            __L<Connected>,
+            connection_lost,
         > for Session<Connected> {
             type To = NoConnection;
         }
         impl __sb::AnyMachine<crate::session::SessionContext> for AnySession {
+            #[inline]
             fn __core(&self) -> &__sb::Core<crate::session::SessionContext> {
                 match self {
                     AnySession::NoConnection(__m) => &__m.__live.core,
@@ -801,6 +741,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
                     AnySession::Connected(__m) => &__m.__live.core,
                 }
             }
+            #[inline]
             fn __core_mut(&mut self) -> &mut __sb::Core<crate::session::SessionContext> {
                 match self {
                     AnySession::NoConnection(__m) => &mut __m.__live.core,
@@ -825,27 +766,33 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
         }
         impl AnySession {
             /// The name of the current state.
+            #[inline]
             pub fn name(&self) -> &'static str {
                 __sb::AnyMachine::__core(self).name()
             }
             /// The id of the machine instance.
+            #[inline]
             pub fn id(&self) -> __sb::MachineId {
                 __sb::AnyMachine::__core(self).id()
             }
             /// A handle on the current state.
+            #[inline]
             pub fn handle(&self) -> __sb::Handle {
                 __sb::AnyMachine::__core(self).handle()
             }
             /// Whether `handle` was minted by the current state (not by a state the machine has
             /// left, nor by another machine).
+            #[inline]
             pub fn is_current(&self, handle: &__sb::Handle) -> bool {
                 __sb::AnyMachine::__core(self).owns(handle)
             }
             /// The context carried across transitions.
+            #[inline]
             pub fn context(&self) -> &crate::session::SessionContext {
                 __sb::AnyMachine::__core(self).context()
             }
             /// The context carried across transitions, mutably.
+            #[inline]
             pub fn context_mut(&mut self) -> &mut crate::session::SessionContext {
                 __sb::AnyMachine::__core_mut(self).context_mut()
             }
@@ -857,6 +804,7 @@ Start one with an entrypoint constructor (`Session::client`, `Session::server`);
             }
         }
         impl ::core::fmt::Debug for AnySession {
+            #[inline]
             fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 __f.debug_struct("AnySession")
                     .field("state", &self.name())

@@ -1,10 +1,15 @@
 //! [`model`](crate::model) to tokens. Cannot fail: every rule was checked before.
 //!
-//! The output grows with the graph, not with its square: per state its `State` impl, its
-//! conversions and its variant; per transition name one method, generic over the
-//! state and bounded on the runtime's `Edge` trait; per edge one `Edge` impl. A state without an
-//! edge misses that impl, so calling the method on it fails with `Edge`'s message (see the
-//! runtime's `state` module).
+//! The output grows with the graph, not with its square: per state its `State` impl, its `From`
+//! conversion and its variant; per transition name one method, generic over the state and
+//! bounded on the runtime's `Edge` trait; per edge one `Edge` impl; one `TryFrom` impl for all
+//! states. A state without an edge misses that impl, so calling the method on it fails with
+//! `Edge`'s message (see the runtime's `state` module).
+//!
+//! What rustc compiles matters as much as how much there is: every function body costs its
+//! checks and its MIR, so bodies are few and short, and the work of a transition is done in the
+//! runtime's generic functions, which are checked once there. Functions that are not generic
+//! are `#[inline]`, so that they are compiled where they are used, not whether or not they are.
 
 use std::fmt::Write as _;
 
@@ -95,6 +100,18 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
     let states = (0..m.states.len()).map(|i| state_items(m, i));
     let common = common_methods(m);
     let any_impl = any_impl(m);
+    let try_from = try_from(m);
+    // Where a transition name that leads to several states does lead from a state; other names
+    // name their target.
+    let to_alias = names
+        .iter()
+        .any(|(_, edges)| edges.iter().any(|t| t.to != edges[0].to))
+        .then(|| {
+            quote! {
+                type __To<#param, __N, __F, __T> =
+                    __sb::To<#ty<#param>, __N, #param, __F, __T, __L<#param>>;
+            }
+        });
 
     let generated = quote! {
         #[doc = #machine_doc]
@@ -116,9 +133,11 @@ pub(crate) fn machine(m: &Machine) -> TokenStream {
             #alias
 
             type __L<#param> = <#param as __sb::State<#ctx>>::Transitions;
-            type __To<#param, __N, __F, __T> = __sb::To<#ty<#param>, __N, #param, __F, __T, __L<#param>>;
+            #to_alias
 
             #(#markers)*
+
+            #try_from
 
             #common
 
@@ -272,7 +291,7 @@ fn common_methods(m: &Machine) -> TokenStream {
             /// Installs an observer that sees every later transition and the close.
             #[must_use]
             pub fn with_observer(mut self, observer: __sb::Arc<dyn __sb::Observer>) -> Self {
-                self.__live.set_observer(observer);
+                self.__live.core.set_observer(observer);
                 self
             }
 
@@ -346,20 +365,21 @@ fn state_items(m: &Machine, index: usize) -> TokenStream {
     let ctx = context_type(m);
     let state = &m.states[index];
     let ident = &state.ident;
-    let machine = m.name.to_string();
     let name = ident.to_string();
     let transitions = listing(m, index);
     let has_ctx = m.context.is_some();
     let exit = state.exit.as_ref().map(|path| {
         let call = hook_call(path, has_ctx);
         quote! {
-            const EXIT: fn(&mut Self, &mut #ctx) = |__state, __context| #call;
+            const EXIT: ::core::option::Option<fn(&mut Self, &mut #ctx)> =
+                ::core::option::Option::Some(|__state, __context| #call);
         }
     });
     let close = state.close.as_ref().map(|path| {
         let call = hook_call(path, has_ctx);
         quote! {
-            const CLOSE: fn(Self, &mut #ctx) = |__state, __context| #call;
+            const CLOSE: ::core::option::Option<fn(Self, &mut #ctx)> =
+                ::core::option::Option::Some(|__state, __context| #call);
         }
     });
     let closable = (!state.transient)
@@ -368,7 +388,6 @@ fn state_items(m: &Machine, index: usize) -> TokenStream {
     quote! {
         impl __sb::State<#ctx> for #ident {
             type Transitions = #transitions;
-            const MACHINE: &'static str = #machine;
             const NAME: &'static str = #name;
             #exit
             #close
@@ -383,16 +402,6 @@ fn state_items(m: &Machine, index: usize) -> TokenStream {
             }
         }
 
-        impl ::core::convert::TryFrom<#any> for #ty<#ident> {
-            type Error = #any;
-            #[inline]
-            fn try_from(__any: #any) -> ::core::result::Result<Self, #any> {
-                match __any {
-                    #any::#ident(__machine) => ::core::result::Result::Ok(__machine),
-                    __other => ::core::result::Result::Err(__other),
-                }
-            }
-        }
 
         #entries
     }
@@ -414,6 +423,7 @@ fn entry_constructors(m: &Machine, index: usize) -> TokenStream {
     let ctx = context_type(m);
     let ident = &m.states[index].ident;
     let machine = m.name.to_string();
+    let state_name = ident.to_string();
     let constructors = m.entrypoints.iter().filter(|e| e.state == index).map(|e| {
         let role = &e.role;
         let observed = format_ident!("{}_observed", role);
@@ -423,21 +433,25 @@ fn entry_constructors(m: &Machine, index: usize) -> TokenStream {
         let observed_doc = format!(
             "Like [`Self::{role}`], with an observer that sees this entry and every later step."
         );
-        let (params, args) = if m.context.is_some() {
-            (quote!(context: #ctx, state: #ident), quote!(context, state))
+        let (params, ctx_arg) = if m.context.is_some() {
+            (quote!(context: #ctx, state: #ident), quote!(context))
         } else {
-            (quote!(state: #ident), quote!((), state))
+            (quote!(state: #ident), quote!(()))
+        };
+        let args = quote! {
+            #machine, #role_name, #state_name, #ctx_arg, state, <#ident as __sb::State<#ctx>>::CLOSE
         };
         quote! {
             #[doc = #doc]
+            #[inline]
             pub fn #role(#params) -> Self {
-                #ty { __live: __sb::Live::enter(#role_name, #args) }
+                #ty { __live: __sb::Live::enter(#args, ::core::option::Option::None) }
             }
 
             #[doc = #observed_doc]
+            #[inline]
             pub fn #observed(#params, observer: __sb::Arc<dyn __sb::Observer>) -> Self {
-                let observer = ::core::option::Option::Some(observer);
-                #ty { __live: __sb::Live::enter_observed(#role_name, #args, observer) }
+                #ty { __live: __sb::Live::enter(#args, ::core::option::Option::Some(observer)) }
             }
         }
     });
@@ -488,12 +502,21 @@ fn transition(m: &Machine, name: &Ident, edges: &[&Transition]) -> TokenStream {
     let impls = edges.iter().map(|t| {
         let source = &m.states[t.from].ident;
         let target = &m.states[t.to].ident;
+        let listing = listing(m, t.from);
         quote! {
-            impl __sb::Edge<#name, #source, #from, #to, __L<#source>> for #ty<#source> {
+            impl __sb::Edge<#name, #source, #from, #to, #listing> for #ty<#source> {
                 type To = #target;
             }
         }
     });
+    // With one target, the method names it; with several, the edge's `To` says which.
+    let (bounds, target) = match targets.as_slice() {
+        [one] => (quote!(), quote!(#one)),
+        _ => {
+            let target = quote!(__To<#param, #name, #from, #to>);
+            (quote!(#target: __sb::State<#ctx>,), target)
+        }
+    };
     quote! {
         #from_alias
         #to_alias
@@ -501,13 +524,13 @@ fn transition(m: &Machine, name: &Ident, edges: &[&Transition]) -> TokenStream {
         impl<#param: __sb::State<#ctx>> #ty<#param>
         where
             Self: __sb::Edge<#name, #param, #from, #to, __L<#param>>,
-            __To<#param, #name, #from, #to>: __sb::State<#ctx>,
+            #bounds
         {
             #[doc = #doc]
             pub fn #name(
                 self,
-                build: impl ::core::ops::FnOnce(#param) -> __To<#param, #name, #from, #to>,
-            ) -> #ty<__To<#param, #name, #from, #to>> {
+                build: impl ::core::ops::FnOnce(#param) -> #target,
+            ) -> #ty<#target> {
                 #ty { __live: self.__live.transition(#name_str, build) }
             }
         }
@@ -525,6 +548,35 @@ fn state_list(alias: &Ident, states: &[&Ident]) -> (TokenStream, TokenStream) {
     }
 }
 
+/// `TryFrom` the all-states enum, for every state at once: one match over the variants moves
+/// the machine into a slot of the type asked for when it is that type (`put` compares the types)
+/// and gives the enum back otherwise. One impl and one match in all, where an impl per state
+/// would be a match over every variant per state.
+fn try_from(m: &Machine) -> TokenStream {
+    let ty = &m.ty;
+    let any = &m.any;
+    let param = &m.param;
+    let ctx = context_type(m);
+    let idents: Vec<&Ident> = m.states.iter().map(|s| &s.ident).collect();
+    quote! {
+        #[inline]
+        fn __into_slot(
+            __any: #any,
+            __slot: &mut dyn ::core::any::Any,
+        ) -> ::core::option::Option<#any> {
+            match __any { #(#any::#idents(__m) => __sb::put(__slot, __m, #any::#idents),)* }
+        }
+
+        impl<#param: __sb::State<#ctx> + 'static> ::core::convert::TryFrom<#any> for #ty<#param> {
+            type Error = #any;
+            #[inline]
+            fn try_from(__any: #any) -> ::core::result::Result<Self, #any> {
+                __sb::take(__any, __into_slot)
+            }
+        }
+    }
+}
+
 fn any_impl(m: &Machine) -> TokenStream {
     let any = &m.any;
     let any_name = any.to_string();
@@ -532,10 +584,12 @@ fn any_impl(m: &Machine) -> TokenStream {
     let idents: Vec<&Ident> = m.states.iter().map(|s| &s.ident).collect();
     quote! {
         impl __sb::AnyMachine<#ctx> for #any {
+            #[inline]
             fn __core(&self) -> &__sb::Core<#ctx> {
                 match self { #(#any::#idents(__m) => &__m.__live.core,)* }
             }
 
+            #[inline]
             fn __core_mut(&mut self) -> &mut __sb::Core<#ctx> {
                 match self { #(#any::#idents(__m) => &mut __m.__live.core,)* }
             }
@@ -548,32 +602,38 @@ fn any_impl(m: &Machine) -> TokenStream {
 
         impl #any {
             /// The name of the current state.
+            #[inline]
             pub fn name(&self) -> &'static str {
                 __sb::AnyMachine::__core(self).name()
             }
 
             /// The id of the machine instance.
+            #[inline]
             pub fn id(&self) -> __sb::MachineId {
                 __sb::AnyMachine::__core(self).id()
             }
 
             /// A handle on the current state.
+            #[inline]
             pub fn handle(&self) -> __sb::Handle {
                 __sb::AnyMachine::__core(self).handle()
             }
 
             /// Whether `handle` was minted by the current state (not by a state the machine has
             /// left, nor by another machine).
+            #[inline]
             pub fn is_current(&self, handle: &__sb::Handle) -> bool {
                 __sb::AnyMachine::__core(self).owns(handle)
             }
 
             /// The context carried across transitions.
+            #[inline]
             pub fn context(&self) -> &#ctx {
                 __sb::AnyMachine::__core(self).context()
             }
 
             /// The context carried across transitions, mutably.
+            #[inline]
             pub fn context_mut(&mut self) -> &mut #ctx {
                 __sb::AnyMachine::__core_mut(self).context_mut()
             }
@@ -587,6 +647,7 @@ fn any_impl(m: &Machine) -> TokenStream {
         }
 
         impl ::core::fmt::Debug for #any {
+            #[inline]
             fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 __f.debug_struct(#any_name)
                     .field("state", &self.name())

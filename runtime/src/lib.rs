@@ -26,6 +26,7 @@ pub use statebound_macros::machine;
 pub mod __private {
     pub use crate::graph::build::{edge, entrypoint, state_info};
     pub use crate::live::{Core, Live};
+    pub use crate::slot::{put, take};
     pub use crate::state::{CloneMachine, Close, Edge, State, To};
     pub use crate::{AnyMachine, Handle, MachineId, Observer};
     pub use std::sync::Arc;

@@ -3,7 +3,8 @@
 //!
 //! Generated code instantiates these types once per state, in the user's crate, so the generic
 //! parts are kept to moving the state and calling its hooks; everything that does not depend on
-//! the state's type (lives, observers, names) is [`Meta`]'s, compiled once here.
+//! the state's type (lives, observers, names) is [`Meta`]'s, compiled once here, and what depends
+//! on the context only is [`Core`]'s, compiled once per machine.
 
 use std::sync::{Arc, OnceLock};
 
@@ -57,7 +58,7 @@ impl Meta {
 
     /// The second half of a transition, once the new state exists: the observer hears of it and
     /// the new state gets its own life.
-    fn entered(&mut self, transition: &'static str, to_machine: &'static str, to: &'static str) {
+    fn entered(&mut self, transition: &'static str, to: &'static str) {
         if let Some(observer) = &self.observer {
             observer.on_step(&Step::Transitioned {
                 machine: self.machine,
@@ -67,7 +68,6 @@ impl Meta {
                 transition,
             });
         }
-        self.machine = to_machine;
         self.name = to;
         self.life = OnceLock::new();
     }
@@ -139,22 +139,19 @@ impl<C> Core<C> {
         }
     }
 
-    /// Seals the current state for `transition` to `to` and lends the context to the exit hook.
+    /// The first half of a transition: seals the current state for `transition` to `to` and
+    /// lends the context to the exit hook.
     fn leaving(&mut self, transition: &'static str, to: &'static str) -> &mut C {
         let parts = self.parts_mut();
         parts.meta.seal_for(transition, to);
         &mut parts.ctx
     }
 
-    /// Moves the parts on to the next state, which gets its own life; the observer hears of it.
-    fn moved_on(
-        &mut self,
-        transition: &'static str,
-        machine: &'static str,
-        to: &'static str,
-    ) -> Self {
+    /// The second half of a transition, once the next state's data is built: moves the parts on
+    /// to the next state, which gets its own life; the observer hears of it.
+    fn moved_on(&mut self, transition: &'static str, to: &'static str) -> Self {
         let mut parts = self.take();
-        parts.meta.entered(transition, machine, to);
+        parts.meta.entered(transition, to);
         Core { parts: Some(parts) }
     }
 
@@ -163,6 +160,19 @@ impl<C> Core<C> {
         let parts = self.parts_mut();
         parts.meta.seal_closed();
         &mut parts.ctx
+    }
+
+    /// The end of a close, after the close hook: the observer hears of it and the context is
+    /// returned.
+    fn finish(&mut self) -> C {
+        let Parts { ctx, meta } = *self.take();
+        meta.closed();
+        ctx
+    }
+
+    /// The end of a drop-close, after the close hook: the observer hears of it.
+    fn closed(&self) {
+        self.parts().meta.closed();
     }
 
     /// The state's name.
@@ -189,6 +199,11 @@ impl<C> Core<C> {
             .is_some_and(|life| handle.is_of(life))
     }
 
+    /// Installs (or replaces) the observer of this machine instance.
+    pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
+        self.parts_mut().meta.observer = Some(observer);
+    }
+
     /// The context carried across transitions.
     pub fn context(&self) -> &C {
         &self.parts().ctx
@@ -208,38 +223,35 @@ impl<C> Core<C> {
 #[doc(hidden)]
 pub struct Live<S, C> {
     state: Option<S>,
-    close: fn(S, &mut C),
+    /// The state's close hook, if it has one; without one, closing drops the state's data. Kept
+    /// here because `Drop` cannot ask the state for it.
+    close: Option<fn(S, &mut C)>,
     /// The context and bookkeeping, the same in every state. Generated code reaches it directly
     /// (a method would be one more function per state to compile).
     pub core: Core<C>,
 }
 
 impl<S, C> Live<S, C> {
-    /// Enters a machine in state `S` through the entrypoint `role`.
-    pub fn enter(role: &'static str, ctx: C, state: S) -> Self
-    where
-        S: State<C>,
-    {
-        Self::enter_observed(role, ctx, state, None)
-    }
-
-    /// Enters a machine in state `S` through the entrypoint `role`, with `observer` (if any)
-    /// seeing the entry and every later step.
-    pub fn enter_observed(
+    /// Enters a machine of `machine` in state `name` (its data `state`, its close hook `close`)
+    /// through the entrypoint `role`, with `observer` (if any) seeing the entry and every later
+    /// step.
+    pub fn enter(
+        machine: &'static str,
         role: &'static str,
+        name: &'static str,
         ctx: C,
         state: S,
+        close: Option<fn(S, &mut C)>,
         observer: Option<Arc<dyn Observer>>,
-    ) -> Self
-    where
-        S: State<C>,
-    {
-        let meta = Meta::enter(S::MACHINE, S::NAME, role, observer);
+    ) -> Self {
         Live {
             state: Some(state),
-            close: S::CLOSE,
+            close,
             core: Core {
-                parts: Some(Box::new(Parts { ctx, meta })),
+                parts: Some(Box::new(Parts {
+                    ctx,
+                    meta: Meta::enter(machine, name, role, observer),
+                })),
             },
         }
     }
@@ -260,15 +272,11 @@ impl<S, C> Live<S, C> {
         }
     }
 
-    /// Installs (or replaces) the observer of this machine instance.
-    pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
-        self.core.parts_mut().meta.observer = Some(observer);
-    }
-
     /// Takes the transition `transition` to the state `T`, building its data from this state's.
     ///
     /// Order: the old state is sealed (its handles fail from here on), its exit hook runs, the new
-    /// state's data is built, the observer hears of the step.
+    /// state's data is built, the observer hears of the step. One function per edge, the only
+    /// one: the state is taken out here rather than in a helper of its own.
     pub fn transition<T>(
         mut self,
         transition: &'static str,
@@ -278,27 +286,19 @@ impl<S, C> Live<S, C> {
         S: State<C>,
         T: State<C>,
     {
-        let state = self.leave(transition, T::NAME);
+        let Some(mut state) = self.state.take() else {
+            consumed()
+        };
+        let ctx = self.core.leaving(transition, T::NAME);
+        if let Some(exit) = S::EXIT {
+            exit(&mut state, ctx);
+        }
         let next = build(state);
         Live {
             state: Some(next),
             close: T::CLOSE,
-            core: self.core.moved_on(transition, T::MACHINE, T::NAME),
+            core: self.core.moved_on(transition, T::NAME),
         }
-    }
-
-    /// The first half of a transition to the state named `to`: takes the state out, seals it and
-    /// runs its exit hook. Apart from [`Live::transition`] so that it is compiled once per state,
-    /// not once per transition.
-    fn leave(&mut self, transition: &'static str, to: &'static str) -> S
-    where
-        S: State<C>,
-    {
-        let Some(mut state) = self.state.take() else {
-            consumed()
-        };
-        (S::EXIT)(&mut state, self.core.leaving(transition, to));
-        state
     }
 
     /// Closes the machine in this state and returns its context.
@@ -306,20 +306,30 @@ impl<S, C> Live<S, C> {
         let Some(state) = self.state.take() else {
             consumed()
         };
-        (self.close)(state, self.core.closing());
-        let Parts { ctx, meta } = *self.core.take();
-        meta.closed();
-        ctx
+        let ctx = self.core.closing();
+        match self.close {
+            Some(close) => close(state, ctx),
+            None => {
+                let _dropped = state;
+            }
+        }
+        self.core.finish()
     }
 }
 
 impl<S, C> Drop for Live<S, C> {
     /// Closes the machine if the state is still live (not consumed by a transition or a close):
-    /// seals the state, runs its close hook and tells the observer.
+    /// seals the state, runs its close hook (or drops its data) and tells the observer.
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            (self.close)(state, self.core.closing());
-            self.core.parts().meta.closed();
+            let ctx = self.core.closing();
+            match self.close {
+                Some(close) => close(state, ctx),
+                None => {
+                    let _dropped = state;
+                }
+            }
+            self.core.closed();
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Holding "whichever state a machine is in now" in one place, and advancing it there.
 
+use core::any::Any;
 use core::fmt;
 
 use crate::handle::Handle;
@@ -230,5 +231,35 @@ impl<A: fmt::Debug> fmt::Debug for Slot<A> {
             Some(machine) => f.debug_tuple("Slot").field(machine).finish(),
             None => f.write_str("Slot(<empty>)"),
         }
+    }
+}
+
+/// Not public API: what generated `TryFrom` impls of the all-states enum `A` are made of.
+///
+/// `into` moves the machine the enum holds into `slot` if `slot` is an `Option` of its type
+/// (through [`put`]) and gives the enum back otherwise; `take` asks it for a machine of type
+/// `M`. One match over the variants serves every state this way.
+#[doc(hidden)]
+pub fn take<M: 'static, A>(any: A, into: fn(A, &mut dyn Any) -> Option<A>) -> Result<M, A> {
+    let mut slot: Option<M> = None;
+    match into(any, &mut slot) {
+        Some(any) => Err(any),
+        None => match slot {
+            Some(machine) => Ok(machine),
+            None => unreachable!("`put` fills the slot whenever it keeps the machine"),
+        },
+    }
+}
+
+/// Not public API: moves `machine` into `slot` when `slot` is an `Option<M>`; otherwise wraps it
+/// back into the all-states enum with `back` and returns that. See [`take`].
+#[doc(hidden)]
+pub fn put<M: 'static, A>(slot: &mut dyn Any, machine: M, back: fn(M) -> A) -> Option<A> {
+    match slot.downcast_mut::<Option<M>>() {
+        Some(slot) => {
+            *slot = Some(machine);
+            None
+        }
+        None => Some(back(machine)),
     }
 }

@@ -16,28 +16,24 @@
 //! associated type, and [`Edge`]'s header carries the targets of the transition as well as its
 //! sources: whatever the visibility of each state and of the context, no impl leaks one of them.
 
-/// One state of a machine whose context is `C`: its names, its hooks and (for error messages)
+/// One state of a machine whose context is `C`: its name, its hooks and (for error messages)
 /// its transitions.
+///
+/// The hooks are `None` when the state declares none, so that a state without hooks has no
+/// hook function to compile.
 pub trait State<C>: Sized {
     /// A tuple of the marker types of the state's transitions, the one marker, or `()` when it
     /// has none.
     type Transitions;
-    /// Name of the machine (the annotated module).
-    const MACHINE: &'static str;
     /// Name of the state.
     const NAME: &'static str;
 
     /// The exit hook: runs when a transition leaves the state.
-    const EXIT: fn(&mut Self, &mut C) = no_exit::<Self, C>;
-    /// The close hook: runs when the machine is closed (or dropped) in the state.
-    const CLOSE: fn(Self, &mut C) = no_close::<Self, C>;
+    const EXIT: Option<fn(&mut Self, &mut C)> = None;
+    /// The close hook: runs when the machine is closed (or dropped) in the state; without one,
+    /// the state's data is dropped.
+    const CLOSE: Option<fn(Self, &mut C)> = None;
 }
-
-/// The exit hook of a state that declares none.
-fn no_exit<S, C>(_: &mut S, _: &mut C) {}
-
-/// The close hook of a state that declares none: the state's data is dropped.
-fn no_close<S, C>(_: S, _: &mut C) {}
 
 /// The transition `N` from state `S`, implemented once per edge on the machine type in that
 /// state. `F` and `T` list the states transitions named `N` leave from and lead to, and `L` the
