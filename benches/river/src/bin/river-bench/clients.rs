@@ -428,19 +428,31 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
         drops.push(report);
     }
     drop(idle);
+    // The machine's speed drifts: the busy session alone again once the idle sessions are
+    // gone (their grace, 5 s, has passed), so that "alone" brackets "with idle".
+    sleep(Duration::from_secs(7)).await;
+    let mut after = Vec::new();
+    for _ in 0..args.rounds {
+        after.push(ours(addr, &busy_args).await?);
+    }
     drop(server);
     let floor = raw_idle_floor(args, "raw").await?;
     let tcp = raw_idle_floor(args, "tcp").await?;
     #[allow(clippy::cast_precision_loss, reason = "bytes and session counts")]
     let per_session = (rss_after.saturating_sub(rss_before)) as f64 / args.sessions as f64;
-    println!("busy rpc/s alone:         {}", Summary::of(&alone).show(0));
+    println!("busy rpc/s alone, before: {}", Summary::of(&alone).show(0));
     println!(
         "busy rpc/s with idle:     {}",
         Summary::of(&with_idle).show(0)
     );
+    println!("busy rpc/s alone, after:  {}", Summary::of(&after).show(0));
+    let both: Vec<f64> = alone.iter().chain(&after).copied().collect();
     println!(
-        "ratio with/alone:         {:.3}",
-        Summary::of(&with_idle).median / Summary::of(&alone).median
+        "ratio with/alone:         {:.3} (alone before and after together; {:.3} against \
+         before, {:.3} against after)",
+        Summary::of(&with_idle).median / Summary::of(&both).median,
+        Summary::of(&with_idle).median / Summary::of(&alone).median,
+        Summary::of(&with_idle).median / Summary::of(&after).median
     );
     print_cpu(cpu_alone, &cpu, &clients_cpu, &busy_cpu);
     println!(
