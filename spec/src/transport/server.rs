@@ -299,7 +299,7 @@ impl ServerTransport {
     /// first call.
     pub async fn bind(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let shared = Arc::clone(&self.shared);
-        let task = match self.handshakes()? {
+        let (local, task) = match self.handshakes()? {
             None => {
                 let listener = TcpListener::bind(addr).await?;
                 let local = listener.local_addr()?;
@@ -322,7 +322,6 @@ impl ServerTransport {
                 )
             }
         };
-        let (local, task) = task;
         self.side()
             .listeners
             .lock()
