@@ -16,7 +16,9 @@ use tokio::time::{Instant, sleep, timeout};
 
 use crate::Args;
 use crate::clients::{Helper, client_options, unique};
-use crate::load::{Calls, bystander, latencies, start_server};
+use crate::load::{
+    Calls, Tail, apart_or_not, bystander, field, latencies, print_bystander, start_server, warm_up,
+};
 use crate::stats::{Summary, percentile};
 
 /// An `echo` init the server reads as `{"msg": ..}`, with `pad` to make the frame large:
@@ -40,14 +42,7 @@ pub(crate) async fn bigframe_sender(args: &Args) -> Result<(), String> {
         client_options(args.codec),
     );
     let client = RiverClient::new(transport.clone(), "SERVER");
-    let warm = Msg { msg: "warm".into() };
-    timeout(
-        Duration::from_secs(10),
-        client.rpc::<_, Msg>("test", "echo", &warm),
-    )
-    .await
-    .map_err(|_| "the sender did not connect within 10 s".to_owned())?
-    .map_err(|e| format!("the sender's first call failed: {e}"))?;
+    warm_up(&client, "the sender").await?;
     println!("connected");
     let init = Padded {
         msg: "big".into(),
@@ -83,23 +78,10 @@ pub(crate) async fn bigframe_sender(args: &Args) -> Result<(), String> {
 /// One round: the bystander's p50/p99/max (ms) before and while the large calls run, and the
 /// large calls made and their p50 (ms).
 struct Round {
-    before: (f64, f64, f64),
-    during: (f64, f64, f64),
+    before: Tail,
+    during: Tail,
     calls: f64,
     call_ms: f64,
-}
-
-fn field(line: &str, key: &str) -> Result<f64, String> {
-    let mut words = line.split_whitespace();
-    while let Some(word) = words.next() {
-        if word == key {
-            return words
-                .next()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("no number after {key} in {line}"));
-        }
-    }
-    Err(format!("no {key} in {line}"))
 }
 
 async fn round(args: &Args) -> Result<Round, String> {
@@ -110,13 +92,7 @@ async fn round(args: &Args) -> Result<Round, String> {
         client_options(args.codec),
     );
     let client = RiverClient::new(transport.clone(), "SERVER");
-    timeout(
-        Duration::from_secs(10),
-        client.rpc::<_, Msg>("test", "echo", &Msg { msg: "warm".into() }),
-    )
-    .await
-    .map_err(|_| "the bystander did not connect within 10 s".to_owned())?
-    .map_err(|e| format!("the bystander's first call failed: {e}"))?;
+    warm_up(&client, "the bystander").await?;
     let (calls, stop): (Calls, _) = (Arc::default(), Arc::new(AtomicBool::new(false)));
     bystander(client, Arc::clone(&calls), Arc::clone(&stop));
     let apart = if args.apart {
@@ -165,11 +141,7 @@ pub(crate) async fn bigframe(args: &Args) -> Result<(), String> {
         "bigframe: echo calls of {} bytes for {} s, on {}, beside a bystander; {} rounds",
         args.payload,
         args.seconds,
-        if args.apart {
-            "a server of their own"
-        } else {
-            "the bystander's server"
-        },
+        apart_or_not(args.apart),
         args.rounds
     );
     let mut rounds = Vec::new();
@@ -194,20 +166,11 @@ pub(crate) async fn bigframe(args: &Args) -> Result<(), String> {
     };
     println!("large calls per round:    {}", show(&|r| r.calls, 0));
     println!("large call p50 ms:        {}", show(&|r| r.call_ms, 1));
-    println!(
-        "bystander p50 ms, before: {}  during: {}",
-        show(&|r| r.before.0, 2),
-        show(&|r| r.during.0, 2)
-    );
-    println!(
-        "bystander p99 ms, before: {}  during: {}",
-        show(&|r| r.before.1, 2),
-        show(&|r| r.during.1, 2)
-    );
-    println!(
-        "bystander max ms, before: {}  during: {}",
-        show(&|r| r.before.2, 2),
-        show(&|r| r.during.2, 2)
+    print_bystander(
+        &rounds
+            .iter()
+            .map(|r| (r.before, r.during))
+            .collect::<Vec<_>>(),
     );
     Ok(())
 }

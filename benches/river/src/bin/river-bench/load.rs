@@ -337,7 +337,7 @@ pub(crate) async fn burst_clients(args: &Args) -> Result<(), String> {
 }
 
 /// The number after `key` in a line of `key value` pairs.
-fn field(line: &str, key: &str) -> Result<f64, String> {
+pub(crate) fn field(line: &str, key: &str) -> Result<f64, String> {
     let mut words = line.split_whitespace();
     while let Some(word) = words.next() {
         if word == key {
@@ -494,6 +494,54 @@ async fn heartbeat_round(args: &Args) -> Result<BeatRound, String> {
     })
 }
 
+/// Calls `echo` once on `client` (`who`, in errors) and waits at most 10 s for the answer: its
+/// session is up.
+pub(crate) async fn warm_up(client: &RiverClient, who: &str) -> Result<(), String> {
+    timeout(
+        Duration::from_secs(10),
+        client.rpc::<_, Msg>("test", "echo", &Msg { msg: "warm".into() }),
+    )
+    .await
+    .map_err(|_| format!("{who} did not connect within 10 s"))?
+    .map_err(|e| format!("{who}'s first call failed: {e}"))?;
+    Ok(())
+}
+
+/// Where a scenario's load goes, for its first line: with `--apart`, a server of its own.
+pub(crate) fn apart_or_not(apart: bool) -> &'static str {
+    if apart {
+        "a server of their own"
+    } else {
+        "the bystander's server"
+    }
+}
+
+/// A bystander's p50, p99 and max, in ms.
+pub(crate) type Tail = (f64, f64, f64);
+
+/// The bystander's [`Tail`] before and during the load, per round: median (min-max) over the
+/// rounds.
+pub(crate) fn print_bystander(rounds: &[(Tail, Tail)]) {
+    let show = |f: &dyn Fn(&(Tail, Tail)) -> f64| {
+        Summary::of(&rounds.iter().map(f).collect::<Vec<_>>()).show(2)
+    };
+    println!(
+        "bystander p50 ms, before:      {}  during: {}",
+        show(&|r| r.0.0),
+        show(&|r| r.1.0)
+    );
+    println!(
+        "bystander p99 ms, before:      {}  during: {}",
+        show(&|r| r.0.1),
+        show(&|r| r.1.1)
+    );
+    println!(
+        "bystander max ms, before:      {}  during: {}",
+        show(&|r| r.0.2),
+        show(&|r| r.1.2)
+    );
+}
+
 /// A bystander's rpcs: when each started and how long it took (`None`: failed).
 pub(crate) type Calls = Arc<Mutex<Vec<(Instant, Option<Duration>)>>>;
 
@@ -571,11 +619,7 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
          {:?}; {} rounds; server handshake threads: {}",
         args.sessions,
         args.dials,
-        if args.apart {
-            "a server of their own"
-        } else {
-            "the bystander's server"
-        },
+        apart_or_not(args.apart),
         BYSTANDER_PACE,
         args.rounds,
         args.handshake_threads
@@ -622,20 +666,16 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
     println!("sessions that retried:         {}", show(&|r| r.retried, 0));
     println!("retries in all:                {}", show(&|r| r.retries, 0));
     println!("dropped after (held 3 s):      {}", show(&|r| r.dropped, 0));
-    println!(
-        "bystander p50 ms, before:      {}  during: {}",
-        show(&|r| r.before.0, 2),
-        show(&|r| r.during.0, 2)
-    );
-    println!(
-        "bystander p99 ms, before:      {}  during: {}",
-        show(&|r| r.before.1, 2),
-        show(&|r| r.during.1, 2)
-    );
-    println!(
-        "bystander max ms, before:      {}  during: {}",
-        show(&|r| r.before.2, 2),
-        show(&|r| r.during.2, 2)
+    print_bystander(
+        &rounds
+            .iter()
+            .map(|r| {
+                (
+                    (r.before.0, r.before.1, r.before.2),
+                    (r.during.0, r.during.1, r.during.2),
+                )
+            })
+            .collect::<Vec<_>>(),
     );
     println!(
         "bystander server CPU wait ms/s, before: {}  during: {}",
@@ -695,13 +735,7 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
     );
     let (lost, watcher) = count_losses(&transport);
     let client = RiverClient::new(transport.clone(), "SERVER");
-    timeout(
-        Duration::from_secs(10),
-        client.rpc::<_, Msg>("test", "echo", &Msg { msg: "warm".into() }),
-    )
-    .await
-    .map_err(|_| "the bystander did not connect within 10 s".to_owned())?
-    .map_err(|e| format!("the bystander's first call failed: {e}"))?;
+    warm_up(&client, "the bystander").await?;
     let session = transport.session_id("SERVER");
     let (calls, stop): (Calls, _) = (Arc::default(), Arc::new(AtomicBool::new(false)));
     bystander(client, Arc::clone(&calls), Arc::clone(&stop));
