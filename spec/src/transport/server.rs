@@ -152,7 +152,7 @@ pub(crate) struct ServerSide {
     /// One permit per connection waiting for its handshake.
     pending_slots: Arc<Semaphore>,
     /// Where connections from `bind` wait for their handshake, once the first `bind` made it.
-    handshakes: std::sync::OnceLock<Box<Handshakes>>,
+    handshakes: std::sync::OnceLock<Arc<Handshakes>>,
 }
 
 /// The runtime new connections are served on until their handshake is accepted
@@ -203,14 +203,12 @@ impl Handshakes {
     }
 }
 
-/// Shuts the handshake runtime of its server down when dropped.
-struct StopHandshakesOnDrop(Arc<Shared>);
+/// Shuts a handshake runtime down when dropped.
+struct StopHandshakesOnDrop(Arc<Handshakes>);
 
 impl Drop for StopHandshakesOnDrop {
     fn drop(&mut self) {
-        if let Some(handshakes) = server_side(&self.0).handshakes.get() {
-            handshakes.shut_down();
-        }
+        self.0.shut_down();
     }
 }
 
@@ -339,23 +337,18 @@ impl ServerTransport {
             return Ok(None);
         }
         if side.handshakes.get().is_none() {
-            let made = Handshakes::new(threads, tokio::runtime::Handle::current())?;
+            let made = Arc::new(Handshakes::new(threads, tokio::runtime::Handle::current())?);
             // A bind racing this one may have set it first; this one's threads then stop.
-            if side.handshakes.set(Box::new(made)).is_ok() {
+            if side.handshakes.set(Arc::clone(&made)).is_ok() {
                 // The handshake threads stop with the sessions' runtime too (its tasks are
                 // dropped when it shuts down), so a server that is never closed does not
                 // keep listening past the runtime that serves its sessions.
-                let watch = StopHandshakesOnDrop(Arc::clone(&self.shared));
+                let watch = StopHandshakesOnDrop(Arc::clone(&made));
                 let task = tokio::spawn(async move {
                     let _watch = watch;
                     std::future::pending::<()>().await;
                 });
-                if let Some(handshakes) = side.handshakes.get() {
-                    *handshakes
-                        .watch
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(task);
-                }
+                *made.watch.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
             }
         }
         Ok(side.handshakes.get().map(|h| &**h))
@@ -623,8 +616,8 @@ async fn serve_socket(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     task.home = Some(home.clone());
     let accepted = std::future::poll_fn(|cx| match Pin::new(&mut task).poll(cx) {
         Poll::Ready(()) => Poll::Ready(false),
-        Poll::Pending if task.pending => Poll::Pending,
-        Poll::Pending => Poll::Ready(true),
+        Poll::Pending if task.ready_to_move() => Poll::Ready(true),
+        Poll::Pending => Poll::Pending,
     })
     .await;
     if accepted {

@@ -271,7 +271,7 @@ impl SessionTask {
 
     fn turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..ROUNDS {
-            if self.home.is_some() && !self.pending {
+            if self.ready_to_move() {
                 // Accepted on the handshake runtime: the session goes on where it moves to,
                 // whose first poll registers everything this one would.
                 return Poll::Pending;
@@ -427,6 +427,11 @@ impl SessionTask {
             .close_patience
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(CLOSE_PATIENCE)));
         sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// Served on the handshake runtime, and its handshake is accepted: it goes on at `home`.
+    pub(super) fn ready_to_move(&self) -> bool {
+        self.home.is_some() && !self.pending
     }
 
     /// Moves what the task waits on to the runtime `to`; it must be polled there from now on.
