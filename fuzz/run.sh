@@ -2,6 +2,7 @@
 # Fuzzes statebound-river with libFuzzer on the stable toolchain.
 #
 #   bash fuzz/run.sh [SECONDS] [TARGET...]        fuzz each target for SECONDS (default 15)
+#   FUZZ_SEED=N bash fuzz/run.sh ...               libFuzzer's seed (default 1; 0 picks one at random)
 #   bash fuzz/run.sh --update-corpus SECONDS [TARGET...]
 #                                                 fuzz, then merge what was found into the
 #                                                 committed corpus (fuzz/corpus/TARGET), minimised
@@ -11,7 +12,10 @@
 # `-C passes=sancov-module` and `-C llvm-args`, the flags cargo-fuzz passes on nightly. There is
 # no AddressSanitizer on stable; the crates under test have no unsafe code. Debug assertions and
 # overflow checks stay on. Each run starts from the committed corpus and the seeds, in a scratch
-# copy: the committed corpus only changes with --update-corpus.
+# copy: the committed corpus only changes with --update-corpus. The seed is fixed unless
+# FUZZ_SEED says otherwise, so a run explores the same inputs in the same order on any machine
+# and a failure CI meets is met again by anyone who runs as long; longer runs with random seeds
+# are how new inputs are found (RELIABILITY.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +35,8 @@ fail() {
     echo "fuzz: $*" >&2
     exit 1
 }
+seed="${FUZZ_SEED:-1}"
+[[ "$seed" =~ ^[0-9]+$ ]] || fail "FUZZ_SEED must be a number (0 for a random seed), not '$seed'"
 command -v cargo >/dev/null || fail "missing tool: cargo"
 command -v rustc >/dev/null || fail "missing tool: rustc"
 cxx="${CXX:-c++}"
@@ -74,8 +80,8 @@ for t in "${targets[@]}"; do
     # shellcheck disable=SC2046
     cp $(find $(seeds_of "$t") "fuzz/corpus/$t" -maxdepth 1 -type f) "$work/" 2>/dev/null || true
     log="$scratch/$t.log"
-    echo "== fuzz: $t for ${seconds}s"
-    if ! "$bin" "$work" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+    echo "== fuzz: $t for ${seconds}s, seed $seed"
+    if ! "$bin" "$work" -seed="$seed" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
         -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$artifacts/$t-" >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         fail "$t failed; the input is saved under fuzz/artifacts/ (replay it with: cargo run -p statebound-river-fuzz --bin $t -- FILE)"
