@@ -6,6 +6,7 @@
 //! the state's type (lives, observers, names) is [`Meta`]'s, compiled once here, and what depends
 //! on the context only is [`Core`]'s, compiled once per machine.
 
+use std::mem::ManuallyDrop;
 use std::sync::{Arc, OnceLock};
 
 use crate::handle::{Fate, Handle, Life, MachineId};
@@ -149,7 +150,7 @@ impl<C> Core<C> {
 
     /// The second half of a transition, once the next state's data is built: moves the parts on
     /// to the next state, which gets its own life; the observer hears of it.
-    fn moved_on(&mut self, transition: &'static str, to: &'static str) -> Self {
+    fn moved_on(mut self, transition: &'static str, to: &'static str) -> Self {
         let mut parts = self.take();
         parts.meta.entered(transition, to);
         Core { parts: Some(parts) }
@@ -164,7 +165,7 @@ impl<C> Core<C> {
 
     /// The end of a close, after the close hook: the observer hears of it and the context is
     /// returned.
-    fn finish(&mut self) -> C {
+    fn finish(mut self) -> C {
         let Parts { ctx, meta } = *self.take();
         meta.closed();
         ctx
@@ -277,19 +278,13 @@ impl<S, C> Live<S, C> {
     /// Order: the old state is sealed (its handles fail from here on), its exit hook runs, the new
     /// state's data is built, the observer hears of the step. One function per edge, the only
     /// one: the state is taken out here rather than in a helper of its own.
-    pub fn transition<T>(
-        mut self,
-        transition: &'static str,
-        build: impl FnOnce(S) -> T,
-    ) -> Live<T, C>
+    pub fn transition<T>(self, transition: &'static str, build: impl FnOnce(S) -> T) -> Live<T, C>
     where
         S: State<C>,
         T: State<C>,
     {
-        let Some(mut state) = self.state.take() else {
-            consumed()
-        };
-        let ctx = self.core.leaving(transition, T::NAME);
+        let (mut state, mut core) = self.into_parts();
+        let ctx = core.leaving(transition, T::NAME);
         if let Some(exit) = S::EXIT {
             exit(&mut state, ctx);
         }
@@ -297,23 +292,40 @@ impl<S, C> Live<S, C> {
         Live {
             state: Some(next),
             close: T::CLOSE,
-            core: self.core.moved_on(transition, T::NAME),
+            core: core.moved_on(transition, T::NAME),
         }
     }
 
     /// Closes the machine in this state and returns its context.
-    pub fn close(mut self) -> C {
-        let Some(state) = self.state.take() else {
-            consumed()
-        };
-        let ctx = self.core.closing();
-        match self.close {
+    pub fn close(self) -> C {
+        let close = self.close;
+        let (state, mut core) = self.into_parts();
+        let ctx = core.closing();
+        match close {
             Some(close) => close(state, ctx),
             None => {
                 let _dropped = state;
             }
         }
-        self.core.finish()
+        core.finish()
+    }
+
+    /// Takes the state's data and the core out of a live machine, which is then forgotten
+    /// rather than dropped, since nothing is left in it to drop. Wrapping `self` before anything
+    /// else means no path of a transition or a close, unwinding included, drops a `Live`: its
+    /// drop glue and `Drop` impl are compiled only for machines dropped while live.
+    #[inline]
+    fn into_parts(self) -> (S, Core<C>) {
+        let mut this = ManuallyDrop::new(self);
+        let Some(state) = this.state.take() else {
+            consumed()
+        };
+        (
+            state,
+            Core {
+                parts: this.core.parts.take(),
+            },
+        )
     }
 }
 
