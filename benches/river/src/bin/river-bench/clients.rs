@@ -21,7 +21,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::{Instant, sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::stats::{Summary, cpu_time, percentile, rss};
+use crate::stats::{Summary, cpu_times, percentile, rss};
 use crate::{Args, secs};
 
 /// Time given to a load to reach its pace before counting starts.
@@ -409,14 +409,17 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
     sleep(Duration::from_secs(3)).await;
     let rss_after = rss(pid).ok_or("no RSS for the server")?;
     let mut cpu = Vec::new();
+    let mut kernel = Vec::new();
     let mut clients_cpu = Vec::new();
     let idle_pid = idle.pid()?;
     for _ in 0..args.rounds {
         let (server_share, clients_share) = tokio::join!(
-            cpu_share(pid, args.seconds),
+            cpu_split(pid, args.seconds),
             cpu_share(idle_pid, args.seconds)
         );
-        cpu.push(server_share? * 100.0);
+        let (all, in_kernel) = server_share?;
+        cpu.push(all * 100.0);
+        kernel.push(in_kernel * 100.0);
         clients_cpu.push(clients_share? * 100.0);
     }
     let mut with_idle = Vec::new();
@@ -456,13 +459,36 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
     );
     print_cpu(cpu_alone, &cpu, &clients_cpu, &busy_cpu);
     println!(
+        "server CPU in the kernel: {}% of a core (system time: syscalls and the loopback \
+         network work they do)",
+        Summary::of(&kernel).show(2)
+    );
+    print_floors(&cpu, &floor, &tcp);
+    println!(
+        "server RSS: {:.1} MiB before, {:.1} MiB after: {:.0} B per idle session",
+        mib(rss_before),
+        mib(rss_after),
+        per_session
+    );
+    println!("idle clients after each busy round: {}", drops.join("; "));
+    Ok(())
+}
+
+/// The floors `idle` compares its server with: raw tokio-tungstenite and plain TCP doing the
+/// same heartbeat traffic, each in all and in the kernel.
+fn print_floors(ours: &[f64], floor: &Floor, tcp: &Floor) {
+    println!(
         "raw floor CPU, idle:      {}% of a core (raw tokio-tungstenite: a {RAW_BEAT}-byte frame \
          to each connection every second, echoed back)",
         Summary::of(&floor.cpu).show(2)
     );
     println!(
+        "raw floor in the kernel:  {}% of a core",
+        Summary::of(&floor.kernel).show(2)
+    );
+    println!(
         "ours / raw floor:         {:.2}",
-        Summary::of(&cpu).median / Summary::of(&floor.cpu).median
+        Summary::of(ours).median / Summary::of(&floor.cpu).median
     );
     println!(
         "raw floor RSS per connection: {:.0} B",
@@ -474,13 +500,9 @@ pub(crate) async fn idle(args: &Args) -> Result<(), String> {
         Summary::of(&tcp.cpu).show(2)
     );
     println!(
-        "server RSS: {:.1} MiB before, {:.1} MiB after: {:.0} B per idle session",
-        mib(rss_before),
-        mib(rss_after),
-        per_session
+        "tcp floor in the kernel:  {}% of a core",
+        Summary::of(&tcp.kernel).show(2)
     );
-    println!("idle clients after each busy round: {}", drops.join("; "));
-    Ok(())
 }
 
 /// The idle scenario's CPU figures: the server without sessions (`alone`, a share of a core)
@@ -523,6 +545,8 @@ const RAW_BEAT: usize = 96;
 struct Floor {
     /// Server CPU, % of a core, per round.
     cpu: Vec<f64>,
+    /// The part of `cpu` spent in the kernel, per round.
+    kernel: Vec<f64>,
     per_connection: f64,
 }
 
@@ -543,13 +567,17 @@ async fn raw_idle_floor(args: &Args, kind: &str) -> Result<Floor, String> {
     sleep(Duration::from_secs(3)).await;
     let rss_after = rss(pid).ok_or("no RSS for the raw server")?;
     let mut cpu = Vec::new();
+    let mut kernel = Vec::new();
     for _ in 0..args.rounds {
-        cpu.push(cpu_share(pid, args.seconds).await? * 100.0);
+        let (all, in_kernel) = cpu_split(pid, args.seconds).await?;
+        cpu.push(all * 100.0);
+        kernel.push(in_kernel * 100.0);
     }
     #[allow(clippy::cast_precision_loss, reason = "bytes and connection counts")]
     let per_connection = rss_after.saturating_sub(rss_before) as f64 / args.sessions as f64;
     Ok(Floor {
         cpu,
+        kernel,
         per_connection,
     })
 }
@@ -694,10 +722,19 @@ async fn pair_cpu(pid: u32, seconds: f64) -> Result<f64, String> {
 }
 
 async fn cpu_share(pid: u32, seconds: f64) -> Result<f64, String> {
-    let (c0, t0) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
+    Ok(cpu_split(pid, seconds).await?.0)
+}
+
+/// The CPU a process uses over `seconds`, as shares of a core: in all, and in the kernel on its
+/// behalf (its system time: syscalls, and the loopback network work they do).
+async fn cpu_split(pid: u32, seconds: f64) -> Result<(f64, f64), String> {
+    let (c0, t0) = (cpu_times(pid).ok_or("no CPU time")?, Instant::now());
     sleep(secs(seconds)).await;
-    let (c1, t1) = (cpu_time(pid).ok_or("no CPU time")?, Instant::now());
-    Ok(c1.saturating_sub(c0).as_secs_f64() / t1.duration_since(t0).as_secs_f64())
+    let (c1, t1) = (cpu_times(pid).ok_or("no CPU time")?, Instant::now());
+    let wall = t1.duration_since(t0).as_secs_f64();
+    let kernel = c1.kernel.saturating_sub(c0.kernel).as_secs_f64();
+    let user = c1.user.saturating_sub(c0.user).as_secs_f64();
+    Ok(((user + kernel) / wall, kernel / wall))
 }
 
 /// The child that holds idle sessions: connects them in batches, says `ready N`, then answers

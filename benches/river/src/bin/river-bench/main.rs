@@ -10,7 +10,8 @@
 //!   tokio-tungstenite echoing the same payload over the same number of connections with the
 //!   same number of messages in flight. Rounds alternate between the two.
 //! - `idle [--sessions N] [--seconds S] [--rounds R]`: a server with N idle sessions (their
-//!   client in another process): its CPU use and memory per session, and the rpc rate of one
+//!   client in another process): its CPU use (in all and in the kernel) and memory per session,
+//!   and the rpc rate of one
 //!   busy session without them (before they connect and again after they are gone, since the
 //!   machine's speed drifts) and with them, and how many idle sessions lost their connection
 //!   while it ran; then the same number of raw tokio-tungstenite connections heartbeating the

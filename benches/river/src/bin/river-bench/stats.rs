@@ -57,17 +57,34 @@ pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 
 /// CPU time (user + system) a process has used, from `/proc/<pid>/stat`.
 pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    cpu_times(pid).map(|t| t.user + t.kernel)
+}
+
+/// CPU a process has used, in user space and in the kernel on its behalf.
+#[derive(Clone, Copy)]
+pub(crate) struct CpuTimes {
+    pub(crate) user: Duration,
+    pub(crate) kernel: Duration,
+}
+
+/// The user and kernel CPU time of a process, from `/proc/<pid>/stat`.
+pub(crate) fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces; the fields after it are fixed.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state is field 3 of the file, utime 14 and stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
     let ticks = clock_ticks();
-    Some(Duration::from_secs_f64(
-        f64::from(u32::try_from(utime + stime).ok()?) / ticks,
-    ))
+    let time = |i: usize| -> Option<Duration> {
+        let t: u64 = fields.get(i)?.parse().ok()?;
+        Some(Duration::from_secs_f64(
+            f64::from(u32::try_from(t).ok()?) / ticks,
+        ))
+    };
+    Some(CpuTimes {
+        user: time(11)?,
+        kernel: time(12)?,
+    })
 }
 
 /// Clock ticks per second, as `getconf CLK_TCK` says (100 on Linux).
