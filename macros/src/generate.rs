@@ -402,7 +402,6 @@ fn state_items(m: &Machine, index: usize) -> TokenStream {
             }
         }
 
-
         #entries
     }
 }

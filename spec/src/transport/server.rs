@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::command::Command;
 use super::events::{DEFAULT_EVENT_CAPACITY, Subscribers};
 use super::handler::SessionHandler;
-use super::registry::{Entry, Registry};
+use super::registry::{Entry, Registry, lock};
 use super::task::{Revalidation, SessionTask, Shared, Side, Successor, Validation};
 use super::ws::{self, WsLimits};
 use super::{SessionSnapshot, TransportError, TransportEvent};
@@ -184,19 +184,11 @@ impl Handshakes {
     /// Stops the runtime without waiting for what still runs on it (a closing socket's last
     /// words): its tasks are dropped, which closes their sockets.
     fn shut_down(&self) {
-        let runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let runtime = lock(&self.runtime).take();
         if let Some(runtime) = runtime {
             runtime.shutdown_background();
         }
-        let watch = self
-            .watch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let watch = lock(&self.watch).take();
         if let Some(watch) = watch {
             watch.abort();
         }
@@ -348,7 +340,7 @@ impl ServerTransport {
                     let _watch = watch;
                     std::future::pending::<()>().await;
                 });
-                *made.watch.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+                *lock(&made.watch) = Some(task);
             }
         }
         Ok(side.handshakes.get().map(|h| &**h))

@@ -777,18 +777,7 @@ async fn restarted_server_gets_new_sessions(cell: Cell) {
     let mut server_events = Events::new("restarted server", cell, server.subscribe());
     p.dialer.switch(dialer);
 
-    p.client_events
-        .until(
-            "the old client session to end",
-            status_of(SessionStatus::Closed, &old),
-        )
-        .await;
-    p.client_events
-        .until("a new client session", status(SessionStatus::Created))
-        .await;
-    p.client_events
-        .until("the new session to connect", entered("Connected"))
-        .await;
+    p.client_replaced(&old).await;
     server_events
         .until(
             "the restarted server's session",

@@ -301,10 +301,9 @@ impl Pair {
             .await;
     }
 
-    /// Waits until the session `old` has closed on both sides and a new one has taken its place
-    /// (created on both sides, connected on the client's); returns the new session's id,
-    /// checked equal on both sides.
-    pub(crate) async fn replaced(&mut self, old: &str) -> String {
+    /// Waits until the client's session `old` has closed and a new one has been created and
+    /// has connected.
+    pub(crate) async fn client_replaced(&mut self, old: &str) {
         self.client_events
             .until(
                 "the old client session to close",
@@ -317,6 +316,13 @@ impl Pair {
         self.client_events
             .until("the new session to connect", entered("Connected"))
             .await;
+    }
+
+    /// Waits until the session `old` has closed on both sides and a new one has taken its place
+    /// (created on both sides, connected on the client's); returns the new session's id,
+    /// checked equal on both sides.
+    pub(crate) async fn replaced(&mut self, old: &str) -> String {
+        self.client_replaced(old).await;
         self.server_events
             .until(
                 "the old server session to close",

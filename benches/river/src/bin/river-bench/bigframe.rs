@@ -114,22 +114,19 @@ async fn round(args: &Args) -> Result<Round, String> {
         "--seconds",
         &seconds,
     ])?;
-    let connected = sender.line(Duration::from_secs(30)).await?;
-    if connected != "connected" {
-        return Err(format!("unexpected line from bigframe-sender: {connected}"));
-    }
+    sender.expect(Duration::from_secs(30), "connected").await?;
     let start = Instant::now();
     let patience = Duration::from_secs_f64(args.seconds + 60.0);
     let done = sender.line(patience).await?;
     let end = Instant::now();
     stop.store(true, Ordering::Relaxed);
-    let before = latencies(&calls, quiet, start);
-    let during = latencies(&calls, start, end);
+    let (before, _, _) = latencies(&calls, quiet, start);
+    let (during, _, _) = latencies(&calls, start, end);
     transport.close().await;
     drop((server, apart));
     Ok(Round {
-        before: (before.0, before.1, before.2),
-        during: (during.0, during.1, during.2),
+        before,
+        during,
         calls: field(&done, "calls")?,
         call_ms: field(&done, "p50")?,
     })

@@ -78,6 +78,16 @@ impl Helper {
         }
     }
 
+    /// Waits at most `patience` for the child's next line and fails unless it is `want`.
+    pub(crate) async fn expect(&mut self, patience: Duration, want: &str) -> Result<(), String> {
+        let line = self.line(patience).await?;
+        if line == want {
+            Ok(())
+        } else {
+            Err(format!("expected \"{want}\" from the child, got: {line}"))
+        }
+    }
+
     pub(crate) async fn tell(&mut self, line: &str) -> Result<(), String> {
         self.stdin
             .write_all(format!("{line}\n").as_bytes())

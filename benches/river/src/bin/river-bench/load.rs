@@ -571,12 +571,9 @@ pub(crate) fn bystander(client: RiverClient, calls: Calls, stop: Arc<AtomicBool>
     });
 }
 
-/// p50, p99 and max in ms, and failures, of the calls that started in `[from, to)`.
-pub(crate) fn latencies(
-    calls: &Calls,
-    from: Instant,
-    to: Instant,
-) -> (f64, f64, f64, usize, usize) {
+/// The [`Tail`] of the calls that started in `[from, to)` and succeeded, how many succeeded
+/// and how many failed.
+pub(crate) fn latencies(calls: &Calls, from: Instant, to: Instant) -> (Tail, usize, usize) {
     let calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
     let window: Vec<_> = calls
         .iter()
@@ -585,13 +582,12 @@ pub(crate) fn latencies(
     let mut ok: Vec<Duration> = window.iter().filter_map(|(_, d)| *d).collect();
     let failed = window.len() - ok.len();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    (
+    let tail = (
         ms(percentile(&mut ok, 50.0)),
         ms(percentile(&mut ok, 99.0)),
         ms(percentile(&mut ok, 100.0)),
-        ok.len(),
-        failed,
-    )
+    );
+    (tail, ok.len(), failed)
 }
 
 /// One round of `burst`.
@@ -602,8 +598,9 @@ struct BurstRound {
     retries: f64,
     seconds: f64,
     dropped: f64,
-    before: (f64, f64, f64, usize, usize),
-    during: (f64, f64, f64, usize, usize),
+    /// The bystander's calls before and during the burst (see [`latencies`]).
+    before: (Tail, usize, usize),
+    during: (Tail, usize, usize),
     /// Connections the bystander lost, and whether its session is still the one it had.
     bystander_lost: u64,
     same_session: bool,
@@ -639,16 +636,16 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
             r.retried,
             r.retries,
             r.dropped,
-            r.before.0,
+            r.before.0.0,
+            r.before.0.1,
+            r.before.0.2,
             r.before.1,
             r.before.2,
-            r.before.3,
-            r.before.4,
-            r.during.0,
+            r.during.0.0,
+            r.during.0.1,
+            r.during.0.2,
             r.during.1,
             r.during.2,
-            r.during.3,
-            r.during.4,
             r.bystander_lost,
             r.same_session
         );
@@ -669,12 +666,7 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
     print_bystander(
         &rounds
             .iter()
-            .map(|r| {
-                (
-                    (r.before.0, r.before.1, r.before.2),
-                    (r.during.0, r.during.1, r.during.2),
-                )
-            })
+            .map(|r| (r.before.0, r.during.0))
             .collect::<Vec<_>>(),
     );
     println!(
@@ -683,7 +675,7 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
         show(&|r| r.wait.1, 0)
     );
     #[allow(clippy::cast_precision_loss, reason = "a count of calls")]
-    let failed = |r: &BurstRound| r.during.4 as f64;
+    let failed = |r: &BurstRound| r.during.2 as f64;
     println!("bystander failed calls during: {}", show(&failed, 0));
     println!(
         "bystander kept its session:    {} of {} rounds, connections lost {}",
@@ -764,10 +756,7 @@ async fn burst_round(args: &Args) -> Result<BurstRound, String> {
         "--dials",
         &dials,
     ])?;
-    let opening = fleet.line(Duration::from_secs(60)).await?;
-    if opening != "opening" {
-        return Err(format!("unexpected line from burst-clients: {opening}"));
-    }
+    fleet.expect(Duration::from_secs(60), "opening").await?;
     let start = Instant::now();
     let busy = target.as_ref().unwrap_or(&server);
     let cpu = (cpu_of(busy)?, cpu_of(&fleet)?);
