@@ -35,6 +35,12 @@ use tokio_tungstenite::tungstenite::Message;
 /// TCP sockets of this process on `port`: `(local port matches, remote port matches)` counts,
 /// listeners left out.
 fn sockets_on(port: u16) -> (usize, usize) {
+    let (local, remote) = socket_entries_on(port);
+    (local.len(), remote.len())
+}
+
+/// The `/proc/net/tcp{,6}` lines behind [`sockets_on`]'s counts, for failure messages.
+fn socket_entries_on(port: u16) -> (Vec<String>, Vec<String>) {
     let ours: HashSet<u64> = std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .filter_map(|entry| {
@@ -46,7 +52,7 @@ fn sockets_on(port: u16) -> (usize, usize) {
                 .ok()
         })
         .collect();
-    let (mut local, mut remote) = (0, 0);
+    let (mut local, mut remote) = (Vec::new(), Vec::new());
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
@@ -66,11 +72,12 @@ fn sockets_on(port: u16) -> (usize, usize) {
                 addr.rsplit_once(':')
                     .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
             };
+            let entry = format!("{l} -> {r} state {state} inode {inode}");
             if port_of(l) == Some(port) {
-                local += 1;
+                local.push(entry.clone());
             }
             if port_of(r) == Some(port) {
-                remote += 1;
+                remote.push(entry);
             }
         }
     }
@@ -243,14 +250,17 @@ async fn dials_that_time_out_leave_no_socket() {
     let mut events = client.subscribe_status();
     client.connect("SERVER");
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut most = 0;
+    let mut most = Vec::new();
     let mut attempts_failed = 0;
     while attempts_failed < 3 {
         assert!(
             Instant::now() < deadline,
             "three dials did not time out in 10 s"
         );
-        most = most.max(sockets_on(port).1);
+        let (_, dials) = socket_entries_on(port);
+        if dials.len() > most.len() {
+            most = dials;
+        }
         if let Ok(Some(TransportEvent::SessionTransition {
             transition: "connection_failed",
             ..
@@ -260,8 +270,9 @@ async fn dials_that_time_out_leave_no_socket() {
         }
     }
     assert!(
-        most <= 1,
-        "at most one dial's socket open at a time, saw {most}"
+        most.len() <= 1,
+        "at most one dial's socket open at a time, saw {}: {most:#?}",
+        most.len()
     );
     eventually(Duration::from_secs(2), "no dial socket is left", || {
         sockets_on(port).1 == 0
