@@ -120,8 +120,8 @@ async fn round(args: &Args) -> Result<Round, String> {
     let done = sender.line(patience).await?;
     let end = Instant::now();
     stop.store(true, Ordering::Relaxed);
-    let (before, _, _) = latencies(&calls, quiet, start);
-    let (during, _, _) = latencies(&calls, start, end);
+    let before = latencies(&calls, quiet, start).tail;
+    let during = latencies(&calls, start, end).tail;
     transport.close().await;
     drop((server, apart));
     Ok(Round {

@@ -571,9 +571,18 @@ pub(crate) fn bystander(client: RiverClient, calls: Calls, stop: Arc<AtomicBool>
     });
 }
 
-/// The [`Tail`] of the calls that started in `[from, to)` and succeeded, how many succeeded
-/// and how many failed.
-pub(crate) fn latencies(calls: &Calls, from: Instant, to: Instant) -> (Tail, usize, usize) {
+/// The bystander's calls that started in one window of time.
+pub(crate) struct Window {
+    /// p50, p99 and max of the calls that succeeded.
+    pub(crate) tail: Tail,
+    /// Calls that succeeded.
+    pub(crate) ok: usize,
+    /// Calls that failed.
+    pub(crate) failed: usize,
+}
+
+/// The [`Window`] of the calls that started in `[from, to)`.
+pub(crate) fn latencies(calls: &Calls, from: Instant, to: Instant) -> Window {
     let calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
     let window: Vec<_> = calls
         .iter()
@@ -587,7 +596,11 @@ pub(crate) fn latencies(calls: &Calls, from: Instant, to: Instant) -> (Tail, usi
         ms(percentile(&mut ok, 99.0)),
         ms(percentile(&mut ok, 100.0)),
     );
-    (tail, ok.len(), failed)
+    Window {
+        tail,
+        ok: ok.len(),
+        failed,
+    }
 }
 
 /// One round of `burst`.
@@ -598,9 +611,9 @@ struct BurstRound {
     retries: f64,
     seconds: f64,
     dropped: f64,
-    /// The bystander's calls before and during the burst (see [`latencies`]).
-    before: (Tail, usize, usize),
-    during: (Tail, usize, usize),
+    /// The bystander's calls before and during the burst.
+    before: Window,
+    during: Window,
     /// Connections the bystander lost, and whether its session is still the one it had.
     bystander_lost: u64,
     same_session: bool,
@@ -636,16 +649,16 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
             r.retried,
             r.retries,
             r.dropped,
-            r.before.0.0,
-            r.before.0.1,
-            r.before.0.2,
-            r.before.1,
-            r.before.2,
-            r.during.0.0,
-            r.during.0.1,
-            r.during.0.2,
-            r.during.1,
-            r.during.2,
+            r.before.tail.0,
+            r.before.tail.1,
+            r.before.tail.2,
+            r.before.ok,
+            r.before.failed,
+            r.during.tail.0,
+            r.during.tail.1,
+            r.during.tail.2,
+            r.during.ok,
+            r.during.failed,
             r.bystander_lost,
             r.same_session
         );
@@ -666,7 +679,7 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
     print_bystander(
         &rounds
             .iter()
-            .map(|r| (r.before.0, r.during.0))
+            .map(|r| (r.before.tail, r.during.tail))
             .collect::<Vec<_>>(),
     );
     println!(
@@ -675,7 +688,7 @@ pub(crate) async fn burst(args: &Args) -> Result<(), String> {
         show(&|r| r.wait.1, 0)
     );
     #[allow(clippy::cast_precision_loss, reason = "a count of calls")]
-    let failed = |r: &BurstRound| r.during.2 as f64;
+    let failed = |r: &BurstRound| r.during.failed as f64;
     println!("bystander failed calls during: {}", show(&failed, 0));
     println!(
         "bystander kept its session:    {} of {} rounds, connections lost {}",
